@@ -1,0 +1,55 @@
+"""The ``sparkify`` command line: one subcommand per module, registered lazily.
+
+Each module named in ``COMMANDS`` exposes ``register(subparsers)``, which adds its
+subcommand and sets ``func`` on the parser. Modules keep heavy imports (Airflow,
+boto3) inside their functions so that ``sparkify --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = (
+    "sparkify.stack",
+    "sparkify.generate",
+    "sparkify.land",
+    "sparkify.backfill",
+    "sparkify.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparkify", description="Sparkify pipelines: local stack, data, backfill, demo."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # a command still being built is simply not offered
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except CliError as exc:
+        print(f"sparkify {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+class CliError(Exception):
+    """An error the user can act on; printed without a traceback."""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
