@@ -1,0 +1,88 @@
+"""Check one modeled hour: keys, ranges, row counts and reconciliation.
+
+Owner: sparkify-data. Runs once per partition of `modeled`. Column checks
+(SQLColumnCheckOperator) and table checks (SQLTableCheckOperator) for the hour, plus the
+reconciliation of lines read against staged, rejected and duplicate. Every outcome is
+written to `check_results`.
+When it fails: the failed task's message names the table, the check and the value found;
+`SELECT * FROM check_results WHERE NOT passed ORDER BY checked_at DESC` lists them.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import PartitionedAssetTimetable, dag
+
+from sparkify.assets import checked, modeled
+from sparkify.dag_defaults import DEFAULT_ARGS, START_DATE, USER_DEFINED_FILTERS
+from sparkify.operators.checks import PartitionColumnCheckOperator, PartitionTableCheckOperator
+from sparkify.operators.reconcile import ReconcilePartitionOperator
+
+IN_PARTITION = "partition_hour = {{ dag_run.partition_key | hour_literal }}"
+IN_HOUR = "{{ dag_run.partition_key | hour_window('start_time') }}"
+NOT_NULL = {"null_check": {"equal_to": 0}}
+KEY = {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}}
+NEXTSONG_STAGED = (
+    "(SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong' AND " + IN_PARTITION + ")"
+)
+
+
+@dag(
+    schedule=PartitionedAssetTimetable(assets=modeled),
+    start_date=START_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    user_defined_filters=USER_DEFINED_FILTERS,
+    tags=["sparkify", "quality"],
+    doc_md=__doc__,
+)
+def quality():
+    PartitionColumnCheckOperator(
+        task_id="check_songplays_columns",
+        table="songplays",
+        partition_clause=IN_PARTITION,
+        column_mapping={
+            "songplay_id": KEY,
+            "start_time": NOT_NULL,
+            "session_id": NOT_NULL,
+            "partition_hour": NOT_NULL,
+        },
+    )
+    PartitionTableCheckOperator(
+        task_id="check_songplays_counts",
+        table="songplays",
+        partition_clause=IN_PARTITION,
+        checks={
+            "plays_equal_nextsong_staged": {"check_statement": f"COUNT(*) = {NEXTSONG_STAGED}"},
+            "plays_in_partition_hour": {
+                "check_statement": "COUNT(*) = SUM(CASE WHEN " + IN_HOUR + " THEN 1 ELSE 0 END)"
+            },
+        },
+    )
+    PartitionColumnCheckOperator(
+        task_id="check_time_columns",
+        table='"time"',
+        partition_clause=IN_HOUR,
+        column_mapping={
+            "start_time": KEY,
+            "hour": {"null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": 23}},
+            "weekday": {"min": {"geq_to": 0}, "max": {"leq_to": 6}},
+        },
+        accept_none=True,
+    )
+    PartitionColumnCheckOperator(
+        task_id="check_users_columns",
+        table="users",
+        column_mapping={"user_id": KEY, "level": NOT_NULL},
+    )
+    PartitionColumnCheckOperator(
+        task_id="check_songs_columns",
+        table="songs",
+        column_mapping={"song_id": KEY, "duration": {"min": {"greater_than": 0}}},
+    )
+    PartitionColumnCheckOperator(
+        task_id="check_artists_columns", table="artists", column_mapping={"artist_id": KEY}
+    )
+    ReconcilePartitionOperator(task_id="reconcile_partition", outlets=[checked])
+
+
+quality()

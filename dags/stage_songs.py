@@ -1,0 +1,38 @@
+"""Stage new or changed song files from S3 into `staging_songs`.
+
+Owner: sparkify-data. Hourly, aligned with `stage_events` so that `model` for hour H sees
+every song that had landed before H was staged. Song files carry no event time: each run
+loads whatever objects under `song_data/` the load ledger has not seen (or saw with another
+ETag), and emits `staged_songs` for its partition, with zero rows when nothing is new.
+When it fails: the log names the object; rejected files are in `staging_rejects`.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import CronPartitionTimetable, dag
+
+from sparkify.assets import staged_songs
+from sparkify.dag_defaults import DEFAULT_ARGS, HOURLY, SONGS_PREFIX, START_DATE
+from sparkify.operators.stage import StageJsonOperator
+
+
+@dag(
+    schedule=CronPartitionTimetable(HOURLY, timezone="UTC", run_offset=-1),
+    start_date=START_DATE,
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    max_active_runs=1,  # song loads serialise on the ledger anyway
+    tags=["sparkify", "staging"],
+    doc_md=__doc__,
+)
+def stage_songs():
+    StageJsonOperator(
+        task_id="stage_songs",
+        source_prefix=SONGS_PREFIX,
+        table="staging_songs",
+        format="json_object",
+        outlets=[staged_songs],
+    )
+
+
+stage_songs()

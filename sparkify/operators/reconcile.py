@@ -1,0 +1,110 @@
+"""Reconcile a partition: every line read is accounted for, every play staged is loaded."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from sparkify import partitions
+from sparkify.settings import WAREHOUSE_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def evaluate(numbers: dict[str, Any], max_reject_rate: float, reasons: list[tuple[str, int]]):
+    """The partition's reconciliation checks as ``(name, value, passed)``; pure, for tests."""
+    read = int(numbers["rows_read"])
+    accounted = int(numbers["rows_staged"]) + int(numbers["rows_rejected"]) + int(
+        numbers["rows_duplicate"]
+    )
+    rate = int(numbers["rows_rejected"]) / read if read else 0.0
+    plays = int(numbers["plays"])
+    drift = json.loads(numbers["drift"] or "{}")
+    drifted = {k: v for k, v in drift.items() if v}
+    reason_text = ", ".join(f"{r} ({n})" for r, n in reasons) or "none"
+    return [
+        ("events_staged", int(numbers["staged_runs"]), int(numbers["staged_runs"]) == 1),
+        ("lines_reconcile", f"read {read} = staged+rejected+duplicate {accounted}", read == accounted),
+        (
+            "plays_equal_nextsong_staged",
+            f"plays {plays}, NextSong staged {int(numbers['nextsong_staged'])}",
+            plays == int(numbers["nextsong_staged"]),
+        ),
+        (
+            "reject_rate",
+            f"{rate:.4f} (max {max_reject_rate}); commonest: {reason_text}",
+            rate <= max_reject_rate,
+        ),
+        # Reported, not failed: drift is a producer change to look at, not lost data.
+        ("schema_drift", json.dumps(drifted, sort_keys=True), True),
+        (
+            "plays_matched_share",
+            f"{int(numbers['plays_matched']) / plays:.4f}" if plays else "no plays",
+            True,
+        ),
+    ]
+
+
+class ReconcilePartitionOperator(BaseOperator):
+    """Check that partition H reconciles; record every outcome in ``check_results``.
+
+    Fails, naming each failed check and the values found, when lines read differ from
+    staged + rejected + duplicate, when plays differ from NextSong events staged, or when the
+    reject rate passes ``max_reject_rate`` (default from settings; the commonest reasons are
+    named).
+    """
+
+    template_fields = ("max_reject_rate",)
+
+    def __init__(
+        self,
+        *,
+        max_reject_rate: float | None = None,
+        conn_id: str = WAREHOUSE_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.max_reject_rate = max_reject_rate
+        self.conn_id = conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from sparkify import settings as settings_module
+        from sparkify.operators.checks import record_results
+        from sparkify.sql import render, statements
+        from sparkify.warehouse import hook, hook_dialect
+
+        db_hook = hook(self.conn_id)
+        dialect = hook_dialect(db_hook)
+        hour = partitions.parse_key(context["dag_run"].partition_key)
+        params = {"partition_hour": partitions.naive_utc(hour)}
+        max_rate = self.max_reject_rate
+        if max_rate is None:
+            max_rate = settings_module.current().max_reject_rate
+        (query,) = statements(render("checks/reconcile_partition", dialect))
+        row = db_hook.get_records(query, parameters=params)[0]
+        names = ("rows_read", "rows_staged", "rows_rejected", "rows_duplicate", "drift",
+                 "nextsong_staged", "plays", "plays_matched", "staged_runs")
+        numbers = dict(zip(names, row, strict=True))
+        (reasons_sql,) = statements(render("checks/commonest_rejects", dialect))
+        reasons = [(r, int(n)) for r, n in db_hook.get_records(reasons_sql, parameters=params)]
+        outcomes = evaluate(numbers, float(max_rate), reasons)
+        record_results(
+            db_hook,
+            [
+                {"check_name": name, "table_name": "staging_partitions",
+                 "partition_hour": params["partition_hour"], "value": str(value), "passed": ok}
+                for name, value, ok in outcomes
+            ],
+        )
+        for name, value, ok in outcomes:
+            self.log.info("%s %s: %s", "PASS" if ok else "FAIL", name, value)
+        failed = [f"{name}: {value}" for name, value, ok in outcomes if not ok]
+        if failed:
+            raise AirflowException(
+                f"Partition {partitions.format_key(hour)} does not reconcile: " + "; ".join(failed)
+            )
+        return {name: str(value) for name, value, _ in outcomes}

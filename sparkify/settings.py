@@ -1,0 +1,111 @@
+"""Settings per environment: ``config/<env>.toml`` chosen by ``SPARKIFY_ENV``, overridden by env vars.
+
+Loaded at task run time, never at DAG parse time. Connections and secrets are not settings:
+they come from Airflow connections (``AIRFLOW_CONN_*`` or a secrets backend). The warehouse
+connection's type (``postgres`` or ``redshift``) decides the SQL dialect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+
+ENVIRONMENTS = ("local", "aws")
+# Connection ids are fixed; what they point at (PostgreSQL or Redshift, S3 or a local
+# endpoint) comes from the connections themselves.
+WAREHOUSE_CONN_ID = "warehouse"
+AWS_CONN_ID = "aws_default"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_\-./]+$")
+_IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]{1,512}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's settings for one environment."""
+
+    env: str
+    bucket: str
+    events_prefix: str
+    songs_prefix: str
+    jsonpaths_key: str
+    grace_minutes: int
+    reject_text_limit: int
+    max_reject_rate: float
+    iam_role: str
+    region: str
+    max_errors: int
+
+    def validate(self) -> Settings:
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
+        if not _BUCKET.match(self.bucket):
+            raise SettingsError(f"bucket {self.bucket!r} is not a valid S3 bucket name")
+        for name in ("events_prefix", "songs_prefix", "jsonpaths_key"):
+            value = getattr(self, name)
+            if not _PREFIX.match(value) or ".." in value:
+                raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
+        if self.env == "aws" and not _IAM_ROLE.match(self.iam_role):
+            raise SettingsError(
+                f"redshift.iam_role {self.iam_role!r} is not an IAM role ARN "
+                "(arn:aws:iam::<account>:role/<name>); set SPARKIFY_IAM_ROLE"
+            )
+        if not 0 <= self.max_reject_rate <= 1:
+            raise SettingsError("max_reject_rate must lie between 0 and 1")
+        return self
+
+
+def config_dir() -> Path:
+    """The folder holding ``<env>.toml``: ``SPARKIFY_CONFIG_DIR`` or the repo's ``config/``."""
+    override = os.environ.get("SPARKIFY_CONFIG_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[1] / "config"
+
+
+def load(env: str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings of ``env`` (default ``SPARKIFY_ENV`` or ``local``).
+
+    Any field can be overridden by ``SPARKIFY_<FIELD>`` in the environment.
+    """
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("SPARKIFY_ENV", "local")
+    if env not in ENVIRONMENTS:
+        raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {env!r}")
+    path = config_dir() / f"{env}.toml"
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SettingsError(f"no settings file for environment {env!r}: {path}") from exc
+    values: dict[str, object] = {"env": env, **raw.pop("redshift", {}), **raw}
+    for field in fields(Settings):
+        override = environ.get(f"SPARKIFY_{field.name.upper()}")
+        if override is not None and field.name != "env":
+            values[field.name] = override
+    try:
+        typed = {f.name: _coerce(f.type, values[f.name]) for f in fields(Settings)}
+    except KeyError as exc:
+        raise SettingsError(f"{path}: setting {exc.args[0]!r} is missing") from exc
+    except ValueError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    return Settings(**typed).validate()
+
+
+def _coerce(type_name: object, value: object) -> object:
+    if type_name in ("int", int):
+        return int(value)  # type: ignore[arg-type]
+    if type_name in ("float", float):
+        return float(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+@cache
+def current() -> Settings:
+    """The settings of this process's environment, read once."""
+    return load()

@@ -1,0 +1,41 @@
+"""What one staging run read, staged and rejected: the reconciliation counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class StageStats:
+    """Counts for one partition of one data set. ``read = staged + rejected + duplicate``."""
+
+    dataset: str
+    partition_key: str
+    objects: int = 0
+    read: int = 0
+    staged: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    coerced: int = 0
+    source_keys: list[str] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+    drift: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_extra(self, key_limit: int = 200) -> dict[str, Any]:
+        """The Asset event's ``extra``: JSON-safe, bounded in size."""
+        return {
+            "dataset": self.dataset,
+            "partition_key": self.partition_key,
+            "objects": self.objects,
+            "rows_read": self.read,
+            "rows_staged": self.staged,
+            "rows_rejected": self.rejected,
+            "rows_duplicate": self.duplicate,
+            "rows_coerced": self.coerced,
+            "source_keys": self.source_keys[:key_limit],
+            "source_keys_truncated": len(self.source_keys) > key_limit,
+            "reject_reasons": dict(self.reasons.most_common(20)),
+            "drift": self.drift,
+        }

@@ -1,0 +1,46 @@
+-- songplays: exactly the partition's NextSong events, replaced as a whole (delete and insert
+-- in one transaction), so a re-run never duplicates a fact. A play matches a song on
+-- (title, artist name, length); where several songs match, the least song_id wins.
+DELETE FROM songplays WHERE partition_hour = %(partition_hour)s;
+
+INSERT INTO songplays (
+    songplay_id, partition_hour, start_time, user_id, level, song_id, artist_id,
+    session_id, item_in_session, location, user_agent
+)
+SELECT
+    MD5(CAST(e.session_id AS VARCHAR) || ':' || CAST(e.item_in_session AS VARCHAR)),
+    e.partition_hour,
+    TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second' + (e.ts % 1000) * INTERVAL '1 millisecond',
+    NULLIF(e.user_id, ''),
+    e.level,
+    m.song_id,
+    m.artist_id,
+    e.session_id,
+    e.item_in_session,
+    e.location,
+    e.user_agent
+FROM staging_events AS e
+LEFT JOIN (
+    SELECT title, artist_name, duration, song_id, artist_id,
+           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
+    FROM staging_songs
+) AS m
+    ON m.pick = 1 AND m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
+WHERE e.partition_hour = %(partition_hour)s
+  AND e.page = 'NextSong';
+
+-- Late-arriving songs: plays of any partition still unmatched are matched again against
+-- the songs staged for this partition, so the result does not depend on arrival order.
+UPDATE songplays
+SET song_id = m.song_id, artist_id = m.artist_id
+FROM staging_events AS e, (
+    SELECT title, artist_name, duration, song_id, artist_id, partition_hour,
+           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
+    FROM staging_songs
+) AS m
+WHERE songplays.song_id IS NULL
+  AND e.session_id = songplays.session_id
+  AND e.item_in_session = songplays.item_in_session
+  AND m.pick = 1
+  AND m.partition_hour = %(partition_hour)s
+  AND m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length;

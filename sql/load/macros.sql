@@ -1,0 +1,32 @@
+{#- Shared shape of every dimension load, by mode:
+    upsert          replace rows whose key arrives (only by newer rows when `newer` is set), add new keys;
+    truncate_insert empty the table (DELETE: TRUNCATE commits implicitly on Redshift), load all staging;
+    append          insert what arrives, as it is.
+    The caller's body is the SELECT of incoming rows, in `columns` order. -#}
+{% macro load_dimension(table, key, columns, mode, newer=none) -%}
+{% set cols = columns | map('ident') | join(', ') -%}
+DROP TABLE IF EXISTS {{ ('incoming_' ~ table) | ident }};
+CREATE TEMP TABLE {{ ('incoming_' ~ table) | ident }} AS
+{{ caller() }};
+{% if mode == 'upsert' -%}
+DELETE FROM {{ table | ident }}
+USING {{ ('incoming_' ~ table) | ident }} AS i
+WHERE {{ table | ident }}.{{ key | ident }} = i.{{ key | ident }}
+{%- if newer %}
+  AND {{ table | ident }}.{{ newer | ident }} <= i.{{ newer | ident }}{% endif %};
+INSERT INTO {{ table | ident }} ({{ cols }})
+SELECT {{ cols }}
+FROM {{ ('incoming_' ~ table) | ident }} AS i
+WHERE NOT EXISTS (
+    SELECT 1 FROM {{ table | ident }} AS t WHERE t.{{ key | ident }} = i.{{ key | ident }}
+);
+{%- elif mode == 'truncate_insert' -%}
+DELETE FROM {{ table | ident }};
+INSERT INTO {{ table | ident }} ({{ cols }})
+SELECT {{ cols }} FROM {{ ('incoming_' ~ table) | ident }};
+{%- else -%}
+INSERT INTO {{ table | ident }} ({{ cols }})
+SELECT {{ cols }} FROM {{ ('incoming_' ~ table) | ident }};
+{%- endif %}
+DROP TABLE {{ ('incoming_' ~ table) | ident }};
+{%- endmacro %}
