@@ -1,4 +1,4 @@
-"""Load the star schema for one hour: `songplays` and the `users`, `songs`, `artists`, `time` dimensions.
+"""Load the star schema for one hour: `songplays`, `users`, `songs`, `artists`, `time`.
 
 Owner: sparkify-data. Runs once per partition when both `staged_events` and `staged_songs`
 have an event for it. `songplays` for the hour is deleted and inserted in one transaction;

@@ -52,4 +52,8 @@ class CliError(Exception):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as a script, this module is __main__: call the installed module's main so that
+    # its CliError is the one commands raise.
+    from sparkify.cli import main as installed_main
+
+    sys.exit(installed_main())

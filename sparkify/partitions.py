@@ -1,4 +1,4 @@
-"""Hourly partitions: the key Airflow gives a run, the S3 prefix and the SQL window it stands for."""
+"""Hourly partitions: the key Airflow gives a run, its S3 prefix and SQL window."""
 
 from __future__ import annotations
 

@@ -103,22 +103,22 @@ class _CleanEvent(msgspec.Struct, forbid_unknown_fields=True):
 
     artist: str | None
     auth: str | None
-    firstName: str | None  # noqa: N815 - the source's own key
+    firstName: str | None
     gender: str | None
-    itemInSession: Int32  # noqa: N815
-    lastName: str | None  # noqa: N815
+    itemInSession: Int32
+    lastName: str | None
     length: float | None
     level: str | None
     location: str | None
     method: str | None
     page: str
     registration: float | None
-    sessionId: Int32  # noqa: N815
+    sessionId: Int32
     song: str | None
     status: Int32 | None
     ts: int
-    userAgent: str | None  # noqa: N815
-    userId: str | None  # noqa: N815
+    userAgent: str | None
+    userId: str | None
 
 
 _clean_event = msgspec.json.Decoder(_CleanEvent)

@@ -1,4 +1,4 @@
-"""Settings per environment: ``config/<env>.toml`` chosen by ``SPARKIFY_ENV``, overridden by env vars.
+"""Settings per environment: `config/<env>.toml` chosen by `SPARKIFY_ENV`, then env vars.
 
 Loaded at task run time, never at DAG parse time. Connections and secrets are not settings:
 they come from Airflow connections (``AIRFLOW_CONN_*`` or a secrets backend). The warehouse

@@ -15,7 +15,6 @@ from airflow.providers.common.sql.operators.sql import (
     SQLColumnCheckOperator,
     SQLTableCheckOperator,
 )
-
 from airflow.sdk.exceptions import AirflowException
 
 from sparkify import partitions
@@ -91,7 +90,9 @@ class _Recorded:
             record_results(self.get_db_hook(), rows)  # type: ignore[attr-defined]
 
     def _raise_exception(self, exception_string: str) -> None:
-        failed = [f"{name} found {value!r}" for name, value, passed in self._outcomes() if not passed]
+        failed = [
+            f"{name} found {value!r}" for name, value, passed in self._outcomes() if not passed
+        ]
         summary = "; ".join(failed) if failed else exception_string
         raise AirflowException(f"Quality check failed on table {self.table}: {summary}")
 

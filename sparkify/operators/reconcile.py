@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 def evaluate(numbers: dict[str, Any], max_reject_rate: float, reasons: list[tuple[str, int]]):
     """The partition's reconciliation checks as ``(name, value, passed)``; pure, for tests."""
     read = int(numbers["rows_read"])
-    accounted = int(numbers["rows_staged"]) + int(numbers["rows_rejected"]) + int(
-        numbers["rows_duplicate"]
+    accounted = (
+        int(numbers["rows_staged"]) + int(numbers["rows_rejected"]) + int(numbers["rows_duplicate"])
     )
     rate = int(numbers["rows_rejected"]) / read if read else 0.0
     plays = int(numbers["plays"])
@@ -28,7 +28,11 @@ def evaluate(numbers: dict[str, Any], max_reject_rate: float, reasons: list[tupl
     reason_text = ", ".join(f"{r} ({n})" for r, n in reasons) or "none"
     return [
         ("events_staged", int(numbers["staged_runs"]), int(numbers["staged_runs"]) == 1),
-        ("lines_reconcile", f"read {read} = staged+rejected+duplicate {accounted}", read == accounted),
+        (
+            "lines_reconcile",
+            f"read {read} = staged+rejected+duplicate {accounted}",
+            read == accounted,
+        ),
         (
             "plays_equal_nextsong_staged",
             f"plays {plays}, NextSong staged {int(numbers['nextsong_staged'])}",
@@ -86,8 +90,17 @@ class ReconcilePartitionOperator(BaseOperator):
             max_rate = settings_module.current().max_reject_rate
         (query,) = statements(render("checks/reconcile_partition", dialect))
         row = db_hook.get_records(query, parameters=params)[0]
-        names = ("rows_read", "rows_staged", "rows_rejected", "rows_duplicate", "drift",
-                 "nextsong_staged", "plays", "plays_matched", "staged_runs")
+        names = (
+            "rows_read",
+            "rows_staged",
+            "rows_rejected",
+            "rows_duplicate",
+            "drift",
+            "nextsong_staged",
+            "plays",
+            "plays_matched",
+            "staged_runs",
+        )
         numbers = dict(zip(names, row, strict=True))
         (reasons_sql,) = statements(render("checks/commonest_rejects", dialect))
         reasons = [(r, int(n)) for r, n in db_hook.get_records(reasons_sql, parameters=params)]
@@ -95,8 +108,13 @@ class ReconcilePartitionOperator(BaseOperator):
         record_results(
             db_hook,
             [
-                {"check_name": name, "table_name": "staging_partitions",
-                 "partition_hour": params["partition_hour"], "value": str(value), "passed": ok}
+                {
+                    "check_name": name,
+                    "table_name": "staging_partitions",
+                    "partition_hour": params["partition_hour"],
+                    "value": str(value),
+                    "passed": ok,
+                }
                 for name, value, ok in outcomes
             ],
         )

@@ -36,9 +36,7 @@ class HourPrefixSensor(S3KeySensor):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 60)
         kwargs.setdefault("timeout", 6 * 3600)
-        super().__init__(
-            bucket_key=prefix, wildcard_match=True, aws_conn_id=aws_conn_id, **kwargs
-        )
+        super().__init__(bucket_key=prefix, wildcard_match=True, aws_conn_id=aws_conn_id, **kwargs)
         self.prefix = prefix
         self.grace = grace
 
@@ -53,7 +51,9 @@ class HourPrefixSensor(S3KeySensor):
             return True
         grace = self.grace if self.grace is not None else timedelta(minutes=settings.grace_minutes)
         if now() >= hour + partitions.HOUR + grace:
-            self.log.info("No objects under %s and the hour is past its grace: empty hour", self.bucket_key)
+            self.log.info(
+                "No objects under %s and the hour is past its grace: empty hour", self.bucket_key
+            )
             return True
         return False
 

@@ -40,7 +40,9 @@ class SqlFileOperator(SQLExecuteQueryOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("do_xcom_push", False)
-        super().__init__(sql="", conn_id=conn_id, autocommit=False, split_statements=False, **kwargs)
+        super().__init__(
+            sql="", conn_id=conn_id, autocommit=False, split_statements=False, **kwargs
+        )
         if mode is not None and mode not in MODES and "{{" not in mode:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         self.sql_file = sql_file

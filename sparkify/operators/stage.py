@@ -46,7 +46,7 @@ class StageJsonOperator(BaseOperator):
         *,
         source_prefix: str,
         table: str,
-        format: str,  # noqa: A002 - the parameter's name in the issue and docs
+        format: str,
         bucket: str | None = None,
         conn_id: str = WAREHOUSE_CONN_ID,
         aws_conn_id: str = AWS_CONN_ID,
@@ -87,13 +87,23 @@ class StageJsonOperator(BaseOperator):
             from sparkify.staging.redshift import stage_redshift
 
             stats = stage_redshift(
-                db_hook, source, objects, hour, prefix, dataset=FORMATS[self.format][1],
+                db_hook,
+                source,
+                objects,
+                hour,
+                prefix,
+                dataset=FORMATS[self.format][1],
                 settings=settings,
             )
         self.log.info(
             "Staged %s partition %s: read %d, staged %d, rejected %d, duplicate %d, coerced %d",
-            stats.dataset, stats.partition_key, stats.read, stats.staged, stats.rejected,
-            stats.duplicate, stats.coerced,
+            stats.dataset,
+            stats.partition_key,
+            stats.read,
+            stats.staged,
+            stats.rejected,
+            stats.duplicate,
+            stats.coerced,
         )
         for reason, count in stats.reasons.most_common(5):
             self.log.warning("Rejected %d record(s): %s", count, reason)
@@ -101,7 +111,7 @@ class StageJsonOperator(BaseOperator):
             context["outlet_events"][outlet].extra = stats.as_extra()
         return stats.as_extra()
 
-    def _stage_postgres(self, db_hook, source, objects, hour, settings):  # noqa: ANN001
+    def _stage_postgres(self, db_hook, source, objects, hour, settings):
         from sparkify.staging import postgres
 
         conn = db_hook.get_conn()

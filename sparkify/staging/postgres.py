@@ -75,16 +75,21 @@ def stage_events(
     ledger = []
     with conn.transaction(), conn.cursor() as cur:
         # Concurrent runs of one partition queue here rather than both loading its objects.
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{stats.partition_key}",))
         cur.execute(
-            "CREATE TEMP TABLE load_events (LIKE staging_events INCLUDING DEFAULTS) ON COMMIT DROP"
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{stats.partition_key}",)
+        )
+        cur.execute(
+            "CREATE TEMP TABLE load_events ON COMMIT DROP AS "
+            "SELECT * FROM staging_events WITH NO DATA"
         )
         cur.execute(
             "DELETE FROM staging_rejects WHERE dataset = 'events' AND partition_hour = %s",
             (hour_value,),
         )
         for obj in objects:
-            counts = _copy_event_object(cur, source, obj, hour_value, parser, stats, reject_text_limit)
+            counts = _copy_event_object(
+                cur, source, obj, hour_value, parser, stats, reject_text_limit
+            )
             ledger.append((obj, counts))
         cur.execute("ANALYZE load_events")
         replaced = render("staging/replace_events_partition", columns=EVENT_COLUMNS)
@@ -131,7 +136,14 @@ def _copy_event_object(
             row = parse(raw)
             if type(row) is Reject:
                 rejects.append(
-                    ("events", hour_value, key, line_no, row.reason, raw_text(raw, reject_text_limit))
+                    (
+                        "events",
+                        hour_value,
+                        key,
+                        line_no,
+                        row.reason,
+                        raw_text(raw, reject_text_limit),
+                    )
                 )
                 stats.reasons[row.reason] += 1
             else:
@@ -256,7 +268,8 @@ def stage_songs(
         done = loaded_etags(conn, "songs")
         objects = [o for o in objects if done.get(o.key) != o.etag]
         cur.execute(
-            "CREATE TEMP TABLE load_songs (LIKE staging_songs INCLUDING DEFAULTS) ON COMMIT DROP"
+            "CREATE TEMP TABLE load_songs ON COMMIT DROP AS "
+            "SELECT * FROM staging_songs WITH NO DATA"
         )
         rejects = []
         with cur.copy(
@@ -275,7 +288,14 @@ def stage_songs(
                     stats.rejected += 1
                     stats.reasons[row.reason] += 1
                     rejects.append(
-                        ("songs", hour_value, obj.key, 1, row.reason, raw_text(content, reject_text_limit))
+                        (
+                            "songs",
+                            hour_value,
+                            obj.key,
+                            1,
+                            row.reason,
+                            raw_text(content, reject_text_limit),
+                        )
                     )
                 else:
                     copy.write_row((*row, obj.key, hour_value))
@@ -314,8 +334,14 @@ def stage_songs(
             if before is None:
                 _write_partition(cur, stats, hour_value)
             else:
-                (stats.objects, stats.read, stats.staged, stats.rejected, stats.duplicate,
-                 stats.coerced) = before
+                (
+                    stats.objects,
+                    stats.read,
+                    stats.staged,
+                    stats.rejected,
+                    stats.duplicate,
+                    stats.coerced,
+                ) = before
     return stats
 
 
@@ -332,6 +358,12 @@ def _write_partition_from_ledger(
     )
     totals = cur.fetchone()
     snapshot = StageStats("songs", stats.partition_key, drift=stats.drift)
-    (snapshot.objects, snapshot.read, snapshot.staged, snapshot.rejected, snapshot.duplicate,
-     snapshot.coerced) = (int(v) for v in totals)
+    (
+        snapshot.objects,
+        snapshot.read,
+        snapshot.staged,
+        snapshot.rejected,
+        snapshot.duplicate,
+        snapshot.coerced,
+    ) = (int(v) for v in totals)
     _write_partition(cur, snapshot, hour_value)

@@ -52,9 +52,7 @@ def copy_songs_sql(settings: Settings, manifest_key: str) -> list[str]:
 
 def manifest(bucket: str, objects: list[SourceObject]) -> dict[str, Any]:
     """A COPY manifest naming exactly ``objects``; every one is mandatory."""
-    return {
-        "entries": [{"url": f"s3://{bucket}/{o.key}", "mandatory": True} for o in objects]
-    }
+    return {"entries": [{"url": f"s3://{bucket}/{o.key}", "mandatory": True} for o in objects]}
 
 
 def stage_redshift(
@@ -95,9 +93,12 @@ def stage_redshift(
                 merge = render("staging/merge_songs", "redshift", columns=SONG_COLUMNS)
             else:
                 copy_sql = copy_events_sql(settings, prefix)
-                merge = render("staging/replace_events_partition", "redshift", columns=EVENT_COLUMNS)
+                merge = render(
+                    "staging/replace_events_partition", "redshift", columns=EVENT_COLUMNS
+                )
                 cur.execute(
-                    "DELETE FROM staging_rejects WHERE dataset = 'events' AND partition_hour = %(partition_hour)s",
+                    "DELETE FROM staging_rejects WHERE dataset = 'events' "
+                    "AND partition_hour = %(partition_hour)s",
                     params,
                 )
             for sql in copy_sql:
@@ -121,10 +122,16 @@ def stage_redshift(
                     {"dataset": dataset, "key": obj.key},
                 )
                 cur.execute(
-                    "INSERT INTO load_ledger (dataset, source_key, etag, size_bytes, partition_hour) "
+                    "INSERT INTO load_ledger "
+                    "(dataset, source_key, etag, size_bytes, partition_hour) "
                     "VALUES (%(dataset)s, %(key)s, %(etag)s, %(size)s, %(partition_hour)s)",
-                    {"dataset": dataset, "key": obj.key, "etag": obj.etag, "size": obj.size,
-                     "partition_hour": hour_value},
+                    {
+                        "dataset": dataset,
+                        "key": obj.key,
+                        "etag": obj.etag,
+                        "size": obj.size,
+                        "partition_hour": hour_value,
+                    },
                 )
             cur.execute(
                 "DELETE FROM staging_partitions WHERE dataset = %(dataset)s "
@@ -136,8 +143,14 @@ def stage_redshift(
                 "rows_staged, rows_rejected, rows_duplicate, rows_coerced, drift) VALUES "
                 "(%(dataset)s, %(partition_hour)s, %(objects)s, %(read)s, %(staged)s, "
                 "%(rejected)s, %(duplicate)s, 0, '{}')",
-                {**params, "objects": stats.objects, "read": stats.read, "staged": stats.staged,
-                 "rejected": stats.rejected, "duplicate": stats.duplicate},
+                {
+                    **params,
+                    "objects": stats.objects,
+                    "read": stats.read,
+                    "staged": stats.staged,
+                    "rejected": stats.rejected,
+                    "duplicate": stats.duplicate,
+                },
             )
         conn.commit()
     except BaseException:

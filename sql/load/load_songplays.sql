@@ -10,7 +10,7 @@ INSERT INTO songplays (
 SELECT
     MD5(CAST(e.session_id AS VARCHAR) || ':' || CAST(e.item_in_session AS VARCHAR)),
     e.partition_hour,
-    TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second' + (e.ts % 1000) * INTERVAL '1 millisecond',
+    TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second' + MOD(e.ts, 1000) * INTERVAL '1 millisecond',
     NULLIF(e.user_id, ''),
     e.level,
     m.song_id,

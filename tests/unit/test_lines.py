@@ -8,7 +8,10 @@ def test_lines_across_chunk_boundaries_keep_numbers() -> None:
     for size in (1, 2, 3, 7, 100):
         chunks = [data[i : i + size] for i in range(0, len(data), size)]
         assert list(numbered_lines(chunks)) == [
-            (1, b'{"a":1}'), (2, b'{"b":2}\r'), (3, b""), (4, b'{"c":3}')
+            (1, b'{"a":1}'),
+            (2, b'{"b":2}\r'),
+            (3, b""),
+            (4, b'{"c":3}'),
         ]
 
 

@@ -17,8 +17,14 @@ def test_key_round_trip_and_prefix() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    [None, "", "2018-11-02", "2018-11-02T13:30:00", "2018-11-02T13:00:00'; DROP TABLE x; --",
-     "2018-11-02 13:00:00"],
+    [
+        None,
+        "",
+        "2018-11-02",
+        "2018-11-02T13:30:00",
+        "2018-11-02T13:00:00'; DROP TABLE x; --",
+        "2018-11-02 13:00:00",
+    ],
 )
 def test_bad_keys_are_refused(key) -> None:
     with pytest.raises(partitions.PartitionKeyError):

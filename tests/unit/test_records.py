@@ -9,11 +9,24 @@ import pytest
 from sparkify.records import EVENT_COLUMNS, EventParser, Reject, SongParser, strip_line
 
 GOOD = {
-    "artist": "Skillet", "auth": "Logged In", "firstName": "Kevin", "gender": "M",
-    "itemInSession": 0, "lastName": "Arellano", "length": 178.02404, "level": "free",
-    "location": "Harrisburg-Carlisle, PA", "method": "PUT", "page": "NextSong",
-    "registration": 1540006905796.0, "sessionId": 153, "song": "Monster (Album Version)",
-    "status": 200, "ts": 1541126568796, "userAgent": '"Mozilla/5.0 (Macintosh)"', "userId": "66",
+    "artist": "Skillet",
+    "auth": "Logged In",
+    "firstName": "Kevin",
+    "gender": "M",
+    "itemInSession": 0,
+    "lastName": "Arellano",
+    "length": 178.02404,
+    "level": "free",
+    "location": "Harrisburg-Carlisle, PA",
+    "method": "PUT",
+    "page": "NextSong",
+    "registration": 1540006905796.0,
+    "sessionId": 153,
+    "song": "Monster (Album Version)",
+    "status": 200,
+    "ts": 1541126568796,
+    "userAgent": '"Mozilla/5.0 (Macintosh)"',
+    "userId": "66",
 }
 
 
@@ -35,9 +48,21 @@ def test_clean_line_keeps_every_field() -> None:
 
 
 def test_logged_out_event_with_nulls_and_empty_user_is_kept() -> None:
-    event = {**GOOD, "userId": "", "firstName": None, "lastName": None, "gender": None,
-             "location": None, "registration": None, "userAgent": None, "artist": None,
-             "song": None, "length": None, "page": "Home", "auth": "Logged Out"}
+    event = {
+        **GOOD,
+        "userId": "",
+        "firstName": None,
+        "lastName": None,
+        "gender": None,
+        "location": None,
+        "registration": None,
+        "userAgent": None,
+        "artist": None,
+        "song": None,
+        "length": None,
+        "page": "Home",
+        "auth": "Logged Out",
+    }
     row = parse(event)
     assert col(row, "user_id") == ""
     assert col(row, "first_name") is None
@@ -111,13 +136,23 @@ def test_bom_and_crlf_are_stripped() -> None:
 
 
 def test_song_rules() -> None:
-    song = {"num_songs": 1, "artist_id": "ARJNIUY12298900C91", "artist_latitude": None,
-            "artist_location": "", "artist_longitude": None, "artist_name": 1990,
-            "song_id": "SOZPNVK12AAFF4249A", "title": 42, "duration": 103.33995, "year": 0}
+    song = {
+        "num_songs": 1,
+        "artist_id": "ARJNIUY12298900C91",
+        "artist_latitude": None,
+        "artist_location": "",
+        "artist_longitude": None,
+        "artist_name": 1990,
+        "song_id": "SOZPNVK12AAFF4249A",
+        "title": 42,
+        "duration": 103.33995,
+        "year": 0,
+    }
     parser = SongParser()
     row = parser.parse(json.dumps(song).encode())
     assert not isinstance(row, Reject)
-    assert "1990" in row and "42" in row
+    assert "1990" in row
+    assert "42" in row
     assert parser.coerced == 1
     assert parser.parse(json.dumps({**song, "duration": "abc"}).encode()) == Reject(
         "bad_type:duration"

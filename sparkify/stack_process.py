@@ -1,0 +1,224 @@
+"""Process bookkeeping for the local stack: pid files, sessions, ports, sockets.
+
+Every long-running part is started as the leader of a new session
+(``start_new_session=True``), so its session id equals the PID in its pid file.
+Airflow's task supervisors move into process groups of their own (``setpgid``),
+which ``killpg`` on the leader's group would miss, but they stay in the leader's
+session; stopping a part therefore signals every process of that session, found
+by PID, never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+# A pid file's mtime is set to its process's start time, so a live process with
+# that PID but another start time is someone else's (PID reuse).
+_PID_FILE_SLACK_S = 2.0
+_HEADER = "=== sparkify stack:"
+
+
+def is_running(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def write_pid(path: Path, pid: int) -> None:
+    """Write ``pid`` to ``path``, stamped with the process's start time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{pid}\n")
+    with contextlib.suppress(psutil.Error):
+        created = psutil.Process(pid).create_time()
+        os.utime(path, (created, created))
+
+
+def read_pid(path: Path) -> int | None:
+    """The PID in ``path`` if that process is still the one the file was written for."""
+    try:
+        pid = int(path.read_text().split()[0])
+        written = path.stat().st_mtime
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+    if abs(written - created) > _PID_FILE_SLACK_S or not is_running(pid):
+        return None
+    return pid
+
+
+def owned_session(path: Path) -> int | None:
+    """The session id to stop for the pid file ``path``: its PID if that process is still
+    ours, or if it is gone (its session may have orphans left: Linux does not reuse a PID
+    while it names a live session). None if the PID now belongs to another process."""
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if read_pid(path) == pid or not psutil.pid_exists(pid):
+        return pid
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return pid  # ours, exited, not yet reaped
+    except psutil.Error:
+        return pid
+    return None
+
+
+def spawn(
+    name: str,
+    cmd: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    cwd: Path,
+) -> subprocess.Popen:
+    """Start ``cmd`` as a session leader with stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n{_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            list(cmd),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def session_members(sid: int) -> list[psutil.Process]:
+    """Every live process whose session id is ``sid`` (a leader started by ``spawn``)."""
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
+                members.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return members
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and its live descendants."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+    return [p for p in procs if _alive(p)]
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _signal(procs: Iterable[psutil.Process], sig: signal.Signals) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` seconds; return the processes still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if _alive(p)]
+    return alive
+
+
+def terminate_sessions(
+    sids: Sequence[int], *, timeout: float = 20.0, whole: Iterable[int] = ()
+) -> list[psutil.Process]:
+    """Stop the sessions led by ``sids``: SIGTERM to the leaders (in order) and to every
+    member of the sessions in ``whole``, then to whatever is left, then SIGKILL.
+    Returns the survivors (normally none)."""
+    leaders = []
+    for sid in sids:
+        with contextlib.suppress(psutil.Error):
+            leaders.append(psutil.Process(sid))
+    whole = set(whole)
+    # Leaders first, so Airflow shuts its own children down cleanly.
+    for leader in leaders:
+        if leader.pid in whole:
+            _signal(session_members(leader.pid), signal.SIGTERM)
+        elif _alive(leader):
+            _signal([leader], signal.SIGTERM)
+    wait_gone(leaders, timeout)
+    members = [m for sid in sids for m in session_members(sid)]
+    _signal(members, signal.SIGTERM)
+    members = wait_gone(members, 5.0)
+    _signal(members, signal.SIGKILL)
+    return wait_gone([m for sid in sids for m in session_members(sid)], 5.0)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (the OS's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True if a server could listen on ``port`` now (as servers do, with SO_REUSEADDR,
+    so that connections of a previous run still in TIME_WAIT do not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def listening_sockets(procs: Iterable[psutil.Process]) -> list[tuple[int, str, int]]:
+    """``(pid, address, port)`` of every listening TCP socket and bound UDP socket."""
+    found = []
+    for proc in procs:
+        try:
+            conns = proc.net_connections(kind="inet")
+        except psutil.Error:
+            continue
+        for conn in conns:
+            listening = conn.status == psutil.CONN_LISTEN or (
+                conn.type == socket.SOCK_DGRAM and not conn.raddr
+            )
+            if listening and conn.laddr:
+                found.append((proc.pid, conn.laddr.ip, conn.laddr.port))
+    return found
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file since its last ``spawn`` header."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16_384))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    text_lines = text.splitlines()
+    starts = [i for i, line in enumerate(text_lines) if line.startswith(_HEADER)]
+    if starts:
+        text_lines = text_lines[starts[-1] + 1 :]
+    return "\n".join(text_lines[-lines:])

@@ -1,0 +1,44 @@
+"""Test tiers share one local stack, configured before Airflow is first imported.
+
+Airflow reads its configuration when it is imported, so the stack's ports and secrets are
+chosen in ``pytest_configure`` and exported to this process's environment; the stack itself
+starts only when a test of the integration or end-to-end tier asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+STATE_DIR = Path(tempfile.gettempdir()) / f"sparkify-tests-{os.getpid()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from sparkify.stack import Stack
+
+    stack = Stack(STATE_DIR)
+    stack.init_config()  # ports and secrets now; processes later, only if needed
+    os.environ.update(stack.env())
+    config._sparkify_stack = stack  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stack = getattr(config, "_sparkify_stack", None)
+    if stack is None:
+        return
+    try:
+        stack.down()
+    finally:
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(pytestconfig: pytest.Config):
+    """PostgreSQL, the S3 endpoint and a migrated Airflow metadata database."""
+    stack = pytestconfig._sparkify_stack  # type: ignore[attr-defined]
+    stack.up(("postgres", "s3", "airflow-db"))
+    return stack

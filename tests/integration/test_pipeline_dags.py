@@ -1,0 +1,172 @@
+"""Each DAG through ``dag.test()`` against the real PostgreSQL server and S3 endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparkify import settings
+from tests.integration.conftest import put_lines
+from tests.integration.dagrun import load_dag, run_for_partition
+
+pytestmark = pytest.mark.integration
+
+H = "2018-11-02T13:00:00"
+PREFIX = "log_data/2018/11/02/13/"
+
+
+def event(
+    session: int,
+    item: int,
+    ts: int,
+    *,
+    page="NextSong",
+    user="66",
+    song="Monster",
+    artist="Skillet",
+    length=178.02404,
+    level="free",
+    first="Kevin",
+) -> dict:
+    return {
+        "artist": artist if page == "NextSong" else None,
+        "auth": "Logged In",
+        "firstName": first,
+        "gender": "M",
+        "itemInSession": item,
+        "lastName": "Arellano",
+        "length": length if page == "NextSong" else None,
+        "level": level,
+        "location": "Harrisburg-Carlisle, PA",
+        "method": "PUT",
+        "page": page,
+        "registration": 1540006905796.0,
+        "sessionId": session,
+        "song": song if page == "NextSong" else None,
+        "status": 200,
+        "ts": ts,
+        "userAgent": '"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_4)"',
+        "userId": user,
+    }
+
+
+SONG = {
+    "num_songs": 1,
+    "artist_id": "ARJNIUY12298900C91",
+    "artist_latitude": None,
+    "artist_location": "",
+    "artist_longitude": None,
+    "artist_name": "Skillet",
+    "song_id": "SOZPNVK12AAFF4249A",
+    "title": "Monster",
+    "duration": 178.02404,
+    "year": 2009,
+}
+
+T0 = 1541163600000  # 2018-11-02T13:00:00Z in ms
+
+
+def land_hour(s3, bucket):
+    lines = [
+        json.dumps(event(10, 0, T0 + 1000)),
+        json.dumps(event(10, 1, T0 + 2000, song="Unknown", artist="Nobody")),
+        json.dumps(event(10, 2, T0 + 3000, page="Home")),
+        json.dumps(event(11, 0, T0 + 4000, user="", page="Home")),
+        "{not json",
+        json.dumps({**event(12, 0, T0 + 5000), "ts": "1541163605000"}),
+    ]
+    put_lines(s3, bucket, PREFIX + "2018-11-02-events.json", lines, final_newline=False)
+    s3.put_object(
+        Bucket=bucket, Key="song_data/A/B/C/TRABCAAA128F4242.json", Body=json.dumps(SONG).encode()
+    )
+
+
+def counts(conn) -> dict[str, int]:
+    tables = [
+        "staging_events",
+        "staging_songs",
+        "staging_rejects",
+        "songplays",
+        "users",
+        "songs",
+        "artists",
+        '"time"',
+    ]
+    return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def test_setup_creates_the_schema_idempotently(warehouse, bucket):
+    dag = load_dag("setup")
+    for _ in range(2):
+        run = run_for_partition(dag, H)
+        assert run.state == "success"
+    tables = {
+        r[0]
+        for r in warehouse.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    }
+    assert {
+        "staging_events",
+        "songplays",
+        "users",
+        "songs",
+        "artists",
+        "time",
+        "load_ledger",
+        "staging_rejects",
+        "check_results",
+    } <= tables
+
+
+def test_chain_for_one_partition(schema_ready, s3, bucket, monkeypatch):
+    conn = schema_ready
+    monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "0.5")  # one bad line in six, on purpose
+    settings.current.cache_clear()
+    land_hour(s3, bucket)
+    assert run_for_partition(load_dag("stage_events"), H).state == "success"
+    assert run_for_partition(load_dag("stage_songs"), H).state == "success"
+    staged = conn.execute(
+        "SELECT rows_read, rows_staged, rows_rejected, rows_duplicate, rows_coerced "
+        "FROM staging_partitions WHERE dataset = 'events'"
+    ).fetchone()
+    assert staged == (6, 5, 1, 0, 1)
+    reject = conn.execute("SELECT line_no, reason, raw_text FROM staging_rejects").fetchone()
+    assert reject == (5, "not_json", "{not json")
+
+    assert run_for_partition(load_dag("model"), H).state == "success"
+    first = counts(conn)
+    assert first["songplays"] == 3
+    assert first["users"] == 1  # the logged-out event has no user
+    assert first["songs"] == 1
+    assert first["artists"] == 1
+    matched = conn.execute("SELECT COUNT(*) FROM songplays WHERE song_id IS NOT NULL").fetchone()
+    assert matched == (2,)  # sessions 10/0 and 12/0 play the catalogue song
+
+    assert run_for_partition(load_dag("quality"), H).state == "success"
+    failed = conn.execute("SELECT COUNT(*) FROM check_results WHERE NOT passed").fetchone()
+    assert failed == (0,)
+
+    # Re-running every DAG for the partition changes nothing.
+    for dag_id in ("stage_events", "stage_songs", "model"):
+        assert run_for_partition(load_dag(dag_id), H).state == "success"
+    assert counts(conn) == first
+
+
+def test_quality_fails_naming_table_check_and_value(schema_ready, s3, bucket, monkeypatch):
+    conn = schema_ready
+    monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "0.5")
+    settings.current.cache_clear()
+    land_hour(s3, bucket)
+    for dag_id in ("stage_events", "stage_songs", "model"):
+        assert run_for_partition(load_dag(dag_id), H).state == "success"
+    conn.execute("DELETE FROM songplays WHERE session_id = 12")  # a lost fact
+    run = run_for_partition(load_dag("quality"), H)
+    assert run.state == "failed"
+    failed = conn.execute(
+        "SELECT check_name, table_name, value FROM check_results WHERE NOT passed ORDER BY 1"
+    ).fetchall()
+    names = {row[0] for row in failed}
+    assert "plays_equal_nextsong_staged" in names
+    assert any("plays 2, NextSong staged 3" in (row[2] or "") for row in failed)

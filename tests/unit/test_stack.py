@@ -1,0 +1,301 @@
+"""The local stack's pure parts: components, ports, rendered environment, state, processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sparkify import stack_process
+from sparkify.cli import build_parser
+from sparkify.stack import (
+    COMPONENTS,
+    PORT_ENV,
+    Stack,
+    StackError,
+    choose_ports,
+    dags_folder,
+    expand_components,
+    export_lines,
+    render_env,
+)
+from sparkify.stack_postgres import PostgresError, find_bindir
+
+CFG = {
+    "ports": {"postgres": 5001, "s3": 5002, "api": 5003},
+    "bucket": "a-bucket",
+    "secrets": {
+        "warehouse_password": "wh-pass",
+        "airflow_db_password": "af-pass",
+        "admin_password": "admin-pass",
+        "jwt_secret": "jwt",
+        "api_secret_key": "api-key",
+        "fernet_key": "fernet",
+    },
+}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stack settings from the test session's environment."""
+    for var in (*PORT_ENV.values(), "SPARKIFY_BUCKET", "SPARKIFY_HOME", "SPARKIFY_DAGS_FOLDER"):
+        monkeypatch.delenv(var, raising=False)
+
+
+# -- components and ports ------------------------------------------------------------------
+def test_expand_components_adds_what_each_needs_in_start_order():
+    assert expand_components(["airflow"]) == ["postgres", "airflow-db", "airflow"]
+    assert expand_components(["s3", "airflow-db"]) == ["postgres", "s3", "airflow-db"]
+    assert expand_components(COMPONENTS) == list(COMPONENTS)
+
+
+def test_expand_components_rejects_unknown_names():
+    with pytest.raises(StackError, match="Unknown component 'redis'"):
+        expand_components(["redis"])
+
+
+def test_choose_ports_prefers_environment_then_remembered_then_new():
+    ports = choose_ports({"postgres": 6000, "s3": 6001}, {"SPARKIFY_S3_PORT": "7001"})
+    assert ports["postgres"] == 6000
+    assert ports["s3"] == 7001
+    assert ports["api"] not in (6000, 7001)
+    assert 1024 < ports["api"] < 65536
+
+
+def test_choose_ports_picks_distinct_free_ports():
+    ports = choose_ports({}, {})
+    assert set(ports) == {"postgres", "s3", "api"}
+    assert len(set(ports.values())) == 3
+    assert all(stack_process.port_is_free(p) for p in ports.values())
+
+
+def test_choose_ports_rejects_a_non_numeric_override():
+    with pytest.raises(StackError, match="SPARKIFY_PG_PORT must be a port number"):
+        choose_ports({}, {"SPARKIFY_PG_PORT": "five"})
+
+
+def test_port_is_free_sees_a_listener_but_not_time_wait():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert not stack_process.port_is_free(port)
+    assert stack_process.port_is_free(port)
+
+
+# -- rendered environment ------------------------------------------------------------------
+def test_render_env_connections_are_json_and_local(tmp_path: Path):
+    env = render_env(CFG, state_dir=tmp_path, dags=tmp_path / "dags")
+    warehouse = json.loads(env["AIRFLOW_CONN_WAREHOUSE"])
+    assert warehouse == {
+        "conn_type": "postgres",
+        "host": "127.0.0.1",
+        "port": 5001,
+        "login": "sparkify",
+        "password": "wh-pass",
+        "schema": "sparkify",
+    }
+    aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
+    assert aws["conn_type"] == "aws"
+    assert (aws["login"], aws["password"]) == ("testing", "testing")
+    assert aws["extra"] == {"endpoint_url": "http://127.0.0.1:5002", "region_name": "us-east-1"}
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5002"
+    assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == "testing"
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["SPARKIFY_ENV"] == "local"
+    assert env["SPARKIFY_BUCKET"] == "a-bucket"
+    assert env["SPARKIFY_HOME"] == str(tmp_path)
+
+
+def test_render_env_configures_airflow_for_this_stack(tmp_path: Path):
+    env = render_env(CFG, state_dir=tmp_path, dags=tmp_path / "dags")
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(tmp_path / "dags")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:5003/execution/"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"
+    assert env["AIRFLOW__API__PORT"] == "5003"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        "postgresql+psycopg2://airflow:af-pass@127.0.0.1:5001/airflow"
+    )
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(str(tmp_path))
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == "jwt"
+    assert env["AIRFLOW__API__SECRET_KEY"] == "api-key"
+    assert env["AIRFLOW__CORE__FERNET_KEY"] == "fernet"
+    assert int(env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"]) <= 5
+    assert env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "False"
+    assert all(isinstance(v, str) for v in env.values())
+
+
+def test_export_lines_survive_a_shell_round_trip():
+    env = {"A": "plain", "B": 'it\'s $HOME `x` "q"', "C": '{"json": [1, 2]}'}
+    script = export_lines(env) + 'printf "%s\\n" "$A" "$B" "$C"'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [env["A"], env["B"], env["C"]]
+
+
+def test_dags_folder_is_the_repositorys_unless_overridden(clean_env, monkeypatch, tmp_path):
+    assert dags_folder() == Path(__file__).resolve().parents[2] / "dags"
+    monkeypatch.setenv("SPARKIFY_DAGS_FOLDER", str(tmp_path))
+    assert dags_folder() == tmp_path
+
+
+# -- state ----------------------------------------------------------------------------------
+def test_init_config_is_private_and_stable(clean_env, tmp_path: Path):
+    stack = Stack(tmp_path / "state")
+    first = stack.init_config()
+    assert stat.S_IMODE(stack.config_path.stat().st_mode) == 0o600
+    again = Stack(tmp_path / "state").init_config()
+    assert again["ports"] == first["ports"]
+    assert again["secrets"] == first["secrets"]
+    assert len(set(first["secrets"].values())) == len(first["secrets"])
+    assert first["bucket"] == "sparkify-local"
+    assert stack.env() == Stack(tmp_path / "state").env()
+    assert stack.api_url == f"http://127.0.0.1:{first['ports']['api']}"
+    assert stack.admin_password == first["secrets"]["admin_password"]
+
+
+def test_environment_overrides_ports_and_bucket(clean_env, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("SPARKIFY_PG_PORT", "15432")
+    monkeypatch.setenv("SPARKIFY_BUCKET", "other-bucket")
+    stack = Stack(tmp_path)
+    stack.init_config()
+    assert json.loads(stack.env()["AIRFLOW_CONN_WAREHOUSE"])["port"] == 15432
+    assert stack.env()["SPARKIFY_BUCKET"] == "other-bucket"
+
+
+def test_state_dir_defaults_to_sparkify_home_then_cwd(clean_env, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert Stack().state_dir == tmp_path / ".sparkify"
+    monkeypatch.setenv("SPARKIFY_HOME", "elsewhere")
+    assert Stack().state_dir == tmp_path / "elsewhere"
+
+
+def test_env_needs_a_stack(tmp_path: Path):
+    with pytest.raises(StackError, match="run `sparkify stack up` first"):
+        Stack(tmp_path).env()
+
+
+def test_status_of_a_missing_stack_is_all_stopped(tmp_path: Path):
+    parts = Stack(tmp_path / "none").status()
+    assert {p["state"] for p in parts.values()} == {"stopped"}
+    assert not any(p["healthy"] or p["wanted"] for p in parts.values())
+
+
+def test_down_without_state_is_a_no_op(tmp_path: Path):
+    Stack(tmp_path / "none").down(purge=True)
+    assert not (tmp_path / "none").exists()
+
+
+def test_purge_refuses_a_directory_that_is_not_a_stack(clean_env, tmp_path: Path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(StackError, match="does not look like a stack state directory"):
+        Stack(tmp_path).down(purge=True)
+    assert (tmp_path / "precious.txt").exists()
+
+
+def test_purge_deletes_the_state_dir(clean_env, tmp_path: Path):
+    stack = Stack(tmp_path / "state")
+    stack.init_config()
+    stack.down(purge=True)
+    assert not stack.state_dir.exists()
+
+
+def test_missing_postgres_says_how_to_install_it(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("SPARKIFY_PG_BINDIR", str(tmp_path))
+    with pytest.raises(PostgresError, match="apt-get install postgresql"):
+        find_bindir()
+
+
+# -- processes ------------------------------------------------------------------------------
+def test_pid_file_is_valid_only_for_the_process_it_was_written_for(tmp_path: Path):
+    path = tmp_path / "me.pid"
+    stack_process.write_pid(path, os.getpid())
+    assert stack_process.read_pid(path) == os.getpid()
+    os.utime(path, (time.time() + 3600, time.time() + 3600))  # as if written for a later process
+    assert stack_process.read_pid(path) is None
+    path.write_text("not a pid")
+    assert stack_process.read_pid(path) is None
+    assert stack_process.read_pid(tmp_path / "missing.pid") is None
+
+
+def test_terminate_sessions_stops_children_that_left_the_process_group(tmp_path: Path):
+    # Like Airflow's task supervisors: a grandchild in a process group of its own.
+    escapee = (
+        "import os, sys, time; os.setpgid(0, 0); "
+        "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(300)"
+    )
+    marker = tmp_path / "escapee.pid"
+    script = f"{sys.executable} -c {escapee!r} {marker} & sleep 300"
+    child = stack_process.spawn(
+        "test", ["bash", "-c", script], env=os.environ, log_path=tmp_path / "t.log", cwd=tmp_path
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not marker.exists() or not marker.read_text():
+            assert time.monotonic() < deadline, "escapee did not start"
+            time.sleep(0.05)
+        grandchild = int(marker.read_text())
+        assert os.getpgid(grandchild) != child.pid
+        assert os.getsid(grandchild) == child.pid
+        members = {p.pid for p in stack_process.session_members(child.pid)}
+        assert {child.pid, grandchild} <= members
+
+        survivors = stack_process.terminate_sessions([child.pid], timeout=5)
+        child.wait(timeout=5)
+
+        assert survivors == []
+        assert not stack_process.is_running(grandchild)
+    finally:
+        for proc in stack_process.session_members(child.pid):
+            proc.kill()
+        child.wait(timeout=5)
+
+
+def test_listening_sockets_reports_address_and_port():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        found = stack_process.listening_sockets([psutil.Process()])
+    assert (os.getpid(), "127.0.0.1", port) in found
+
+
+# -- command line ---------------------------------------------------------------------------
+def test_cli_parses_stack_actions():
+    parser = build_parser()
+    args = parser.parse_args(["stack", "up", "--only", "postgres,s3", "--timeout", "30"])
+    assert (args.action, args.only, args.timeout) == ("up", "postgres,s3", 30.0)
+    assert parser.parse_args(["stack", "down", "--purge"]).purge
+    assert parser.parse_args(["stack", "status", "--json"]).json
+    assert callable(parser.parse_args(["stack", "env"]).func)
+
+
+def test_cli_env_prints_exports(clean_env, monkeypatch, tmp_path, capsys):
+    from sparkify.cli import main
+
+    monkeypatch.setenv("SPARKIFY_HOME", str(tmp_path))
+    Stack(tmp_path).init_config()
+    assert main(["stack", "env"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith("export ") for line in lines)
+    assert any(line.startswith("export AIRFLOW_CONN_WAREHOUSE=") for line in lines)
+
+
+def test_cli_status_fails_when_nothing_runs(monkeypatch, tmp_path, capsys):
+    from sparkify.cli import main
+
+    monkeypatch.setenv("SPARKIFY_HOME", str(tmp_path))
+    assert main(["stack", "status", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["postgres"]["state"] == "stopped"
