@@ -38,6 +38,7 @@ class Settings:
     songs_prefix: str
     jsonpaths_key: str
     grace_minutes: int
+    late_lookback_hours: int
     reject_text_limit: int
     max_reject_rate: float
     iam_role: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -13,11 +14,63 @@ from sparkify.settings import AWS_CONN_ID, WAREHOUSE_CONN_ID
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from sparkify.settings import Settings
+    from sparkify.staging.objects import S3Objects
+    from sparkify.staging.stats import StageStats
+
 FORMATS = {
     # format: (staging table, data set name)
     "jsonl": ("staging_events", "events"),
     "json_object": ("staging_songs", "songs"),
 }
+
+
+def stage_partition(
+    fmt: str,
+    hour: datetime,
+    prefix: str,
+    *,
+    source: S3Objects,
+    db_hook: Any,
+    settings: Settings,
+    log: Any,
+) -> StageStats:
+    """Stage partition ``hour`` of the data set of format ``fmt`` from ``prefix``."""
+    from sparkify.warehouse import hook_dialect
+
+    objects = source.list(prefix)
+    log.info("Partition %s: %d object(s) under %s", hour, len(objects), source.uri(prefix))
+    dataset = FORMATS[fmt][1]
+    if hook_dialect(db_hook) == "redshift":
+        from sparkify.staging.redshift import stage_redshift
+
+        return stage_redshift(
+            db_hook, source, objects, hour, prefix, dataset=dataset, settings=settings
+        )
+    from sparkify.staging import postgres
+
+    stage = postgres.stage_events if dataset == "events" else postgres.stage_songs
+    conn = db_hook.get_conn()
+    try:
+        return stage(conn, source, objects, hour, reject_text_limit=settings.reject_text_limit)
+    finally:
+        conn.close()
+
+
+def log_stats(log: Any, stats: StageStats) -> None:
+    log.info(
+        "Staged %s partition %s%s: read %d, staged %d, rejected %d, duplicate %d, coerced %d",
+        stats.dataset,
+        stats.partition_key,
+        " (objects unchanged, nothing reloaded)" if stats.unchanged else "",
+        stats.read,
+        stats.staged,
+        stats.rejected,
+        stats.duplicate,
+        stats.coerced,
+    )
+    for reason, count in stats.reasons.most_common(5):
+        log.warning("Rejected %d record(s): %s", count, reason)
 
 
 class StageJsonOperator(BaseOperator):
@@ -46,7 +99,7 @@ class StageJsonOperator(BaseOperator):
         *,
         source_prefix: str,
         table: str,
-        format: str,
+        format: str,  # shadows the builtin: the parameter's documented name
         bucket: str | None = None,
         conn_id: str = WAREHOUSE_CONN_ID,
         aws_conn_id: str = AWS_CONN_ID,
@@ -64,64 +117,30 @@ class StageJsonOperator(BaseOperator):
         self.conn_id = conn_id
         self.aws_conn_id = aws_conn_id
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _clients(self) -> tuple[Settings, S3Objects, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from sparkify import settings as settings_module
         from sparkify.staging.objects import S3Objects
-        from sparkify.warehouse import hook, hook_dialect
+        from sparkify.warehouse import hook
 
         settings = settings_module.current()
+        client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        return settings, S3Objects(client, self.bucket or settings.bucket), hook(self.conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        settings, source, db_hook = self._clients()
         hour = partitions.parse_key(context["dag_run"].partition_key)
-        prefix = hour.strftime(self.source_prefix)
-        bucket = self.bucket or settings.bucket
-        source = S3Objects(S3Hook(aws_conn_id=self.aws_conn_id).get_conn(), bucket)
-        objects = source.list(prefix)
-        self.log.info("Partition %s: %d object(s) under %s", hour, len(objects), source.uri(prefix))
-
-        db_hook = hook(self.conn_id)
-        dialect = hook_dialect(db_hook)
-        if dialect == "postgres":
-            stats = self._stage_postgres(db_hook, source, objects, hour, settings)
-        else:
-            from sparkify.staging.redshift import stage_redshift
-
-            stats = stage_redshift(
-                db_hook,
-                source,
-                objects,
-                hour,
-                prefix,
-                dataset=FORMATS[self.format][1],
-                settings=settings,
-            )
-        self.log.info(
-            "Staged %s partition %s: read %d, staged %d, rejected %d, duplicate %d, coerced %d",
-            stats.dataset,
-            stats.partition_key,
-            stats.read,
-            stats.staged,
-            stats.rejected,
-            stats.duplicate,
-            stats.coerced,
+        stats = stage_partition(
+            self.format,
+            hour,
+            hour.strftime(self.source_prefix),
+            source=source,
+            db_hook=db_hook,
+            settings=settings,
+            log=self.log,
         )
-        for reason, count in stats.reasons.most_common(5):
-            self.log.warning("Rejected %d record(s): %s", count, reason)
+        log_stats(self.log, stats)
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = stats.as_extra()
         return stats.as_extra()
-
-    def _stage_postgres(self, db_hook, source, objects, hour, settings):
-        from sparkify.staging import postgres
-
-        conn = db_hook.get_conn()
-        try:
-            if self.format == "jsonl":
-                return postgres.stage_events(
-                    conn, source, objects, hour, reject_text_limit=settings.reject_text_limit
-                )
-            return postgres.stage_songs(
-                conn, source, objects, hour, reject_text_limit=settings.reject_text_limit
-            )
-        finally:
-            conn.close()

@@ -22,6 +22,8 @@ class StageStats:
     source_keys: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     drift: dict[str, dict[str, int]] = field(default_factory=dict)
+    # True when the ledger showed the partition's objects unchanged and nothing was reloaded.
+    unchanged: bool = False
 
     def as_extra(self, key_limit: int = 200) -> dict[str, Any]:
         """The Asset event's ``extra``: JSON-safe, bounded in size."""
@@ -38,4 +40,5 @@ class StageStats:
             "source_keys_truncated": len(self.source_keys) > key_limit,
             "reject_reasons": dict(self.reasons.most_common(20)),
             "drift": self.drift,
+            "unchanged": self.unchanged,
         }

@@ -170,3 +170,27 @@ def test_quality_fails_naming_table_check_and_value(schema_ready, s3, bucket, mo
     names = {row[0] for row in failed}
     assert "plays_equal_nextsong_staged" in names
     assert any("plays 2, NextSong staged 3" in (row[2] or "") for row in failed)
+
+
+def test_late_object_restages_its_hour(schema_ready, s3, bucket, monkeypatch):
+    conn = schema_ready
+    monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "0.5")
+    settings.current.cache_clear()
+    land_hour(s3, bucket)
+    assert run_for_partition(load_dag("stage_events"), H).state == "success"
+    before = conn.execute("SELECT rows_staged FROM staging_partitions").fetchone()[0]
+    # A file lands in 13:00's prefix after 13:00 was staged...
+    late_lines = [json.dumps(event(20, i, T0 + 60_000 + i)) for i in range(4)]
+    put_lines(s3, bucket, PREFIX + "late-delivery.json", late_lines)
+    # ...and the next hour's run finds it and stages 13:00 again by itself.
+    run = run_for_partition(load_dag("stage_events"), "2018-11-02T14:00:00")
+    assert run.state == "success"
+    after = conn.execute(
+        "SELECT rows_staged FROM staging_partitions WHERE partition_hour = '2018-11-02 13:00'"
+    ).fetchone()[0]
+    assert after == before + 4
+    ledger = conn.execute(
+        "SELECT COUNT(*) FROM load_ledger WHERE dataset = 'events' "
+        "AND partition_hour = '2018-11-02 13:00'"
+    ).fetchone()[0]
+    assert ledger == 2
