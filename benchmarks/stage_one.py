@@ -1,0 +1,32 @@
+"""Stage one object in a process of its own; print its peak RSS.
+
+``python -m benchmarks.stage_one KEY DSN BUCKET``
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from datetime import UTC, datetime
+
+import psycopg
+
+from benchmarks.common import s3_client
+from sparkify.staging import postgres
+from sparkify.staging.objects import S3Objects
+
+
+def main(key: str, dsn: str, bucket: str) -> None:
+    source = S3Objects(s3_client(), bucket)
+    objects = [o for o in source.list(key)]
+    with psycopg.connect(dsn) as conn:
+        stats = postgres.stage_events(
+            conn, source, objects, datetime(2018, 11, 2, tzinfo=UTC), force=True
+        )
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rows": stats.read, "peak_rss_mb": round(peak_kb / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
