@@ -330,6 +330,21 @@ class Stack:
                 raise self._fail("postgres", "does not accept connections")
             time.sleep(0.2)
 
+    def restart_postgres(self, timeout: float = 60.0) -> int:
+        """Restart the PostgreSQL server (fast shutdown ends every session), as an outage
+        would; returns the new postmaster PID. For fault tests and operators."""
+        cfg = self.config
+        cluster = self._postgres(cfg)
+        cluster.stop()
+        pid = cluster.start()
+        proc.write_pid(self._pid_path("postgres"), pid)
+        deadline = time.monotonic() + timeout
+        while not self._postgres_healthy(cfg)[0]:
+            if time.monotonic() > deadline:
+                raise self._fail("postgres", "does not accept connections after a restart")
+            time.sleep(0.2)
+        return pid
+
     def _postgres_healthy(
         self, cfg: dict[str, Any], dbname: str = WAREHOUSE_DB
     ) -> tuple[bool, str]:

@@ -30,6 +30,10 @@ def warehouse(stack, monkeypatch: pytest.MonkeyPatch):
     try:
         yield conn
     finally:
+        try:
+            conn.execute("SELECT 1")
+        except psycopg.OperationalError:  # a fault test restarted the server under it
+            conn = psycopg.connect(stack.warehouse_dsn(), autocommit=True)
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
         conn.close()
 
