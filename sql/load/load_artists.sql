@@ -1,7 +1,7 @@
 -- artists: one row per artist_id. One artist appears in many song files, sometimes with other
 -- spellings or locations; the row is chosen over all of that artist's staged songs (the one
 -- with the greatest song_id), so it does not depend on which partition loaded first.
-{% from "load/macros.sql" import load_dimension %}
+{% from "load/macros.sql" import load_dimension with context %}
 {% call load_dimension("artists", "artist_id",
         ["artist_id", "name", "location", "latitude", "longitude"], mode) -%}
 SELECT artist_id, name, location, latitude, longitude

@@ -1,6 +1,10 @@
 -- songplays: exactly the partition's NextSong events, replaced as a whole (delete and insert
 -- in one transaction), so a re-run never duplicates a fact. A play matches a song on
 -- (title, artist name, length); where several songs match, the least song_id wins.
+{% from "load/macros.sql" import lock with context %}
+-- One songplays load at a time: the re-match below touches other partitions' rows.
+{{ lock("songplays") }}
+
 DELETE FROM songplays WHERE partition_hour = %(partition_hour)s;
 
 INSERT INTO songplays (

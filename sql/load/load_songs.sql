@@ -1,5 +1,5 @@
 -- songs: one row per song_id, from the song files staged for this partition.
-{% from "load/macros.sql" import load_dimension %}
+{% from "load/macros.sql" import load_dimension with context %}
 {% call load_dimension("songs", "song_id",
         ["song_id", "title", "artist_id", "year", "duration"], mode) -%}
 SELECT s.song_id, s.title, s.artist_id, s.year, s.duration

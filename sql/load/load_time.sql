@@ -1,5 +1,5 @@
 -- time: one row per start_time of the partition's song plays.
-{% from "load/macros.sql" import load_dimension %}
+{% from "load/macros.sql" import load_dimension with context %}
 {% call load_dimension("time", "start_time",
         ["start_time", "hour", "day", "week", "month", "year", "weekday"], mode) -%}
 SELECT DISTINCT

@@ -1,7 +1,7 @@
 -- users: one row per identified user (any event with a non-empty userId), carrying the
 -- name, gender and level of that user's latest event. Upserts keep the newer event, so the
 -- order in which partitions load does not matter.
-{% from "load/macros.sql" import load_dimension %}
+{% from "load/macros.sql" import load_dimension with context %}
 {% call load_dimension("users", "user_id",
         ["user_id", "first_name", "last_name", "gender", "level", "last_event_ts"],
         mode, newer="last_event_ts") -%}

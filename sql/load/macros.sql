@@ -3,8 +3,19 @@
     truncate_insert empty the table (DELETE: TRUNCATE commits implicitly on Redshift), load all staging;
     append          insert what arrives, as it is.
     The caller's body is the SELECT of incoming rows, in `columns` order. -#}
+{#- Loads of one table from different partitions queue on this lock, so model runs of
+    different hours can run side by side without racing on the same keys. -#}
+{% macro lock(table) -%}
+{% if dialect == 'redshift' -%}
+LOCK {{ table | ident }};
+{%- else -%}
+LOCK TABLE {{ table | ident }} IN SHARE ROW EXCLUSIVE MODE;
+{%- endif %}
+{%- endmacro %}
+
 {% macro load_dimension(table, key, columns, mode, newer=none) -%}
 {% set cols = columns | map('ident') | join(', ') -%}
+{{ lock(table) }}
 DROP TABLE IF EXISTS {{ ('incoming_' ~ table) | ident }};
 CREATE TEMP TABLE {{ ('incoming_' ~ table) | ident }} AS
 {{ caller() }};

@@ -18,4 +18,6 @@ WHERE d.copy_no = 1
   AND NOT EXISTS (
       SELECT 1 FROM staging_events AS s
       WHERE s.session_id = d.session_id AND s.item_in_session = d.item_in_session
-  );
+  )
+-- Another partition staging the same event concurrently: the first to commit keeps it.
+ON CONFLICT (session_id, item_in_session) DO NOTHING;
