@@ -17,6 +17,7 @@ import psycopg
 from sparkify import partitions
 from sparkify.records import (
     EVENT_COLUMNS,
+    EVENT_FIELDS,
     SONG_COLUMNS,
     EventParser,
     Reject,
@@ -28,6 +29,10 @@ from sparkify.sql import render, statements
 from sparkify.staging.lines import numbered_lines
 from sparkify.staging.objects import SourceObject
 from sparkify.staging.stats import StageStats
+
+# Binary COPY: PostgreSQL types of (partition_hour, source_key, line_no, *EVENT_COLUMNS).
+_PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"}
+DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
 LEDGER_COLUMNS = (
@@ -77,8 +82,7 @@ def stage_events(
     """
     stats = StageStats("events", partitions.format_key(hour))
     hour_value = partitions.naive_utc(hour)
-    parser = EventParser()
-    ledger = []
+    params = {"partition_hour": hour_value}
     with conn.transaction(), conn.cursor() as cur:
         # Concurrent runs of one partition queue here rather than both loading its objects.
         cur.execute(
@@ -87,24 +91,32 @@ def stage_events(
         if not force and _restore_if_unchanged(cur, stats, objects, hour_value):
             return stats
         cur.execute(
-            "CREATE TEMP TABLE load_events ON COMMIT DROP AS "
-            "SELECT * FROM staging_events WITH NO DATA"
-        )
-        cur.execute(
             "DELETE FROM staging_rejects WHERE dataset = 'events' AND partition_hour = %s",
             (hour_value,),
         )
-        for obj in objects:
-            counts = _copy_event_object(
-                cur, source, obj, hour_value, parser, stats, reject_text_limit
+        delete_sql, insert_sql = statements(
+            render("staging/replace_events_partition", columns=EVENT_COLUMNS)
+        )
+        cur.execute(delete_sql, params)
+        try:
+            # The common case, no duplicate: COPY straight into staging_events. A duplicate
+            # (in the load, or staged by another partition) trips the unique index; then the
+            # savepoint is rolled back and the load goes through a temporary table instead.
+            with conn.transaction():
+                stats, parser, ledger = _load_events(
+                    cur, source, objects, hour_value, reject_text_limit, direct=True
+                )
+                stats.staged = stats.read - stats.rejected
+        except psycopg.errors.UniqueViolation:
+            cur.execute(
+                "CREATE TEMP TABLE load_events ON COMMIT DROP AS "
+                "SELECT * FROM staging_events WITH NO DATA"
             )
-            ledger.append((obj, counts))
-        cur.execute("ANALYZE load_events")
-        replaced = render("staging/replace_events_partition", columns=EVENT_COLUMNS)
-        delete_sql, insert_sql = statements(replaced)
-        cur.execute(delete_sql, {"partition_hour": hour_value})
-        cur.execute(insert_sql, {"partition_hour": hour_value})
-        stats.staged = cur.rowcount
+            stats, parser, ledger = _load_events(
+                cur, source, objects, hour_value, reject_text_limit, direct=False
+            )
+            cur.execute(insert_sql, params)
+            stats.staged = cur.rowcount
         stats.duplicate = stats.read - stats.rejected - stats.staged
         stats.coerced = parser.coerced
         stats.drift = parser.drift.as_dict()
@@ -116,6 +128,27 @@ def stage_events(
         _write_ledger(cur, "events", ledger, hour_value)
         _write_partition(cur, stats, hour_value)
     return stats
+
+
+def _load_events(
+    cur: psycopg.Cursor,
+    source: ObjectSource,
+    objects: list[SourceObject],
+    hour_value: datetime,
+    reject_text_limit: int,
+    *,
+    direct: bool,
+) -> tuple[StageStats, EventParser, list[tuple[SourceObject, dict[str, int]]]]:
+    """Copy every object's rows (into staging_events if ``direct``, else load_events)."""
+    stats = StageStats("events", partitions.format_key(hour_value))
+    parser = EventParser()
+    ledger = []
+    for obj in objects:
+        counts = _copy_event_object(
+            cur, source, obj, hour_value, parser, stats, reject_text_limit, direct=direct
+        )
+        ledger.append((obj, counts))
+    return stats, parser, ledger
 
 
 def ledger_matches(
@@ -160,14 +193,21 @@ def _copy_event_object(
     parser: EventParser,
     stats: StageStats,
     reject_text_limit: int,
+    *,
+    direct: bool,
 ) -> dict[str, int]:
     counts = {"read": 0, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
     coerced_before = parser.coerced
     rejects = []
     key = obj.key
     parse = parser.parse
-    copy_sql = f"COPY load_events (source_key, line_no, {_cols(EVENT_COLUMNS)}) FROM STDIN"
+    table, types = ("staging_events", DIRECT_COPY_TYPES) if direct else ("load_events", None)
+    copy_sql = (
+        f"COPY {table} (partition_hour, source_key, line_no, {_cols(EVENT_COLUMNS)}) "
+        "FROM STDIN (FORMAT BINARY)"
+    )
     with cur.copy(copy_sql) as copy:
+        copy.set_types(types or DIRECT_COPY_TYPES)
         write = copy.write_row
         for line_no, raw in numbered_lines(source.chunks(key)):
             if line_no == 1 or raw.endswith(b"\r"):
@@ -189,7 +229,7 @@ def _copy_event_object(
                 )
                 stats.reasons[row.reason] += 1
             else:
-                write((key, line_no, *row))
+                write((hour_value, key, line_no, *row))
     _copy_rejects(cur, rejects)
     counts["rejected"] = len(rejects)
     counts["coerced"] = parser.coerced - coerced_before

@@ -27,7 +27,6 @@ CREATE TABLE IF NOT EXISTS staging_events (
 -- Events are unique on (sessionId, itemInSession) whatever key delivered them.
 CREATE UNIQUE INDEX IF NOT EXISTS staging_events_event_uq ON staging_events (session_id, item_in_session);
 CREATE INDEX IF NOT EXISTS staging_events_partition_ix ON staging_events (partition_hour);
-CREATE INDEX IF NOT EXISTS staging_events_play_ix ON staging_events (song, artist, length);
 
 -- Staging: the latest content of each song file, keyed by song.
 CREATE TABLE IF NOT EXISTS staging_songs (

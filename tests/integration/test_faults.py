@@ -122,7 +122,7 @@ def test_staging_killed_mid_copy_leaves_nothing_then_retry_completes(stack, big_
     conn = big_hour
     schema = current_schema(conn)
     load = start_load(stack, schema, bucket, "stage")
-    wait_for_query(conn, "COPY load_events")
+    wait_for_query(conn, "COPY staging_events")
     load.send_signal(signal.SIGKILL)
     load.wait(timeout=30)
     time.sleep(0.5)  # the server notices the dead client and rolls back
@@ -171,7 +171,7 @@ def test_database_restart_during_staging_then_retry_matches(stack, big_hour, buc
     schema = current_schema(big_hour)
     watcher = psycopg.connect(stack.warehouse_dsn(), autocommit=True)
     load = start_load(stack, schema, bucket, "stage")
-    wait_for_query(watcher, "COPY load_events")
+    wait_for_query(watcher, "COPY staging_events")
     watcher.close()
     stack.restart_postgres()
     assert load.wait(timeout=60) != 0  # the load saw its connection drop
