@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from datetime import UTC, datetime
 
@@ -24,8 +23,17 @@ def main(key: str, dsn: str, bucket: str) -> None:
         stats = postgres.stage_events(
             conn, source, objects, datetime(2018, 11, 2, tzinfo=UTC), force=True
         )
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rows": stats.read, "peak_rss_mb": round(peak_kb / 1024, 1)}))
+    print(json.dumps({"rows": stats.read, "peak_rss_mb": round(peak_rss_kb() / 1024, 1)}))
+
+
+def peak_rss_kb() -> int:
+    """This process's own high-water RSS (VmHWM). Not ``ru_maxrss``: that one carries over
+    the parent's peak across fork and exec, so a big parent would inflate it."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":
