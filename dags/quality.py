@@ -54,7 +54,9 @@ def quality():
         checks={
             "plays_equal_nextsong_staged": {"check_statement": f"COUNT(*) = {NEXTSONG_STAGED}"},
             "plays_in_partition_hour": {
-                "check_statement": "COUNT(*) = SUM(CASE WHEN " + IN_HOUR + " THEN 1 ELSE 0 END)"
+                "check_statement": (
+                    "COUNT(*) = COALESCE(SUM(CASE WHEN " + IN_HOUR + " THEN 1 ELSE 0 END), 0)"
+                )
             },
         },
     )
@@ -67,7 +69,6 @@ def quality():
             "hour": {"null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": 23}},
             "weekday": {"min": {"geq_to": 0}, "max": {"leq_to": 6}},
         },
-        accept_none=True,
     )
     PartitionColumnCheckOperator(
         task_id="check_users_columns",
@@ -77,7 +78,13 @@ def quality():
     PartitionColumnCheckOperator(
         task_id="check_songs_columns",
         table="songs",
-        column_mapping={"song_id": KEY, "duration": {"min": {"greater_than": 0}}},
+        column_mapping={"song_id": KEY, "duration": NOT_NULL},
+    )
+    PartitionTableCheckOperator(
+        task_id="check_songs_values",
+        table="songs",
+        # As an aggregate so that a catalogue still empty passes: no duration is non-positive.
+        checks={"positive_durations": {"check_statement": "COUNT(*) = 0 OR MIN(duration) > 0"}},
     )
     PartitionColumnCheckOperator(
         task_id="check_artists_columns", table="artists", column_mapping={"artist_id": KEY}

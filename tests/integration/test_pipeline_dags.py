@@ -194,3 +194,16 @@ def test_late_object_restages_its_hour(schema_ready, s3, bucket, monkeypatch):
         "AND partition_hour = '2018-11-02 13:00'"
     ).fetchone()[0]
     assert ledger == 2
+
+
+def test_an_empty_past_hour_completes_with_zero_rows_and_passes_quality(schema_ready, bucket):
+    conn = schema_ready
+    empty = "2018-11-03T04:00:00"
+    for dag_id in ("stage_events", "stage_songs", "model", "quality"):
+        assert run_for_partition(load_dag(dag_id), empty).state == "success", dag_id
+    staged = conn.execute(
+        "SELECT objects, rows_read, rows_staged FROM staging_partitions WHERE dataset = 'events'"
+    ).fetchone()
+    assert staged == (0, 0, 0)
+    assert conn.execute("SELECT COUNT(*) FROM check_results WHERE NOT passed").fetchone() == (0,)
+    assert conn.execute("SELECT COUNT(*) FROM check_results").fetchone()[0] > 10
