@@ -22,6 +22,9 @@ AWS_CONN_ID = "aws_default"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_\-./]+$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]{1,512}$")
+# fullmatch, not match: "$" also matches before a trailing newline, which a value read from
+# a secret file often has. Bucket, keys, role and region are written into COPY's SQL text.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 
 
 class SettingsError(ValueError):
@@ -48,17 +51,19 @@ class Settings:
     def validate(self) -> Settings:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
-        if not _BUCKET.match(self.bucket):
+        if not _BUCKET.fullmatch(self.bucket):
             raise SettingsError(f"bucket {self.bucket!r} is not a valid S3 bucket name")
         for name in ("events_prefix", "songs_prefix", "jsonpaths_key"):
             value = getattr(self, name)
-            if not _PREFIX.match(value) or ".." in value:
+            if not _PREFIX.fullmatch(value) or ".." in value:
                 raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
-        if self.env == "aws" and not _IAM_ROLE.match(self.iam_role):
+        if self.env == "aws" and not _IAM_ROLE.fullmatch(self.iam_role):
             raise SettingsError(
                 f"redshift.iam_role {self.iam_role!r} is not an IAM role ARN "
                 "(arn:aws:iam::<account>:role/<name>); set SPARKIFY_IAM_ROLE"
             )
+        if not _REGION.fullmatch(self.region):
+            raise SettingsError(f"region {self.region!r} is not an AWS region name (us-west-2)")
         if not 0 <= self.max_reject_rate <= 1:
             raise SettingsError("max_reject_rate must lie between 0 and 1")
         return self

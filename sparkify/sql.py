@@ -25,7 +25,7 @@ def sql_dir() -> Path:
 
 def identifier(name: str) -> str:
     """``name`` if it is a plain lower-case SQL identifier; raises otherwise."""
-    if not IDENTIFIER.match(name):
+    if not IDENTIFIER.fullmatch(name):  # not match: "$" would allow a final newline
         raise ValueError(f"{name!r} is not a valid SQL identifier")
     return name
 

@@ -1,0 +1,341 @@
+"""DAG integrity: every DAG parses as the dag-processor parses it, with the agreed wiring.
+
+Schedules, retries, tags and docs as DESIGN.md agrees them; no cycles; and no work at import
+time: parsing the DAG files opens no connection and reads no file but Python modules.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.util
+import os
+import socket
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import psycopg
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.providers.common.sql.operators.sql import (
+    SQLColumnCheckOperator,
+    SQLTableCheckOperator,
+)
+from airflow.sdk import Asset, CronPartitionTimetable, PartitionedAssetTimetable
+from airflow.sdk.definitions.asset import AssetAll
+
+from sparkify import assets, partitions
+from sparkify.operators.stage import StageJsonOperator
+from sparkify.sql import MODES
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAG_IDS = {"setup", "stage_events", "stage_songs", "model", "quality"}
+STAGING = ("stage_events", "stage_songs")
+MODE_TEMPLATE = "{{ params.dimension_mode }}"
+
+
+@pytest.fixture(scope="module")
+def bag() -> DagBag:
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture(scope="module")
+def dags(bag: DagBag) -> dict:
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags
+
+
+def test_dags_import_without_errors(bag: DagBag) -> None:
+    assert bag.import_errors == {}
+    assert bag.size() == len(DAG_IDS)
+
+
+def test_exactly_the_five_dags_each_named_as_its_file(dags: dict) -> None:
+    assert set(dags) == DAG_IDS
+    for dag_id, dag in dags.items():
+        assert Path(dag.fileloc).stem == dag_id
+        assert Path(dag.fileloc).parent == DAGS
+    assert {p.stem for p in DAGS.glob("*.py") if not p.name.startswith("_")} == DAG_IDS
+
+
+@pytest.mark.parametrize("dag_id", STAGING)
+def test_staging_dags_are_hourly_utc_partitions_of_the_hour_just_ended(dags, dag_id) -> None:
+    timetable = dags[dag_id].timetable
+    assert isinstance(timetable, CronPartitionTimetable)
+    assert timetable.expression in ("0 * * * *", "@hourly")
+    assert str(timetable.timezone) == "UTC"
+    assert timetable.run_offset == -1
+    # The pipeline parses partition keys strictly; the timetable must write them that way.
+    assert timetable.key_format == partitions.KEY_FORMAT
+
+
+def asset_names(condition) -> set[str]:
+    if isinstance(condition, Asset):
+        return {condition.name}
+    assert isinstance(condition, AssetAll), f"{condition!r} is not a plain AND of assets"
+    return {name for obj in condition.objects for name in asset_names(obj)}
+
+
+def test_model_waits_for_both_staging_assets(dags) -> None:
+    timetable = dags["model"].timetable
+    assert isinstance(timetable, PartitionedAssetTimetable)
+    assert isinstance(timetable.asset_condition, AssetAll)
+    assert asset_names(timetable.asset_condition) == {
+        assets.staged_events.name,
+        assets.staged_songs.name,
+    }
+
+
+def test_quality_runs_on_modeled(dags) -> None:
+    timetable = dags["quality"].timetable
+    assert isinstance(timetable, PartitionedAssetTimetable)
+    assert timetable.asset_condition == assets.modeled
+
+
+def test_setup_is_unscheduled(dags) -> None:
+    assert dags["setup"].schedule is None
+    assert not dags["setup"].timetable.can_be_scheduled
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_defaults_tags_and_docs(dags, dag_id) -> None:
+    dag = dags[dag_id]
+    args = dag.default_args
+    assert args["retries"] == 3
+    assert args["retry_delay"] == timedelta(minutes=5)
+    assert args["depends_on_past"] is False
+    assert args["email_on_retry"] is False
+    assert dag.catchup is False
+    assert "sparkify" in dag.tags
+    assert len(dag.tags) >= 2, "a tag beyond the project's own says which layer it is"
+    assert dag.doc_md
+    # Mozilla's triage notes: who owns it and what to look at when it fails.
+    assert "Owner:" in dag.doc_md
+    assert "When it fails" in dag.doc_md
+    for task in dag.tasks:
+        assert task.retries == 3, task.task_id
+        assert task.retry_delay == timedelta(minutes=5), task.task_id
+        assert task.depends_on_past is False, task.task_id
+
+
+def topological_order(dag) -> list[str]:
+    """Kahn's algorithm over the task graph; raises on a cycle."""
+    indegree = {t.task_id: len(t.upstream_task_ids) for t in dag.tasks}
+    ready = [task_id for task_id, n in indegree.items() if n == 0]
+    order = []
+    while ready:
+        task_id = ready.pop()
+        order.append(task_id)
+        for child in dag.get_task(task_id).downstream_task_ids:
+            indegree[child] -= 1
+            if indegree[child] == 0:
+                ready.append(child)
+    if len(order) != len(indegree):
+        raise AssertionError(f"{dag.dag_id} has a cycle among {set(indegree) - set(order)}")
+    return order
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_no_cycles(dags, dag_id) -> None:
+    dag = dags[dag_id]
+    dag.check_cycle()
+    assert len(topological_order(dag)) == len(dag.tasks)
+
+
+def test_topological_order_finds_a_cycle() -> None:
+    """The cycle check above can fail: a DAG with a cycle is refused."""
+    task_a, task_b = mock.Mock(task_id="a"), mock.Mock(task_id="b")
+    task_a.upstream_task_ids = task_a.downstream_task_ids = {"b"}
+    task_b.upstream_task_ids = task_b.downstream_task_ids = {"a"}
+    fake = mock.Mock(dag_id="cyclic", tasks=[task_a, task_b])
+    fake.get_task = {"a": task_a, "b": task_b}.__getitem__
+    with pytest.raises(AssertionError, match="cycle"):
+        topological_order(fake)
+
+
+def test_stage_events_starts_with_the_s3_sensor(dags) -> None:
+    dag = dags["stage_events"]
+    (root,) = dag.roots
+    assert isinstance(root, S3KeySensor)
+    assert root.mode == "reschedule"
+    stage = dag.get_task("stage_events")
+    assert root.task_id in stage.upstream_task_ids
+    assert stage.source_prefix == root.prefix == "log_data/%Y/%m/%d/%H/"
+
+
+def test_stage_songs_does_not_wait(dags) -> None:
+    dag = dags["stage_songs"]
+    assert not any(isinstance(t, S3KeySensor) for t in dag.tasks)
+    assert [t.task_id for t in dag.roots] == ["stage_songs"]
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "table", "asset"),
+    [
+        ("stage_events", "staging_events", assets.staged_events),
+        ("stage_songs", "staging_songs", assets.staged_songs),
+    ],
+)
+def test_staging_tasks_emit_their_asset(dags, dag_id, table, asset) -> None:
+    dag = dags[dag_id]
+    stagers = [t for t in dag.tasks if isinstance(t, StageJsonOperator)]
+    assert stagers
+    main = dag.get_task(dag_id)
+    assert main.table == table
+    assert asset in main.outlets
+    others = {assets.staged_events, assets.staged_songs}
+    for task in stagers:
+        assert task.outlets, f"{task.task_id} stages without emitting an asset"
+        assert set(task.outlets) <= others, task.task_id
+        if task.table == table:
+            assert asset in task.outlets, task.task_id
+
+
+def test_setup_emits_the_schema_asset(dags) -> None:
+    (task,) = dags["setup"].tasks
+    assert task.outlets == [assets.warehouse_schema]
+
+
+def test_model_dimensions_carry_the_mode_param(dags) -> None:
+    dag = dags["model"]
+    param = dag.params.get_param("dimension_mode")
+    assert param.value == "upsert"
+    assert param.schema["enum"] == list(MODES)
+    dimensions = {"load_users", "load_songs", "load_artists", "load_time"}
+    for task_id in dimensions:
+        assert dag.get_task(task_id).mode == MODE_TEMPLATE, task_id
+    # Facts are replaced per partition whatever the dimension mode.
+    assert dag.get_task("load_songplays").mode is None
+    assert {t.task_id for t in dag.tasks} == {*dimensions, "load_songplays"}
+
+
+def test_model_emits_modeled_after_every_load(dags) -> None:
+    dag = dags["model"]
+    emitters = [t for t in dag.tasks if assets.modeled in t.outlets]
+    assert len(emitters) == 1
+    (last,) = emitters
+    upstream = last.get_flat_relative_ids(upstream=True)
+    assert upstream == {t.task_id for t in dag.tasks} - {last.task_id}
+
+
+def test_quality_uses_the_common_sql_check_operators(dags) -> None:
+    dag = dags["quality"]
+    column_checks = [t for t in dag.tasks if isinstance(t, SQLColumnCheckOperator)]
+    table_checks = [t for t in dag.tasks if isinstance(t, SQLTableCheckOperator)]
+    assert column_checks
+    assert table_checks
+    for task in column_checks + table_checks:
+        assert type(task) not in (SQLColumnCheckOperator, SQLTableCheckOperator), (
+            "a thin subclass records outcomes in check_results"
+        )
+        assert task.conn_id == "warehouse"
+    checked = {t.table.strip('"') for t in column_checks + table_checks}
+    assert {"songplays", "users", "songs", "artists", "time"} <= checked
+    assert any(assets.checked in t.outlets for t in dag.tasks)
+
+
+# -- no work at import time --------------------------------------------------------------
+
+
+class ImportTimeWork(Exception):
+    """Raised by the guards below when importing a DAG file does I/O."""
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        raise ImportTimeWork(f"{what} at import time: {args!r}")
+
+    return refuse
+
+
+@contextmanager
+def no_io_but_python_modules() -> Iterator[None]:
+    """Refuse connections and opening any file other than reading a ``.py`` module.
+
+    ``sparkify`` is dropped from ``sys.modules`` first so that its modules are imported
+    afresh under the guard too (their caches, e.g. the settings, start empty); every module
+    imported inside is forgotten afterwards, so the rest of the session keeps its own.
+    """
+    real_open = builtins.open
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        name = file if isinstance(file, int) else os.fspath(file)
+        if isinstance(name, int) or not str(name).endswith(".py") or set(mode) & set("wax+"):
+            raise ImportTimeWork(f"open({file!r}, {mode!r}) at import time")
+        return real_open(file, mode, *args, **kwargs)
+
+    with mock.patch.dict(sys.modules):
+        for name in [n for n in sys.modules if n == "sparkify" or n.startswith("sparkify.")]:
+            del sys.modules[name]
+        with (
+            mock.patch("builtins.open", guarded_open),
+            mock.patch("io.open", guarded_open),
+            mock.patch.object(socket.socket, "connect", _refuse("socket connect")),
+            mock.patch.object(socket.socket, "connect_ex", _refuse("socket connect")),
+            mock.patch("psycopg.connect", _refuse("psycopg.connect")),
+            mock.patch.object(psycopg.Connection, "connect", _refuse("psycopg.connect")),
+            mock.patch("psycopg2.connect", _refuse("psycopg2.connect")),
+        ):
+            yield
+
+
+@pytest.fixture(scope="module")
+def warmed_up(bag: DagBag) -> None:
+    """Airflow and the providers are imported (their own start-up reads are not ours)."""
+
+
+def test_parsing_the_dag_folder_does_no_io(warmed_up) -> None:
+    with no_io_but_python_modules():
+        fresh = DagBag(dag_folder=str(DAGS))
+        assert fresh.import_errors == {}
+        assert set(fresh.dags) == DAG_IDS
+
+
+@pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.stem)
+def test_importing_each_dag_file_does_no_io(warmed_up, path: Path) -> None:
+    with no_io_but_python_modules():
+        spec = importlib.util.spec_from_file_location(f"fresh_dag_{path.stem}", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.__doc__
+        assert callable(getattr(module, path.stem))
+
+
+WORK_AT_IMPORT = {
+    "reads_settings": "from sparkify import settings\nsettings.current()\n",
+    "reads_a_file": "open(__file__.replace('.py', '.txt')).read()\n",
+    "connects_to_postgres": "import psycopg\npsycopg.connect('host=127.0.0.1 port=1')\n",
+    "opens_a_socket": "import socket\nsocket.create_connection(('127.0.0.1', 1), timeout=1)\n",
+}
+
+
+@pytest.mark.parametrize("body", WORK_AT_IMPORT.values(), ids=WORK_AT_IMPORT.keys())
+def test_the_guard_catches_work_at_import_time(warmed_up, tmp_path: Path, body: str) -> None:
+    """The checks above can fail: a DAG file doing I/O at import is reported."""
+    (tmp_path / "busy.txt").write_text("x")
+    (tmp_path / "busy.py").write_text(
+        textwrap.dedent(
+            """
+            from airflow.sdk import dag
+
+            @dag(schedule=None)
+            def busy():
+                pass
+
+            busy()
+            """
+        )
+        + body
+    )
+    with no_io_but_python_modules():
+        parsed = DagBag(dag_folder=str(tmp_path))
+    (error,) = parsed.import_errors.values()
+    assert "ImportTimeWork" in error
+    assert not parsed.dags

@@ -1,0 +1,514 @@
+"""The operators with their hooks replaced: what they render, bind, dispatch and decide.
+
+Hooks are patched where the operators look them up at run time (``get_db_hook``,
+``sparkify.warehouse.hook``, the amazon provider's ``S3Hook``); a hook's ``conn_type`` is
+taken from the real provider class, so the dialect mapping is checked against it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.sdk.exceptions import AirflowException
+
+from sparkify import settings as settings_module
+from sparkify.operators.reconcile import ReconcilePartitionOperator, evaluate
+from sparkify.operators.sensors import HourPrefixSensor
+from sparkify.operators.sql_file import SqlFileOperator
+from sparkify.operators.stage import StageJsonOperator
+from sparkify.partitions import PartitionKeyError
+from sparkify.sql import render, statements
+from sparkify.staging.objects import S3Objects, SourceObject
+from sparkify.staging.stats import StageStats
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+KEY = "2018-11-02T13:00:00"
+HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
+NAIVE_HOUR = datetime(2018, 11, 2, 13)
+BUCKET = "sparkify-unit"
+ROLE = "arn:aws:iam::123456789012:role/sparkify-unit"
+HOOKS = {"postgres": PostgresHook, "redshift": RedshiftSQLHook}
+
+
+def squash(sql: str) -> str:
+    """SQL with its layout normalised: whitespace runs made one space, none inside parens."""
+    text = " ".join(sql.split())
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
+
+
+def context(key: str | None = KEY, **extra) -> dict:
+    """The part of a task's context these operators read."""
+    return {"dag_run": SimpleNamespace(partition_key=key), **extra}
+
+
+def db_hook(dialect: str) -> mock.MagicMock:
+    hook_class = HOOKS[dialect]
+    hook = mock.MagicMock(spec=hook_class)
+    hook.conn_type = hook_class.conn_type
+    return hook
+
+
+def local_settings(**environ: str) -> settings_module.Settings:
+    return settings_module.load("local", environ={"SPARKIFY_BUCKET": BUCKET, **environ})
+
+
+def aws_settings() -> settings_module.Settings:
+    return settings_module.load(
+        "aws", environ={"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_IAM_ROLE": ROLE}
+    )
+
+
+@pytest.fixture
+def fresh_dags() -> dict:
+    """The DAGs parsed afresh: rendering templates changes a task in place."""
+    bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags
+
+
+# -- SqlFileOperator ----------------------------------------------------------------------
+
+
+def run_sql_file(operator: SqlFileOperator, dialect: str, ctx: dict | None = None):
+    hook = db_hook(dialect)
+    with mock.patch.object(SqlFileOperator, "get_db_hook", return_value=hook):
+        operator.execute(ctx if ctx is not None else context())
+    return hook
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "redshift"])
+@pytest.mark.parametrize("mode", ["upsert", "truncate_insert", "append"])
+def test_sql_file_renders_for_the_hooks_dialect_and_binds_the_hour(dialect, mode) -> None:
+    operator = SqlFileOperator(task_id="load_users", sql_file="load/load_users", mode=mode)
+    hook = run_sql_file(operator, dialect)
+
+    hook.run.assert_called_once()
+    kwargs = hook.run.call_args.kwargs
+    expected = statements(render("load/load_users", dialect, mode=mode))
+    assert [squash(s) for s in kwargs["sql"]] == [squash(s) for s in expected]
+    assert kwargs["parameters"] == {"partition_hour": NAIVE_HOUR}
+    # One transaction: the statements go to the hook as one list, not autocommitted.
+    assert kwargs["autocommit"] is False
+    assert kwargs["split_statements"] is False
+    lock = 'LOCK "users"' if dialect == "redshift" else 'LOCK TABLE "users"'
+    assert any(squash(s).startswith(lock) for s in kwargs["sql"])
+
+
+@pytest.mark.parametrize(("dialect", "marker"), [("redshift", "DISTSTYLE"), ("postgres", "INDEX")])
+def test_sql_file_picks_the_dialect_variant(dialect, marker) -> None:
+    operator = SqlFileOperator(
+        task_id="create_tables", sql_file="schema/create_tables", partitioned=False
+    )
+    hook = run_sql_file(operator, dialect, context(key=None))
+    sql = " ".join(hook.run.call_args.kwargs["sql"])
+    assert marker in sql
+    other = "INDEX" if marker == "DISTSTYLE" else "DISTSTYLE"
+    assert other not in sql
+    # Not partitioned: no key needed, nothing bound.
+    assert not hook.run.call_args.kwargs["parameters"]
+
+
+def test_sql_file_needs_a_partition_key() -> None:
+    operator = SqlFileOperator(task_id="load_songplays", sql_file="load/load_songplays")
+    for key in (None, "2018-11-02T13:30:00", f"{KEY}'; DROP TABLE songplays; --"):
+        hook = db_hook("postgres")
+        with (
+            mock.patch.object(SqlFileOperator, "get_db_hook", return_value=hook),
+            pytest.raises(PartitionKeyError),
+        ):
+            operator.execute(context(key))
+        hook.run.assert_not_called()
+
+
+def test_sql_file_refuses_an_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        SqlFileOperator(task_id="load_users", sql_file="load/load_users", mode="merge")
+
+
+def test_model_renders_the_mode_param_into_the_load(fresh_dags) -> None:
+    task = fresh_dags["model"].get_task("load_users")
+    ctx = context(params={"dimension_mode": "truncate_insert"})
+    task.render_template_fields(ctx)
+    assert task.mode == "truncate_insert"
+    hook = run_sql_file(task, "postgres", ctx)
+    sql = [squash(s) for s in hook.run.call_args.kwargs["sql"]]
+    assert 'DELETE FROM "users"' in sql
+
+
+def test_an_unknown_mode_from_params_is_refused_at_run_time(fresh_dags) -> None:
+    task = fresh_dags["model"].get_task("load_songs")
+    ctx = context(params={"dimension_mode": "drop_everything"})
+    task.render_template_fields(ctx)
+    hook = db_hook("postgres")
+    with (
+        mock.patch.object(SqlFileOperator, "get_db_hook", return_value=hook),
+        pytest.raises(ValueError, match="load mode"),
+    ):
+        task.execute(ctx)
+    hook.run.assert_not_called()
+
+
+# -- StageJsonOperator --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "table", "message"),
+    [
+        ("jsonl", "staging_songs", "stages into staging_events"),
+        ("json_object", "staging_events", "stages into staging_songs"),
+        ("csv", "staging_events", "format must be one of"),
+        ("jsonl", "songplays", "stages into staging_events"),
+    ],
+)
+def test_stage_refuses_a_wrong_format_table_pair(fmt, table, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        StageJsonOperator(task_id="stage", source_prefix="x/", table=table, format=fmt)
+
+
+LISTED = [
+    {"Key": "log_data/2018/11/02/13/b.json", "ETag": '"e2"', "Size": 20},
+    {"Key": "log_data/2018/11/02/13/a.json", "ETag": '"e1"', "Size": 10},
+    {"Key": "log_data/2018/11/02/13/_SUCCESS", "ETag": '"e3"', "Size": 0},
+]
+
+
+def s3_hook_class(listed=LISTED) -> mock.MagicMock:
+    """A stand-in for ``S3Hook`` whose client lists ``listed``."""
+    client = mock.MagicMock()
+    client.get_paginator.return_value.paginate.return_value = [{"Contents": listed}]
+    hook_class = mock.MagicMock(spec=S3Hook)
+    hook_class.return_value.get_conn.return_value = client
+    return hook_class
+
+
+def run_stage(operator, dialect: str, settings, stats: StageStats):
+    """Execute ``operator`` with every hook and both stagers patched; returns the mocks."""
+    hook = db_hook(dialect)
+    outlet_events: dict = defaultdict(SimpleNamespace)
+    with (
+        mock.patch("sparkify.warehouse.hook", return_value=hook) as warehouse_hook,
+        mock.patch("airflow.providers.amazon.aws.hooks.s3.S3Hook", s3_hook_class()) as s3,
+        mock.patch.object(settings_module, "current", return_value=settings),
+        mock.patch("sparkify.staging.redshift.stage_redshift", return_value=stats) as redshift,
+        mock.patch("sparkify.staging.postgres.stage_events", return_value=stats) as pg_events,
+        mock.patch("sparkify.staging.postgres.stage_songs", return_value=stats) as pg_songs,
+    ):
+        result = operator.execute(context(outlet_events=outlet_events))
+    return SimpleNamespace(
+        hook=hook,
+        warehouse_hook=warehouse_hook,
+        s3=s3,
+        redshift=redshift,
+        pg_events=pg_events,
+        pg_songs=pg_songs,
+        result=result,
+        outlet_events=outlet_events,
+    )
+
+
+def stage_events_operator(**kwargs) -> StageJsonOperator:
+    from sparkify.assets import staged_events
+
+    return StageJsonOperator(
+        task_id="stage_events",
+        source_prefix="log_data/%Y/%m/%d/%H/",
+        table="staging_events",
+        format="jsonl",
+        outlets=[staged_events],
+        **kwargs,
+    )
+
+
+def test_stage_dispatches_to_redshift_copy_for_a_redshift_hook() -> None:
+    settings = aws_settings()
+    stats = StageStats("events", KEY, objects=2, read=5, staged=4, rejected=1)
+    done = run_stage(stage_events_operator(), "redshift", settings, stats)
+
+    done.pg_events.assert_not_called()
+    done.redshift.assert_called_once()
+    args, kwargs = done.redshift.call_args
+    hook, source, objects, hour, prefix = args
+    assert hook is done.hook
+    assert isinstance(source, S3Objects)
+    assert source.bucket == BUCKET
+    assert objects == [
+        SourceObject("log_data/2018/11/02/13/a.json", "e1", 10),
+        SourceObject("log_data/2018/11/02/13/b.json", "e2", 20),
+    ]
+    assert hour == HOUR
+    assert prefix == "log_data/2018/11/02/13/"
+    assert kwargs == {"dataset": "events", "settings": settings}
+    done.warehouse_hook.assert_called_once_with("warehouse")
+    done.s3.assert_called_once_with(aws_conn_id="aws_default")
+    assert done.result == stats.as_extra()
+    (event,) = done.outlet_events.values()
+    assert event.extra == stats.as_extra()
+    assert event.extra["rows_read"] == 5
+
+
+def test_stage_songs_dispatches_to_redshift_with_the_songs_dataset() -> None:
+    from sparkify.assets import staged_songs
+
+    operator = StageJsonOperator(
+        task_id="stage_songs",
+        source_prefix="song_data/",
+        table="staging_songs",
+        format="json_object",
+        outlets=[staged_songs],
+    )
+    done = run_stage(operator, "redshift", aws_settings(), StageStats("songs", KEY))
+    done.pg_songs.assert_not_called()
+    assert done.redshift.call_args.kwargs["dataset"] == "songs"
+    assert done.redshift.call_args.args[4] == "song_data/"
+
+
+def test_stage_streams_into_postgres_for_a_postgres_hook() -> None:
+    settings = local_settings(SPARKIFY_REJECT_TEXT_LIMIT="123")
+    stats = StageStats("events", KEY, objects=2, read=5, staged=5)
+    done = run_stage(stage_events_operator(), "postgres", settings, stats)
+
+    done.redshift.assert_not_called()
+    done.pg_songs.assert_not_called()
+    done.pg_events.assert_called_once()
+    args, kwargs = done.pg_events.call_args
+    conn, source, objects, hour = args
+    assert conn is done.hook.get_conn.return_value
+    assert source.bucket == BUCKET
+    assert [o.key for o in objects] == [
+        "log_data/2018/11/02/13/a.json",
+        "log_data/2018/11/02/13/b.json",
+    ]
+    assert hour == HOUR
+    assert kwargs["reject_text_limit"] == 123
+    conn.close.assert_called_once()
+
+
+def test_stage_uses_the_operators_bucket_over_the_settings() -> None:
+    done = run_stage(
+        stage_events_operator(bucket="other-bucket"),
+        "postgres",
+        local_settings(),
+        StageStats("events", KEY),
+    )
+    source = done.pg_events.call_args.args[1]
+    assert source.bucket == "other-bucket"
+
+
+def test_stage_needs_a_valid_partition_key() -> None:
+    operator = stage_events_operator()
+    with (
+        mock.patch("sparkify.warehouse.hook", return_value=db_hook("postgres")),
+        mock.patch("airflow.providers.amazon.aws.hooks.s3.S3Hook", s3_hook_class()),
+        mock.patch.object(settings_module, "current", return_value=local_settings()),
+        mock.patch("sparkify.staging.postgres.stage_events") as pg_events,
+        pytest.raises(PartitionKeyError),
+    ):
+        operator.execute(context("2018-11-02", outlet_events=defaultdict(SimpleNamespace)))
+    pg_events.assert_not_called()
+
+
+# -- HourPrefixSensor ---------------------------------------------------------------------
+
+
+def poke(sensor: HourPrefixSensor, *, now: datetime, listed=(), grace_minutes="10"):
+    hook = mock.MagicMock(spec=S3Hook)
+    hook.get_s3_bucket_key.side_effect = S3Hook.get_s3_bucket_key
+    hook.iter_file_metadata.return_value = list(listed)
+    settings = local_settings(SPARKIFY_GRACE_MINUTES=grace_minutes)
+    with (
+        mock.patch.object(HourPrefixSensor, "hook", hook),
+        mock.patch.object(settings_module, "current", return_value=settings),
+        mock.patch("sparkify.operators.sensors.now", return_value=now),
+    ):
+        result = sensor.poke(context())
+    return result, hook
+
+
+def sensor(**kwargs) -> HourPrefixSensor:
+    return HourPrefixSensor(task_id="wait_for_events", prefix="log_data/%Y/%m/%d/%H/", **kwargs)
+
+
+def test_sensor_succeeds_for_an_empty_past_hour_after_its_grace() -> None:
+    done, hook = poke(sensor(), now=HOUR + timedelta(hours=1, minutes=11))
+    assert done is True
+    hook.iter_file_metadata.assert_called_once_with("log_data/2018/11/02/13/", BUCKET)
+
+
+def test_sensor_waits_for_a_current_hour_with_no_objects() -> None:
+    done, _ = poke(sensor(), now=HOUR + timedelta(minutes=30))
+    assert done is False
+
+
+def test_sensor_waits_through_the_grace_period() -> None:
+    done, _ = poke(sensor(), now=HOUR + timedelta(hours=1, minutes=9))
+    assert done is False
+    # An explicit grace overrides the settings' one.
+    done, _ = poke(sensor(grace=timedelta(minutes=5)), now=HOUR + timedelta(hours=1, minutes=9))
+    assert done is True
+
+
+def test_sensor_succeeds_as_soon_as_an_object_lands() -> None:
+    listed = [{"Key": "log_data/2018/11/02/13/2018-11-02-events.json", "Size": 10}]
+    done, _ = poke(sensor(), now=HOUR + timedelta(minutes=5), listed=listed)
+    assert done is True
+
+
+def test_sensor_ignores_objects_of_another_hour() -> None:
+    listed = [{"Key": "log_data/2018/11/02/14/2018-11-02-events.json", "Size": 10}]
+    done, _ = poke(sensor(), now=HOUR + timedelta(minutes=5), listed=listed)
+    assert done is False
+
+
+def test_sensor_reschedules_rather_than_holding_a_slot() -> None:
+    assert sensor().mode == "reschedule"
+
+
+# -- templates ----------------------------------------------------------------------------
+
+
+def test_quality_partition_clause_renders_the_hour_literal(fresh_dags) -> None:
+    dag = fresh_dags["quality"]
+    task = dag.get_task("check_songplays_columns")
+    task.render_template_fields(context())
+    assert task.partition_clause == "partition_hour = TIMESTAMP '2018-11-02 13:00:00'"
+
+    counts = dag.get_task("check_songplays_counts")
+    counts.render_template_fields(context())
+    sql = squash(counts.sql)
+    assert "{{" not in sql
+    assert "WHERE partition_hour = TIMESTAMP '2018-11-02 13:00:00'" in sql
+    assert (
+        "start_time >= TIMESTAMP '2018-11-02 13:00:00' "
+        "AND start_time < TIMESTAMP '2018-11-02 14:00:00'" in sql
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"{KEY}'; DROP TABLE songplays; --",
+        "2018-11-02T13:00:00' OR '1'='1",
+        "2018-11-02 13:00:00",
+        "2018-11-02T13:30:00",
+    ],
+)
+@pytest.mark.parametrize("task_id", ["check_songplays_columns", "check_time_columns"])
+def test_quality_refuses_a_malicious_partition_key(fresh_dags, key, task_id) -> None:
+    task = fresh_dags["quality"].get_task(task_id)
+    with pytest.raises(PartitionKeyError):
+        task.render_template_fields(context(key))
+    assert "DROP" not in str(task.partition_clause)
+
+
+def test_stage_prefix_is_templated(fresh_dags) -> None:
+    task = fresh_dags["stage_events"].get_task("stage_events")
+    assert "source_prefix" in task.template_fields
+    task.render_template_fields(context())
+    # strftime of the partition hour happens at run time; Jinja leaves the pattern alone.
+    assert task.source_prefix == "log_data/%Y/%m/%d/%H/"
+
+
+# -- reconciliation -----------------------------------------------------------------------
+
+
+def numbers(**changes) -> dict:
+    good = {
+        "rows_read": 100,
+        "rows_staged": 95,
+        "rows_rejected": 1,
+        "rows_duplicate": 4,
+        "drift": json.dumps({"unmapped": {}, "absent": {}}),
+        "nextsong_staged": 80,
+        "plays": 80,
+        "plays_matched": 20,
+        "staged_runs": 1,
+    }
+    return {**good, **changes}
+
+
+def outcomes(**changes) -> dict[str, tuple[str, bool]]:
+    reasons = [("not_json", 1)]
+    return {name: (value, ok) for name, value, ok in evaluate(numbers(**changes), 0.01, reasons)}
+
+
+def failed(**changes) -> set[str]:
+    return {name for name, (_, ok) in outcomes(**changes).items() if not ok}
+
+
+def test_evaluate_passes_a_partition_that_reconciles() -> None:
+    result = outcomes()
+    assert set(result) == {
+        "events_staged",
+        "lines_reconcile",
+        "plays_equal_nextsong_staged",
+        "reject_rate",
+        "schema_drift",
+        "plays_matched_share",
+    }
+    assert all(ok for _, ok in result.values())
+    assert result["lines_reconcile"][0] == "read 100 = staged+rejected+duplicate 100"
+    assert result["reject_rate"][0] == "0.0100 (max 0.01); commonest: not_json (1)"
+    assert result["plays_matched_share"][0] == "0.2500"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"rows_staged": 94}, {"lines_reconcile"}),
+        ({"rows_read": 101}, {"lines_reconcile"}),
+        ({"plays": 79}, {"plays_equal_nextsong_staged"}),
+        ({"rows_rejected": 2, "rows_staged": 94}, {"reject_rate"}),
+        ({"staged_runs": 0}, {"events_staged"}),
+        ({"staged_runs": 2}, {"events_staged"}),
+    ],
+)
+def test_evaluate_fails_what_does_not_reconcile(changes, expected) -> None:
+    assert failed(**changes) == expected
+
+
+def test_evaluate_an_empty_partition_passes() -> None:
+    zero = dict.fromkeys(("rows_read", "rows_staged", "rows_rejected", "rows_duplicate"), 0)
+    zero |= {"nextsong_staged": 0, "plays": 0, "plays_matched": 0, "drift": None}
+    result = outcomes(**zero)
+    assert all(ok for _, ok in result.values())
+    assert result["plays_matched_share"][0] == "no plays"
+    assert result["reject_rate"][0].startswith("0.0000")
+
+
+def test_evaluate_reports_drift_without_failing() -> None:
+    drift = json.dumps({"unmapped": {"sessionLength": 3}, "absent": {}})
+    value, ok = outcomes(drift=drift)["schema_drift"]
+    assert ok
+    assert json.loads(value) == {"unmapped": {"sessionLength": 3}}
+
+
+def test_reconcile_operator_records_every_outcome_and_names_the_failure() -> None:
+    hook = db_hook("postgres")
+    row = tuple(numbers(rows_staged=90).values())
+    hook.get_records.side_effect = [[row], [("not_json", 1)]]
+    operator = ReconcilePartitionOperator(task_id="reconcile_partition", max_reject_rate=0.01)
+    with (
+        mock.patch("sparkify.warehouse.hook", return_value=hook),
+        mock.patch("sparkify.operators.checks.record_results") as record,
+        pytest.raises(AirflowException, match="lines_reconcile: read 100") as raised,
+    ):
+        operator.execute(context())
+    assert KEY in str(raised.value)
+    for call in hook.get_records.call_args_list:
+        assert call.kwargs["parameters"] == {"partition_hour": NAIVE_HOUR}
+    (recorded_hook, rows), _ = record.call_args
+    assert recorded_hook is hook
+    assert len(rows) == 6
+    assert {r["partition_hour"] for r in rows} == {NAIVE_HOUR}
+    assert [r["check_name"] for r in rows if not r["passed"]] == ["lines_reconcile"]

@@ -1,0 +1,481 @@
+"""Every SQL file renders for both dialects and every load mode, and parses as that dialect.
+
+Postgres SQL is also run by the integration tests; Redshift SQL is only checked here, so
+its statements are parsed with sqlglot's ``redshift`` dialect and the COPY text, which
+carries the S3 URIs and the IAM role, is checked word for word (ignoring whitespace).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from sparkify import settings as settings_module
+from sparkify.records import EVENT_COLUMNS, SONG_COLUMNS
+from sparkify.settings import Settings, SettingsError
+from sparkify.sql import (
+    MODES,
+    identifier,
+    quoted,
+    render,
+    sql_dir,
+    statements,
+    template_name,
+)
+from sparkify.staging.objects import SourceObject
+from sparkify.staging.redshift import copy_events_sql, copy_songs_sql, manifest
+
+DIALECTS = ("postgres", "redshift")
+BUCKET = "sparkify-test-events"
+ROLE = "arn:aws:iam::123456789012:role/sparkify-redshift-s3-read"
+HOUR_PREFIX = "log_data/2018/11/02/13/"
+MANIFEST_KEY = "_manifests/songs/2018/11/02/13.manifest"
+# The macros file is a library the loads import, not a statement of its own.
+LIBRARIES = {"load/macros"}
+DIMENSIONS = ("load/load_users", "load/load_songs", "load/load_artists", "load/load_time")
+# What each SQL file needs to render besides the dialect (COPY files: see copy_sql below).
+CONTEXT: dict[str, dict[str, object]] = {
+    "schema/create_tables": {},
+    "load/load_songplays": {},
+    **{name: {"mode": "upsert"} for name in DIMENSIONS},
+    "checks/reconcile_partition": {},
+    "checks/commonest_rejects": {},
+    "staging/merge_songs": {"columns": SONG_COLUMNS},
+    "staging/replace_events_partition": {"columns": EVENT_COLUMNS},
+    "staging/record_copy_rejects": {},
+    "staging/copy_events": {},
+    "staging/copy_songs": {},
+}
+# The bound parameters each file may use: what its caller binds. SqlFileOperator binds
+# partition_hour; staging/postgres.py runs merge_songs without parameters; staging/redshift.py
+# binds partition_hour, dataset and source_key.
+REDSHIFT_STAGING_PARAMS = {"partition_hour", "dataset", "source_key"}
+PARAMS: dict[tuple[str, str], set[str]] = {
+    ("schema/create_tables", "postgres"): set(),
+    ("schema/create_tables", "redshift"): set(),
+    ("staging/merge_songs", "postgres"): set(),
+    ("staging/replace_events_partition", "postgres"): {"partition_hour"},
+    ("staging/copy_events", "redshift"): set(),
+    ("staging/copy_songs", "redshift"): set(),
+}
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def squash(sql: str) -> str:
+    """SQL with its layout normalised: whitespace runs made one space, none inside parens."""
+    text = " ".join(sql.split())
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text))
+
+
+def sql_files() -> dict[str, set[str | None]]:
+    """Logical name -> the dialect variants present (``None``: the shared file)."""
+    found: dict[str, set[str | None]] = {}
+    for path in sorted(sql_dir().rglob("*.sql")):
+        rel = path.relative_to(sql_dir()).as_posix().removesuffix(".sql")
+        name, _, variant = rel.partition(".")
+        found.setdefault(name, set()).add(variant or None)
+    return found
+
+
+def dialects_of(name: str) -> list[str]:
+    variants = sql_files()[name]
+    return list(DIALECTS) if None in variants else sorted(v for v in variants if v)
+
+
+def aws_settings(**changes: object) -> Settings:
+    base = settings_module.load("aws", environ={})
+    return replace(base, **{"bucket": BUCKET, "iam_role": ROLE, **changes}).validate()
+
+
+def rendered(name: str, dialect: str, **context: object) -> list[str]:
+    """The statements of ``name`` as the pipeline renders them."""
+    if name == "staging/copy_events":
+        return copy_events_sql(aws_settings(), HOUR_PREFIX)
+    if name == "staging/copy_songs":
+        return copy_songs_sql(aws_settings(), MANIFEST_KEY)
+    return statements(render(name, dialect, **{**CONTEXT[name], **context}))
+
+
+def cases() -> list[tuple[str, str, str | None]]:
+    """(name, dialect, mode) for every renderable file, with every mode where it applies."""
+    out = []
+    for name in sorted(sql_files()):
+        if name in LIBRARIES:
+            continue
+        for dialect in dialects_of(name):
+            modes = MODES if "mode" in CONTEXT.get(name, {}) else (None,)
+            out.extend((name, dialect, mode) for mode in modes)
+    return out
+
+
+def with_literals(sql: str) -> str:
+    """Bound parameters replaced by literals of their type, so that sqlglot can parse."""
+
+    def literal(match: re.Match[str]) -> str:
+        if match.group(1) == "partition_hour":
+            return "CAST('2018-11-02 13:00:00' AS TIMESTAMP)"
+        return "'x'"
+
+    return PLACEHOLDER.sub(literal, sql)
+
+
+# sqlglot has no grammar for LOCK and keeps it as a Command; its syntax is checked below.
+UNPARSED_BY_SQLGLOT = ("LOCK ",)
+
+
+def parse(sql: str, dialect: str) -> list[exp.Expression]:
+    """Parse one statement strictly: a syntax error raises, nothing is left unparsed."""
+    trees = sqlglot.parse(with_literals(sql), read=dialect)
+    assert len(trees) == 1, f"one statement expected:\n{sql}"
+    (tree,) = trees
+    assert tree is not None
+    if not sql.upper().startswith(UNPARSED_BY_SQLGLOT):
+        assert not isinstance(tree, exp.Command), f"sqlglot could not parse:\n{sql}"
+    return trees
+
+
+# -- every file ---------------------------------------------------------------------------
+
+
+def test_every_sql_file_is_covered_here() -> None:
+    """A new SQL file must say here what it needs to render."""
+    assert set(sql_files()) - LIBRARIES == set(CONTEXT)
+    assert len(cases()) >= 2 * len(CONTEXT)
+
+
+@pytest.mark.parametrize(("name", "dialect", "mode"), cases())
+def test_renders_and_parses_as_its_dialect(name: str, dialect: str, mode: str | None) -> None:
+    extra = {"mode": mode} if mode else {}
+    sqls = rendered(name, dialect, **extra)
+    assert sqls, f"{name} renders no statement"
+    for sql in sqls:
+        assert "{{" not in sql
+        assert "{%" not in sql
+        parse(sql, dialect)
+        allowed = PARAMS.get((name, dialect))
+        if allowed is None:
+            allowed = REDSHIFT_STAGING_PARAMS if name.startswith("staging/") else {"partition_hour"}
+        assert set(PLACEHOLDER.findall(sql)) <= allowed, (name, dialect, sql)
+
+
+def test_the_parse_check_can_fail() -> None:
+    with pytest.raises(sqlglot.errors.ParseError):
+        parse("INSERT INTO songs (song_id SELECT 1", "redshift")
+    with pytest.raises(sqlglot.errors.ParseError):
+        parse("SELECT FROM WHERE", "postgres")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_locks_use_the_dialects_syntax(dialect: str) -> None:
+    locks = [
+        sql
+        for name in (*DIMENSIONS, "load/load_songplays")
+        for sql in rendered(name, dialect)
+        if sql.upper().startswith("LOCK ")
+    ]
+    assert len(locks) >= len(DIMENSIONS), "every dimension load locks its table"
+    # Redshift's LOCK takes table names only; PostgreSQL's takes a lock mode.
+    pattern = (
+        r'LOCK "[a-z_]+"'
+        if dialect == "redshift"
+        else r'LOCK TABLE "[a-z_]+" IN SHARE ROW EXCLUSIVE MODE'
+    )
+    for sql in locks:
+        assert re.fullmatch(pattern, sql), sql
+
+
+def test_dialect_variants_override_the_shared_file() -> None:
+    assert template_name("schema/create_tables", "redshift") == "schema/create_tables.redshift.sql"
+    assert template_name("schema/create_tables", "postgres") == "schema/create_tables.sql"
+    assert template_name("load/load_users", "redshift") == "load/load_users.sql"
+    redshift = squash(render("schema/create_tables", "redshift"))
+    postgres = squash(render("schema/create_tables", "postgres"))
+    assert "DISTSTYLE" in redshift
+    assert "CREATE INDEX" not in redshift
+    assert "DISTSTYLE" not in postgres
+    assert "CREATE UNIQUE INDEX IF NOT EXISTS staging_events_event_uq" in postgres
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_schema_creates_every_table_idempotently(dialect: str) -> None:
+    creates = [parse(sql, dialect)[0] for sql in rendered("schema/create_tables", dialect)]
+    tables = {
+        tree.this.this.name if isinstance(tree.this, exp.Schema) else tree.this.name
+        for tree in creates
+        if isinstance(tree, exp.Create) and tree.kind == "TABLE"
+    }
+    assert tables == {
+        "staging_events",
+        "staging_songs",
+        "staging_rejects",
+        "load_ledger",
+        "staging_partitions",
+        "songplays",
+        "users",
+        "songs",
+        "artists",
+        "time",
+        "check_results",
+    }
+    for tree in creates:
+        assert isinstance(tree, exp.Create)
+        assert tree.args.get("exists"), f"not IF NOT EXISTS: {tree.sql(dialect)[:80]}"
+    assert not any("DROP" in sql.upper() for sql in rendered("schema/create_tables", dialect))
+
+
+# -- load modes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_upsert_replaces_arriving_keys_of_the_partition(dialect: str) -> None:
+    sqls = [squash(s) for s in rendered("load/load_songs", dialect, mode="upsert")]
+    assert (
+        squash(
+            """
+        CREATE TEMP TABLE "incoming_songs" AS
+        SELECT s.song_id, s.title, s.artist_id, s.year, s.duration
+        FROM staging_songs AS s
+        WHERE s.partition_hour = %(partition_hour)s
+        """
+        )
+        in sqls
+    )
+    assert (
+        squash(
+            """
+        DELETE FROM "songs" USING "incoming_songs" AS i
+        WHERE "songs"."song_id" = i."song_id"
+        """
+        )
+        in sqls
+    )
+    assert (
+        squash(
+            """
+        INSERT INTO "songs" ("song_id", "title", "artist_id", "year", "duration")
+        SELECT "song_id", "title", "artist_id", "year", "duration"
+        FROM "incoming_songs" AS i
+        WHERE NOT EXISTS (SELECT 1 FROM "songs" AS t WHERE t."song_id" = i."song_id")
+        """
+        )
+        in sqls
+    )
+    assert sqls[-1] == squash('DROP TABLE "incoming_songs"')
+
+
+def test_upsert_of_users_keeps_the_newer_event() -> None:
+    sqls = [squash(s) for s in rendered("load/load_users", "postgres", mode="upsert")]
+    assert (
+        squash(
+            """
+        DELETE FROM "users" USING "incoming_users" AS i
+        WHERE "users"."user_id" = i."user_id"
+          AND "users"."last_event_ts" <= i."last_event_ts"
+        """
+        )
+        in sqls
+    )
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_truncate_insert_reloads_everything_staged(dialect: str) -> None:
+    sqls = [squash(s) for s in rendered("load/load_songs", dialect, mode="truncate_insert")]
+    # DELETE, not TRUNCATE: TRUNCATE commits implicitly on Redshift.
+    assert squash('DELETE FROM "songs"') in sqls
+    assert not any("TRUNCATE" in s for s in sqls)
+    assert not any("%(partition_hour)s" in s for s in sqls)
+    assert (
+        squash(
+            """
+        INSERT INTO "songs" ("song_id", "title", "artist_id", "year", "duration")
+        SELECT "song_id", "title", "artist_id", "year", "duration" FROM "incoming_songs"
+        """
+        )
+        in sqls
+    )
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_append_inserts_without_deleting(dialect: str) -> None:
+    sqls = [squash(s) for s in rendered("load/load_time", dialect, mode="append")]
+    assert not any(s.startswith("DELETE") for s in sqls)
+    assert (
+        squash(
+            """
+        INSERT INTO "time" ("start_time", "hour", "day", "week", "month", "year", "weekday")
+        SELECT "start_time", "hour", "day", "week", "month", "year", "weekday"
+        FROM "incoming_time"
+        """
+        )
+        in sqls
+    )
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_songplays_replace_exactly_the_partition(dialect: str) -> None:
+    sqls = [squash(s) for s in rendered("load/load_songplays", dialect)]
+    deletes = [s for s in sqls if s.startswith("DELETE")]
+    assert deletes == ["DELETE FROM songplays WHERE partition_hour = %(partition_hour)s"]
+    inserts = [s for s in sqls if s.startswith("INSERT")]
+    assert len(inserts) == 1
+    assert "WHERE e.partition_hour = %(partition_hour)s AND e.page = 'NextSong'" in inserts[0]
+    assert any(s.startswith("UPDATE songplays") for s in sqls), "late songs are re-matched"
+
+
+# -- validation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Users", "users; DROP TABLE users", 'a"b', "1abc", "", "a" * 64, "user id", "users\n"],
+)
+def test_bad_identifiers_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="not a valid SQL identifier"):
+        identifier(name)
+    with pytest.raises(ValueError, match="not a valid SQL identifier"):
+        render("staging/merge_songs", "postgres", columns=("song_id", name))
+
+
+def test_good_identifiers_are_quoted() -> None:
+    assert identifier("song_id") == "song_id"
+    assert quoted("time") == '"time"'
+    assert identifier("a" * 63) == "a" * 63
+
+
+@pytest.mark.parametrize("mode", ["merge", "UPSERT", "upsert; DROP TABLE users", ""])
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_bad_modes_are_refused(dialect: str, mode: str) -> None:
+    with pytest.raises(ValueError, match="load mode"):
+        render("load/load_users", dialect, mode=mode)
+
+
+def test_a_dimension_load_needs_its_mode() -> None:
+    with pytest.raises(Exception, match="mode"):
+        render("load/load_users", "postgres")
+
+
+# -- Redshift COPY ------------------------------------------------------------------------
+
+
+def test_copy_events_reads_the_hour_with_the_jsonpaths_and_the_role() -> None:
+    settings = aws_settings()
+    sqls = copy_events_sql(settings, HOUR_PREFIX)
+    (copy,) = [s for s in sqls if s.startswith("COPY")]
+    columns = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
+    assert squash(copy) == squash(
+        f"""
+        COPY load_events ({columns})
+        FROM 's3://{BUCKET}/{HOUR_PREFIX}'
+        IAM_ROLE '{ROLE}'
+        FORMAT AS JSON 's3://{BUCKET}/log_json_path.json'
+        REGION '{settings.region}'
+        MAXERROR {settings.max_errors}
+        TRUNCATECOLUMNS
+        ACCEPTINVCHARS
+        COMPUPDATE OFF
+        STATUPDATE OFF
+        """
+    )
+    assert isinstance(parse(copy, "redshift")[0], exp.Copy)
+
+
+def test_copy_songs_reads_the_manifest_with_json_auto() -> None:
+    sqls = copy_songs_sql(aws_settings(), MANIFEST_KEY)
+    (copy,) = [s for s in sqls if s.startswith("COPY")]
+    text = squash(copy)
+    assert f"FROM 's3://{BUCKET}/{MANIFEST_KEY}'" in text
+    assert "FORMAT AS JSON 'auto'" in text
+    assert " MANIFEST " in f"{text} "
+    assert f"IAM_ROLE '{ROLE}'" in text
+    assert text.startswith(squash(f"COPY load_songs ({', '.join(map(quoted, SONG_COLUMNS))})"))
+    assert isinstance(parse(copy, "redshift")[0], exp.Copy)
+
+
+def test_the_manifest_names_exactly_the_objects() -> None:
+    objects = [
+        SourceObject("song_data/A/B/C/x.json", "e1", 10),
+        SourceObject("song_data/y", "e", 1),
+    ]
+    assert manifest(BUCKET, objects) == {
+        "entries": [
+            {"url": f"s3://{BUCKET}/song_data/A/B/C/x.json", "mandatory": True},
+            {"url": f"s3://{BUCKET}/song_data/y", "mandatory": True},
+        ]
+    }
+
+
+@pytest.mark.parametrize("which", ["events", "songs"])
+def test_no_credentials_in_copy(which: str) -> None:
+    settings = aws_settings()
+    sqls = (
+        copy_events_sql(settings, HOUR_PREFIX)
+        if which == "events"
+        else copy_songs_sql(settings, MANIFEST_KEY)
+    )
+    text = " ".join(sqls).upper()
+    for secret in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "CREDENTIALS", "SESSION_TOKEN", "AKIA"):
+        assert secret not in text
+    assert text.count("IAM_ROLE") == 1
+
+
+# -- settings that end up in SQL text ------------------------------------------------------
+
+
+def test_shipped_settings_are_valid() -> None:
+    for env in ("local", "aws"):
+        assert settings_module.load(env, environ={}).env == env
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "",
+        "AKIAIOSFODNN7EXAMPLE",
+        "arn:aws:iam::123:role/short-account",
+        "arn:aws:iam::123456789012:user/not-a-role",
+        "arn:aws:iam::123456789012:role/x' CREDENTIALS 'aws_access_key_id=AKIA",
+        "arn:aws:iam::123456789012:role/",
+        # A value read from a secret file often ends in a newline: refused, not sent to COPY.
+        ROLE + "\n",
+    ],
+)
+def test_a_bad_iam_role_is_refused(role: str) -> None:
+    with pytest.raises(SettingsError, match="IAM role"):
+        settings_module.load("aws", environ={"SPARKIFY_IAM_ROLE": role})
+
+
+def test_a_good_iam_role_is_accepted() -> None:
+    for role in (ROLE, "arn:aws-cn:iam::123456789012:role/path/to/role_name+x=y,z.w@v-1"):
+        assert settings_module.load("aws", environ={"SPARKIFY_IAM_ROLE": role}).iam_role == role
+
+
+@pytest.mark.parametrize(
+    "bucket",
+    ["Bad_Bucket", "ab", "x" * 64, "b'; DROP TABLE users; --", "-lead", "trail-", "", "bucket\n"],
+)
+def test_a_bad_bucket_is_refused(bucket: str) -> None:
+    with pytest.raises(SettingsError, match="bucket"):
+        settings_module.load("local", environ={"SPARKIFY_BUCKET": bucket})
+
+
+@pytest.mark.parametrize("field", ["EVENTS_PREFIX", "SONGS_PREFIX", "JSONPATHS_KEY"])
+@pytest.mark.parametrize("value", ["log data", "../secrets", "x'; --", "a\\b", "", "k\n"])
+def test_a_bad_prefix_is_refused(field: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=field.lower()):
+        settings_module.load("aws", environ={f"SPARKIFY_{field}": value})
+
+
+@pytest.mark.parametrize("region", ["us-west-2' CREDENTIALS 'x", "US-WEST-2", "", "us west 2"])
+def test_a_bad_region_is_refused(region: str) -> None:
+    # The region is written into the COPY statement like the role and the URIs.
+    with pytest.raises(SettingsError, match="region"):
+        settings_module.load("aws", environ={"SPARKIFY_REGION": region})
+
+
+def test_copy_sql_only_takes_validated_settings() -> None:
+    with pytest.raises(SettingsError):
+        aws_settings(bucket="no'quotes")
