@@ -464,7 +464,9 @@ class Stack:
     def _airflow_health(self) -> dict[str, tuple[bool, str]]:
         """(healthy, detail) per Airflow part, from ``GET /api/v2/monitor/health``."""
         try:
-            with urllib.request.urlopen(f"{self.api_url}/api/v2/monitor/health", timeout=3) as r:
+            # Generous: on a loaded two-core machine the API server can take seconds to answer.
+            url = f"{self.api_url}/api/v2/monitor/health"
+            with urllib.request.urlopen(url, timeout=15) as r:
                 health = json.load(r)
         except (OSError, ValueError) as exc:
             down = (False, "API server not answering")
