@@ -153,27 +153,28 @@ class EventParser:
                 pass
         return self._parse_slow(line)
 
+    fields = EVENT_FIELDS
+    required = EVENT_REQUIRED
+
     def _parse_slow(self, line: bytes) -> tuple[Any, ...] | Reject:
+        """Decode to a plain object and convert field by field, naming what is wrong."""
         try:
             obj = _any.decode(line)
         except msgspec.DecodeError:
             return Reject("not_json")
         if not isinstance(obj, dict):
             return Reject("not_object")
-        return convert(obj, EVENT_FIELDS, EVENT_REQUIRED, self)
+        return convert(obj, self.fields, self.required, self)
 
 
 class SongParser(EventParser):
-    """Parses whole song files (one JSON object each)."""
+    """Parses whole song files (one JSON object each); no fast path, files are small."""
+
+    fields = SONG_FIELDS
+    required = SONG_REQUIRED
 
     def parse(self, line: bytes) -> tuple[Any, ...] | Reject:
-        try:
-            obj = _any.decode(line)
-        except msgspec.DecodeError:
-            return Reject("not_json")
-        if not isinstance(obj, dict):
-            return Reject("not_object")
-        return convert(obj, SONG_FIELDS, SONG_REQUIRED, self)
+        return self._parse_slow(line)
 
 
 def convert(
