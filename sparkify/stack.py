@@ -582,7 +582,7 @@ class Stack:
         return proc.wait_gone(tree, timeout)
 
     def _purge(self) -> None:
-        known = {"stack.json", "stack.lock", "logs", "run", "pg", "airflow"}
+        known = {"stack.json", "stack.lock", "logs", "run", "pg", "airflow", "demo-data"}
         contents = {p.name for p in self.state_dir.iterdir()}
         if "stack.json" not in contents or not contents <= known:
             raise StackError(

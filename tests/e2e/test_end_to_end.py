@@ -1,0 +1,320 @@
+"""End to end: the real scheduler runs the whole chain over six landed hours.
+
+Brings the test session's stack up in full (scheduler, dag-processor, triggerer, API
+server), lands one generated day in the stack's bucket, runs ``setup``, backfills both
+staging DAGs over six of its hours through the REST API (``sparkify.backfill``) and waits
+for ``model`` and ``quality``, which follow by their assets. Then: every DAG ran exactly
+once per partition key, and the tables hold what the input says, counted here from the
+generated files with nothing of the pipeline's code. Backfilling the window again re-runs
+every DAG for every hour and changes no table.
+
+The scheduler's processes take their environment when they start, so this uses the
+stack's own warehouse tables (the ``public`` schema), emptied first, and the stack's bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+
+from sparkify.backfill import (
+    PIPELINE_DAGS,
+    STAGING_DAGS,
+    backfill,
+    fetch_runs,
+    trigger_and_wait,
+    unpause,
+    wait_for_dags,
+    wait_for_partitions,
+)
+from sparkify.demo import land_data, settle
+from sparkify.generate import generate
+
+pytestmark = pytest.mark.e2e
+
+DAY = date(2018, 11, 20)  # a day no other test lands
+WINDOW_HOURS = 6
+EVENTS_PER_HOUR = 30.0
+SEED = 20
+UP_TIMEOUT_S = 240
+CHAIN_TIMEOUT_S = 420
+WAREHOUSE_TABLES = (
+    "staging_events", "staging_songs", "staging_rejects", "load_ledger", "staging_partitions",
+    "songplays", "users", "songs", "artists", "time", "check_results",
+)  # fmt: skip
+STAR_AND_STAGING = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists")
+
+
+@dataclass
+class Pipeline:
+    """One full pass: what was asked, what ran, and the time it started."""
+
+    keys: list[str]
+    hours: list[datetime]
+    started: datetime
+    runs: dict[str, list[dict]]  # every run of each DAG for the window's keys
+    seconds: float
+
+
+# -- the input, read independently ---------------------------------------------------------------
+def hour_of(ts_ms: int) -> datetime:
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ts_ms)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def read_events(source: Path) -> list[dict]:
+    events = []
+    for path in sorted((source / "log_data").rglob("*.json")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                events.append(json.loads(line))
+    return events
+
+
+def read_songs(source: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((source / "song_data").rglob("*.json"))]
+
+
+def choose_window(events: list[dict], songs: list[dict]) -> list[datetime]:
+    """Six consecutive hours of the day with an empty hour, plays and a matched play, so
+    that the window covers what the contract promises (an empty hour completes too)."""
+    triples = {(s["title"], s["artist_name"], s["duration"]) for s in songs}
+    per_hour: dict[datetime, Counter] = {}
+    for e in events:
+        c = per_hour.setdefault(hour_of(e["ts"]), Counter())
+        c["events"] += 1
+        if e["page"] == "NextSong":
+            c["plays"] += 1
+            c["matched"] += (e["song"], e["artist"], e["length"]) in triples
+    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
+    for first in range(24 - WINDOW_HOURS + 1):
+        hours = [start + timedelta(hours=first + n) for n in range(WINDOW_HOURS)]
+        counts = [per_hour.get(h, Counter()) for h in hours]
+        empty = any(c["events"] == 0 for c in counts)
+        if empty and sum(c["plays"] for c in counts) >= 10 and any(c["matched"] for c in counts):
+            return hours
+    raise AssertionError("the generated day has no window with an empty hour and matched plays")
+
+
+def expected_counts(events: list[dict], songs: list[dict], hours: list[datetime]) -> dict:
+    window = set(hours)
+    staged = [e for e in events if hour_of(e["ts"]) in window]
+    plays = [e for e in staged if e["page"] == "NextSong"]
+    triples = {(s["title"], s["artist_name"], s["duration"]) for s in songs}
+    return {
+        "staging_events": len(staged),
+        "staging_songs": len({s["song_id"] for s in songs}),
+        "songplays": len(plays),
+        "songplays_matched": sum((p["song"], p["artist"], p["length"]) in triples for p in plays),
+        "users": len({str(e["userId"]) for e in staged if e.get("userId") not in (None, "")}),
+        "songs": len({s["song_id"] for s in songs}),
+        "artists": len({s["artist_id"] for s in songs if s.get("artist_id")}),
+        "time": len({p["ts"] for p in plays}),
+    }
+
+
+# -- the warehouse ---------------------------------------------------------------------------------
+def empty_warehouse(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in WAREHOUSE_TABLES:
+            if conn.execute("SELECT to_regclass(%s)", (f'public."{table}"',)).fetchone()[0]:
+                conn.execute(f'TRUNCATE public."{table}"')
+
+
+def empty_bucket(stack) -> None:
+    env = stack.env()
+    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket):
+        for item in page.get("Contents", ()):
+            s3.delete_object(Bucket=stack.bucket, Key=item["Key"])
+
+
+def table_counts(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        counts = {
+            t: conn.execute(f'SELECT COUNT(*) FROM public."{t}"').fetchone()[0]
+            for t in (*STAR_AND_STAGING, "time")
+        }
+        counts["songplays_matched"] = conn.execute(
+            "SELECT COUNT(*) FROM public.songplays WHERE song_id IS NOT NULL"
+        ).fetchone()[0]
+    return counts
+
+
+def fingerprints(dsn: str) -> dict[str, str]:
+    """A digest of every row of the staging and star schema tables, order-independent, and
+    of the staging counts (without their timestamps)."""
+    with psycopg.connect(dsn) as conn:
+        digests = {
+            t: conn.execute(
+                "SELECT COUNT(*) || ':' || COALESCE(md5(string_agg(r::text, '|' "
+                f"ORDER BY r::text)), '') FROM public.\"{t}\" AS r"
+            ).fetchone()[0]
+            for t in (*STAR_AND_STAGING, "time")
+        }
+        digests["staging_partitions"] = conn.execute(
+            "SELECT md5(string_agg(concat_ws(',', dataset, partition_hour, objects, rows_read, "
+            "rows_staged, rows_rejected, rows_duplicate, rows_coerced), '|' "
+            "ORDER BY dataset, partition_hour)) FROM public.staging_partitions"
+        ).fetchone()[0]
+    return digests
+
+
+def fail_leftover_runs(client, *, quiet_for: float = 6.0, timeout: float = 60.0) -> list[str]:
+    """Mark failed the runs this test did not ask for, until none appear for ``quiet_for``.
+
+    The earlier tiers run DAGs in-process (``dag.test()``) on the session's metadata
+    database; the Asset events they emit stay queued, and the scheduler turns them into
+    ``model`` and ``quality`` runs as soon as it starts. Those runs are not this test's:
+    they would take ``model``'s ``max_active_runs`` slots, fail against a warehouse without
+    tables and retry five minutes later. The current hour's scheduled runs are left alone.
+    """
+    failed: list[str] = []
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < quiet_for and time.monotonic() < deadline:
+        for dag_id in PIPELINE_DAGS:
+            active = client.get(f"/dags/{dag_id}/dagRuns", state=["queued", "running"], limit=100)[
+                "dag_runs"
+            ]
+            for run in active:
+                if run["run_type"] == "scheduled":
+                    continue
+                client.patch(
+                    f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
+                )
+                failed.append(f"{dag_id} {run['partition_key']}")
+                quiet_since = time.monotonic()
+        time.sleep(1)
+    return failed
+
+
+def runs_by_dag(client, keys: list[str]) -> dict[str, list[dict]]:
+    return {dag_id: fetch_runs(client, dag_id, keys) for dag_id in PIPELINE_DAGS}
+
+
+def run_window(client, hours: list[datetime]) -> tuple[datetime, float]:
+    """Backfill the staging DAGs over ``hours`` and wait for the whole chain."""
+    began = time.monotonic()
+    submissions = backfill(client, "all", hours[0], hours[-1])
+    assert [s.dag_id for s in submissions] == list(STAGING_DAGS)
+    since = min(s.since for s in submissions)
+    keys = list(submissions[0].keys)
+    latest = wait_for_partitions(
+        client, PIPELINE_DAGS, keys, since=since, timeout=CHAIN_TIMEOUT_S, stop_on_retry=True
+    )
+    for dag_id, runs in latest.items():
+        failed = sorted(k for k, run in runs.items() if run["state"] != "success")
+        assert not failed, f"{dag_id} failed for {failed}"
+    return since, time.monotonic() - began
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("e2e-data")
+    generate(out, start=DAY, days=1, events_per_hour=EVENTS_PER_HOUR, seed=SEED)
+    return out
+
+
+@pytest.fixture(scope="module")
+def live(stack):
+    """The session's stack with all of Airflow running, and a REST client."""
+    started = time.monotonic()
+    stack.up(timeout=UP_TIMEOUT_S)
+    print(f"airflow up in {time.monotonic() - started:.1f}s")
+    with stack.api_client() as client:
+        wait_for_dags(client, ("setup", *PIPELINE_DAGS))
+        unpause(client, ("setup", *PIPELINE_DAGS))
+        if leftovers := fail_leftover_runs(client):
+            print(f"marked failed {len(leftovers)} runs left by in-process tests: {leftovers}")
+        yield stack, client
+
+
+@pytest.fixture(scope="module")
+def pipeline(live, source) -> Pipeline:
+    stack, client = live
+    hours = choose_window(read_events(source), read_songs(source))
+    empty_warehouse(stack.warehouse_dsn())
+    empty_bucket(stack)
+    assert trigger_and_wait(client, "setup")["state"] == "success"
+    settle(client)  # the scheduled stage_songs run of this hour must not take the songs
+    land_data(stack, source, DAY, DAY)
+    since, seconds = run_window(client, hours)
+    keys = [h.strftime("%Y-%m-%dT%H:%M:%S") for h in hours]
+    print(f"{len(keys)} partitions through the whole chain in {seconds:.1f}s")
+    return Pipeline(keys, hours, since, runs_by_dag(client, keys), seconds)
+
+
+# -- tests -----------------------------------------------------------------------------------------
+def test_every_dag_runs_once_per_partition_key(pipeline: Pipeline):
+    for dag_id in PIPELINE_DAGS:
+        runs = pipeline.runs[dag_id]
+        per_key = Counter(run["partition_key"] for run in runs)
+        assert per_key == dict.fromkeys(pipeline.keys, 1), dag_id
+        assert {run["state"] for run in runs} == {"success"}, dag_id
+    staged = {run["run_type"] for dag_id in STAGING_DAGS for run in pipeline.runs[dag_id]}
+    assert staged == {"backfill"}
+    # model and quality were started by their Assets, not by the backfill
+    chained = {run["run_type"] for dag_id in ("model", "quality") for run in pipeline.runs[dag_id]}
+    assert chained == {"asset_triggered"}
+
+
+def test_tables_hold_what_the_input_says(pipeline: Pipeline, live, source: Path):
+    stack, _client = live
+    expected = expected_counts(read_events(source), read_songs(source), pipeline.hours)
+    assert expected["songplays_matched"] > 0
+    assert table_counts(stack.warehouse_dsn()) == expected
+
+
+def test_staging_and_checks_reconcile(pipeline: Pipeline, live):
+    stack, _client = live
+    first, last = (h.replace(tzinfo=None) for h in (pipeline.hours[0], pipeline.hours[-1]))
+    with psycopg.connect(stack.warehouse_dsn()) as conn:
+        read, staged, rejected, hours = conn.execute(
+            "SELECT SUM(rows_read), SUM(rows_staged), SUM(rows_rejected), COUNT(*) "
+            "FROM staging_partitions WHERE dataset = 'events' "
+            "AND partition_hour BETWEEN %s AND %s",
+            (first, last),
+        ).fetchone()
+        failed = conn.execute(
+            "SELECT check_name, table_name, partition_hour, value FROM check_results "
+            "WHERE NOT passed AND partition_hour BETWEEN %s AND %s",
+            (first, last),
+        ).fetchall()
+        checked = conn.execute(
+            "SELECT COUNT(DISTINCT partition_hour) FROM check_results "
+            "WHERE partition_hour BETWEEN %s AND %s",
+            (first, last),
+        ).fetchone()[0]
+    assert hours == WINDOW_HOURS  # empty hours too
+    assert read == staged
+    assert rejected == 0
+    assert checked == WINDOW_HOURS
+    assert failed == []
+
+
+def test_backfilling_again_reruns_everything_and_changes_nothing(pipeline: Pipeline, live):
+    stack, client = live
+    before = fingerprints(stack.warehouse_dsn())
+    since, seconds = run_window(client, pipeline.hours)
+    print(f"backfilled again in {seconds:.1f}s")
+    after = runs_by_dag(client, pipeline.keys)
+    for dag_id in PIPELINE_DAGS:
+        new = [r for r in after[dag_id] if _started_after(r, since)]
+        assert Counter(r["partition_key"] for r in new) == dict.fromkeys(pipeline.keys, 1), dag_id
+        assert {r["state"] for r in new} == {"success"}, dag_id
+    assert fingerprints(stack.warehouse_dsn()) == before
+
+
+def _started_after(run: dict, since: datetime) -> bool:
+    start = run.get("start_date")
+    return start is not None and datetime.fromisoformat(start.replace("Z", "+00:00")) >= since

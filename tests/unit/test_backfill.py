@@ -1,0 +1,386 @@
+"""Backfill and demo without a stack: ranges, requests sent, polling, the summary's shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from sparkify import backfill as bf
+from sparkify import demo
+from sparkify.cli import build_parser
+from sparkify.stack_api import ApiError
+
+T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def key(hour: int, day: int = 1) -> str:
+    return f"2018-11-{day:02d}T{hour:02d}:00:00"
+
+
+def run(dag_id, k, state, *, end=None, start=None, run_id=None, **extra) -> dict[str, Any]:
+    return {
+        "dag_id": dag_id,
+        "dag_run_id": run_id or f"{dag_id}-{k}-{state}-{end}",
+        "partition_key": k,
+        "state": state,
+        "start_date": start,
+        "end_date": end,
+        "queued_at": start,
+        **extra,
+    }
+
+
+class FakeApi:
+    """Answers the few ``/api/v2`` calls the backfill module makes, from in-memory runs."""
+
+    def __init__(self, runs: dict[str, list[dict]] | None = None, dags: dict | None = None):
+        self.runs = runs or {}
+        self.dags = (
+            {d: {"is_paused": False, "max_active_runs": 4} for d in bf.DAG_CHOICES}
+            if dags is None
+            else dags
+        )
+        self.calls: list[tuple[str, str, Any]] = []
+        self.post_errors: list[ApiError] = []
+        self.backfills: list[dict] = []
+        self.retrying: list[dict] = []
+
+    def get(self, path: str, **params):
+        self.calls.append(("GET", path, params))
+        parts = path.strip("/").split("/")
+        if parts[0] == "importErrors":
+            return {"import_errors": []}
+        if parts[0] == "backfills":
+            return {"backfills": self.backfills}
+        if len(parts) == 2:
+            if parts[1] not in self.dags:
+                raise ApiError("GET", path, 404, "not found")
+            return self.dags[parts[1]]
+        if parts[2] == "dagRuns" and len(parts) == 3:
+            return self._runs(parts[1], params)
+        if parts[-1] == "taskInstances":
+            return {"task_instances": self.retrying}
+        raise AssertionError(f"unexpected GET {path}")
+
+    def _runs(self, dag_id: str, params: dict) -> dict:
+        runs = self.runs.get(dag_id, [])
+        if prefix := params.get("partition_key_prefix_pattern"):
+            runs = [r for r in runs if (r["partition_key"] or "").startswith(prefix)]
+        if states := params.get("state"):
+            runs = [r for r in runs if r["state"] in states]
+        if run_type := params.get("run_type"):
+            runs = [r for r in runs if r.get("run_type") == run_type]
+        if floor := params.get("end_date_gte"):
+            runs = [r for r in runs if r["end_date"] and r["end_date"] >= floor]
+        limit = params.get("limit", 50)
+        offset = int(params.get("cursor") or 0)
+        page = runs[offset : offset + limit]
+        more = offset + limit < len(runs)
+        return {
+            "dag_runs": page,
+            "total_entries": len(runs),
+            "next_cursor": str(offset + limit) if more else None,
+        }
+
+    def post(self, path: str, json=None):
+        self.calls.append(("POST", path, json))
+        if self.post_errors:
+            raise self.post_errors.pop(0)
+        if path == "/backfills":
+            self.backfills.append({"id": len(self.backfills) + 1, "completed_at": None})
+            return {"id": self.backfills[-1]["id"], "created_at": "2026-01-01T12:00:00Z"}
+        return {
+            "dag_run_id": json.get("dag_run_id") or "manual__x",
+            "state": "queued",
+            "run_after": "2026-01-01T12:00:01Z",
+        }
+
+    def patch(self, path: str, json=None, **params):
+        self.calls.append(("PATCH", path, json))
+        self.dags[path.split("/")[2]]["is_paused"] = json["is_paused"]
+        return {}
+
+    def posted(self, path: str) -> list[Any]:
+        return [body for method, p, body in self.calls if method == "POST" and p == path]
+
+
+# -- ranges --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2018-11-02", date(2018, 11, 2)),
+        ("2018-11-02T13", datetime(2018, 11, 2, 13, tzinfo=UTC)),
+        ("2018-11-02T05:00", datetime(2018, 11, 2, 5, tzinfo=UTC)),
+        ("2018-11-02T05:00:00Z", datetime(2018, 11, 2, 5, tzinfo=UTC)),
+    ],
+)
+def test_parse_when_takes_days_and_hours(text, expected):
+    assert bf.parse_when(text) == expected
+
+
+@pytest.mark.parametrize("text", ["2018-11-02T24", "2018-11-02T05:30", "11/02/2018", "2018-13-01"])
+def test_parse_when_refuses_what_is_not_a_day_or_an_hour(text):
+    with pytest.raises(ValueError, match=r"."):
+        bf.parse_when(text)
+
+
+def test_hour_range_covers_whole_days_inclusive():
+    hours = bf.hour_range(date(2018, 11, 1), date(2018, 11, 3), now=T0)
+    assert len(hours) == 72
+    assert hours[0] == datetime(2018, 11, 1, tzinfo=UTC)
+    assert hours[-1] == datetime(2018, 11, 3, 23, tzinfo=UTC)
+
+
+def test_hour_range_of_hours_and_of_a_day_and_an_hour():
+    first, last = datetime(2018, 11, 1, 22, tzinfo=UTC), datetime(2018, 11, 2, 3, tzinfo=UTC)
+    assert len(bf.hour_range(first, last, now=T0)) == 6
+    assert len(bf.hour_range(date(2018, 11, 1), last, now=T0)) == 28
+
+
+def test_hour_range_leaves_out_hours_not_over_yet():
+    now = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    hours = bf.hour_range(date(2026, 1, 1), date(2026, 1, 1), now=now)
+    assert hours[-1] == datetime(2026, 1, 1, 11, tzinfo=UTC)  # 12:00-13:00 is not over
+
+
+def test_hour_range_refuses_a_reversed_range():
+    with pytest.raises(ValueError, match="after it ends"):
+        bf.hour_range(date(2018, 11, 3), date(2018, 11, 1), now=T0)
+
+
+def test_all_means_the_staging_dags():
+    assert bf.expand_dags("all") == ("stage_events", "stage_songs")
+    assert bf.expand_dags(["model", "all", "model"]) == ("model", "stage_events", "stage_songs")
+    with pytest.raises(bf.BackfillError, match="unknown DAG"):
+        bf.expand_dags("songplays")
+
+
+# -- requests ------------------------------------------------------------------------------------
+def test_staging_dags_get_airflow_backfills_reprocessing_completed_runs():
+    api = FakeApi()
+    api.dags["stage_songs"]["max_active_runs"] = 1
+    subs = bf.backfill(api, "all", date(2018, 11, 1), date(2018, 11, 2))
+    bodies = api.posted("/backfills")
+    assert [b["dag_id"] for b in bodies] == ["stage_events", "stage_songs"]
+    assert bodies[0] == {
+        "dag_id": "stage_events",
+        "from_date": "2018-11-01T00:00:00Z",
+        "to_date": "2018-11-02T23:00:00Z",  # inclusive: the last partition's tick
+        "reprocess_behavior": "completed",
+        "max_active_runs": 4,
+    }
+    assert bodies[1]["max_active_runs"] == 1  # the DAG's own limit by default
+    assert [s.backfill_id for s in subs] == [1, 2]
+    assert subs[0].keys[0] == key(0)
+    assert len(subs[0].keys) == 48
+    assert subs[0].since == datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def test_backfill_concurrency_can_be_set_per_dag():
+    api = FakeApi()
+    bf.backfill(
+        api, "all", date(2018, 11, 1), date(2018, 11, 1), max_active_runs={"stage_songs": 3}
+    )
+    assert [b["max_active_runs"] for b in api.posted("/backfills")] == [4, 3]
+
+
+def test_asset_scheduled_dags_get_one_run_per_partition_key():
+    api = FakeApi()
+    first, last = datetime(2018, 11, 1, 5, tzinfo=UTC), datetime(2018, 11, 1, 7, tzinfo=UTC)
+    (sub,) = bf.backfill(api, "model", first, last)
+    bodies = api.posted("/dags/model/dagRuns")
+    assert [b["partition_key"] for b in bodies] == [key(5), key(6), key(7)]
+    assert all(b["logical_date"] is None for b in bodies)
+    run_ids = [b["dag_run_id"] for b in bodies]
+    # Airflow reserves "backfill__" (and other run types' prefixes) for its own run types
+    assert all(
+        r.startswith(f"sparkify_backfill__{k}__") for r, k in zip(run_ids, sub.keys, strict=True)
+    )
+    assert len(set(run_ids)) == 3
+    assert sub.run_ids == tuple(run_ids)
+    assert sub.backfill_id is None
+
+
+def test_a_finished_previous_backfill_is_waited_for(monkeypatch):
+    monkeypatch.setattr(bf.time, "sleep", lambda _s: None)
+    api = FakeApi()
+    api.post_errors = [ApiError("POST", "/backfills", 409, "already a running backfill")]
+    api.backfills = [{"id": 1, "completed_at": None}]
+    (sub,) = bf.backfill(api, "stage_events", date(2018, 11, 1), date(2018, 11, 1))
+    assert sub.backfill_id == 2
+    assert len(api.posted("/backfills")) == 2
+
+
+def test_a_running_previous_backfill_is_an_error():
+    api = FakeApi({"stage_events": [run("stage_events", key(1), "running", run_type="backfill")]})
+    api.post_errors = [ApiError("POST", "/backfills", 409, "already a running backfill")]
+    api.backfills = [{"id": 7, "completed_at": None}]
+    with pytest.raises(bf.BackfillError, match=r"backfill 7 is still running.*backfills/7/cancel"):
+        bf.backfill(api, "stage_events", date(2018, 11, 1), date(2018, 11, 1))
+
+
+def test_a_missing_dag_names_the_import_errors():
+    api = FakeApi(dags={})
+    with pytest.raises(bf.BackfillError, match="model is not known"):
+        bf.backfill(api, "model", date(2018, 11, 1), date(2018, 11, 1))
+
+
+def test_unpause_only_touches_paused_dags():
+    api = FakeApi()
+    api.dags["model"]["is_paused"] = True
+    assert bf.unpause(api, bf.PIPELINE_DAGS) == ["model"]
+    assert not api.dags["model"]["is_paused"]
+    assert [c[1] for c in api.calls if c[0] == "PATCH"] == ["/dags/model"]
+
+
+# -- reading runs --------------------------------------------------------------------------------
+def test_fetch_runs_pages_through_and_keeps_only_the_keys():
+    keys = [key(h, d) for d in (1, 2) for h in range(24)]
+    others = [run("model", "2026-01-01T00:00:00", "success", end="x")]
+    api = FakeApi({"model": [run("model", k, "success", end="e") for k in keys] + others})
+    runs = bf.fetch_runs(api, "model", keys[:30])
+    assert [r["partition_key"] for r in runs] == keys[:30]
+    params = [c[2] for c in api.calls]
+    assert params[0]["partition_key_prefix_pattern"] == "2018-11-0"  # common prefix
+    assert params[0]["limit"] == bf.PAGE_LIMIT
+    assert len(params) == 1  # 48 runs fit in one page of 100
+
+
+def test_latest_run_of_each_key_decides_its_state():
+    runs = [
+        run("m", key(1), "failed", start="2026-01-01T10:00:00Z", end="2026-01-01T10:01:00Z"),
+        run("m", key(1), "success", start="2026-01-01T11:00:00Z", end="2026-01-01T11:01:00Z"),
+        run("m", key(2), "failed", start="2026-01-01T11:00:00Z", end="2026-01-01T11:01:00Z"),
+    ]
+    latest = bf.latest_by_key(runs)
+    assert latest[key(1)]["state"] == "success"
+    assert bf.count_states(latest) == {"success": 1, "failed": 1}
+
+
+def _finished(dag_id, k, end_minute, state="success"):
+    end = f"2026-01-01T12:{end_minute:02d}:00Z"
+    return run(dag_id, k, state, start=end, end=end)
+
+
+def test_wait_for_partitions_counts_only_runs_finished_since():
+    keys = [key(1), key(2)]
+    api = FakeApi(
+        {
+            "model": [
+                run("model", key(1), "success", start="2025-12-01T00:00Z", end="2025-12-01T00:01Z"),
+                _finished("model", key(1), 5),
+                _finished("model", key(2), 6),
+            ],
+        }
+    )  # fmt: skip
+    latest = bf.wait_for_partitions(api, ["model"], keys, since=T0, poll_interval=0)
+    assert {k: r["end_date"] for k, r in latest["model"].items()} == {
+        key(1): "2026-01-01T12:05:00Z",
+        key(2): "2026-01-01T12:06:00Z",
+    }
+
+
+def test_wait_for_partitions_waits_for_a_run_still_active(monkeypatch):
+    api = FakeApi({"model": [_finished("model", key(1), 5), run("model", key(2), "queued")]})
+    polls = []
+
+    def finish_later(latest):
+        polls.append(len(latest["model"]))
+        if len(polls) == 2:
+            api.runs["model"][1] = _finished("model", key(2), 9)
+
+    latest = bf.wait_for_partitions(
+        api, ["model"], [key(1), key(2)], since=T0, poll_interval=0, on_poll=finish_later
+    )
+    assert polls == [1, 1, 2]
+    assert set(latest["model"]) == {key(1), key(2)}
+
+
+def test_wait_for_partitions_polls_finished_runs_incrementally():
+    api = FakeApi({"model": [_finished("model", key(1), 30), run("model", key(2), "running")]})
+    calls = []
+
+    def finish(latest):
+        calls.append(latest)
+        if len(calls) == 1:
+            api.runs["model"][1] = _finished("model", key(2), 31)
+
+    bf.wait_for_partitions(
+        api, ["model"], [key(1), key(2)], since=T0, poll_interval=0, on_poll=finish
+    )
+    floors = [c[2].get("end_date_gte") for c in api.calls if c[2].get("state") == list(bf.FINISHED)]
+    # the second poll asks only for runs that ended shortly before the newest one seen
+    assert floors == ["2026-01-01T12:00:00Z", "2026-01-01T12:28:00Z"]
+
+
+def test_wait_for_partitions_times_out_with_what_finished():
+    api = FakeApi({"model": [_finished("model", key(1), 5)]})
+    with pytest.raises(bf.PartitionWaitError, match="model 1") as info:
+        bf.wait_for_partitions(api, ["model"], [key(1), key(2)], timeout=0, poll_interval=0)
+    assert set(info.value.latest["model"]) == {key(1)}
+
+
+def test_wait_for_partitions_can_stop_at_the_first_retry():
+    api = FakeApi({"quality": [run("quality", key(4), "running", run_id="q4")]})
+    api.retrying = [{"dag_run_id": "q4", "task_id": "check_songplays_counts"}]
+    with pytest.raises(bf.PartitionWaitError, match=f"quality {key(4)} check_songplays_counts"):
+        bf.wait_for_partitions(api, ["quality"], [key(4)], stop_on_retry=True, poll_interval=0)
+
+
+# -- command line and demo ---------------------------------------------------------------------
+def test_backfill_and_demo_commands_are_registered():
+    args = build_parser().parse_args(["backfill", "--from", "2018-11-01", "--to", "2018-11-01T05"])
+    assert args.dag == "all"
+    assert args.wait
+    assert args.first == date(2018, 11, 1)
+    assert args.last == datetime(2018, 11, 1, 5, tzinfo=UTC)
+    args = build_parser().parse_args(["demo"])
+    assert (args.days, args.events_per_hour, args.down) == (1, 12.0, False)
+
+
+def test_demo_summary_problems_name_failures_and_missing_partitions():
+    summary = {
+        "runs": {
+            "stage_events": {"success": 24, "failed": 0},
+            "model": {"success": 22, "failed": 1},
+        },
+        "checks": {"passed": 10, "failed": 2},
+    }
+    assert demo.summary_problems(summary, 24) == [
+        "model: 1 partition(s) failed",
+        "model: 1 partition(s) without a finished run",
+        "2 check(s) failed",
+    ]
+
+
+def test_demo_json_has_the_agreed_shape(tmp_path):
+    summary = {
+        "seconds": 1.5,
+        "checks": {"passed": 1, "failed": 0},
+        "runs": {d: {"success": 1, "failed": 0} for d in bf.PIPELINE_DAGS},
+        "lines": dict.fromkeys(demo.LINE_COUNTERS, 0),
+        "songplays_matched": 0,
+        "tables": dict.fromkeys(demo.TABLES, 0),
+    }
+    demo.write_json(tmp_path / "out" / "summary.json", summary)
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(written) == ["tables", "songplays_matched", "lines", "runs", "checks", "seconds"]
+    assert list(written["tables"]) == [
+        "staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time",
+    ]  # fmt: skip
+    assert list(written["lines"]) == ["read", "staged", "rejected", "duplicate", "coerced"]
+
+
+def test_demo_data_is_generated_once_per_options(tmp_path):
+    messages = []
+    options = demo.DemoOptions(days=1, events_per_hour=2.0, seed=3)
+    out = demo.prepare_data(tmp_path / "demo-data", options, messages.append)
+    assert demo.data_span(out) == (date(2018, 11, 1), date(2018, 11, 1))
+    demo.prepare_data(tmp_path / "demo-data", options, messages.append)
+    assert messages[-1].startswith("reusing")
+    options.days = 2
+    demo.prepare_data(tmp_path / "demo-data", options, messages.append)
+    assert demo.data_span(out) == (date(2018, 11, 1), date(2018, 11, 1) + timedelta(days=1))
