@@ -600,11 +600,11 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument(
-        "--from", dest="first", type=_when_arg, required=True,
+        "--from", dest="first", type=when_arg, required=True,
         help="first day YYYY-MM-DD (or hour YYYY-MM-DDTHH), UTC",
     )  # fmt: skip
     p.add_argument(
-        "--to", dest="last", type=_when_arg, required=True,
+        "--to", dest="last", type=when_arg, required=True,
         help="last day (or hour), inclusive",
     )  # fmt: skip
     p.add_argument(
@@ -629,7 +629,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
-def _when_arg(text: str) -> date | datetime:
+def when_arg(text: str) -> date | datetime:
+    """argparse type for ``--from``/``--to``: a day or an hour (``parse_when``)."""
     try:
         return parse_when(text)
     except ValueError as exc:

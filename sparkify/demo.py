@@ -40,11 +40,11 @@ from sparkify.backfill import (
     fetch_runs,
     hour_range,
     latest_by_key,
-    parse_when,
     trigger_and_wait,
     unpause,
     wait_for_dags,
     wait_for_partitions,
+    when_arg,
 )
 
 if TYPE_CHECKING:
@@ -460,11 +460,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--source", type=Path, help="a data set in the export layout (else generate)")
     p.add_argument(
-        "--from", dest="first", type=_when_arg,
+        "--from", dest="first", type=when_arg,
         help="first day (or hour) to run; default: the data's first day",
     )  # fmt: skip
     p.add_argument(
-        "--to", dest="last", type=_when_arg,
+        "--to", dest="last", type=when_arg,
         help="last day (or hour), inclusive; default: the data's last day",
     )  # fmt: skip
     p.add_argument("--days", type=int, default=1, help="days to generate (default 1)")
@@ -485,13 +485,6 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)
-
-
-def _when_arg(text: str) -> date | datetime:
-    try:
-        return parse_when(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -52,25 +52,23 @@ class RestageLateHoursOperator(StageJsonOperator):
         self.log.warning("Late objects found: re-staging %s", ", ".join(keys))
         extras = {}
         for late_hour in late:
-            stats = stage_partition(
-                "jsonl",
-                late_hour,
-                late_hour.strftime(self.source_prefix),
-                source=source,
-                db_hook=db_hook,
-                settings=settings,
-                log=self.log,
+            # The hour's events again, and any new songs, under the late hour's key.
+            stats, song_stats = (
+                stage_partition(
+                    fmt,
+                    late_hour,
+                    late_hour.strftime(prefix),
+                    source=source,
+                    db_hook=db_hook,
+                    settings=settings,
+                    log=self.log,
+                )
+                for fmt, prefix in (
+                    ("jsonl", self.source_prefix),
+                    ("json_object", self.songs_prefix),
+                )
             )
             log_stats(self.log, stats)
-            song_stats = stage_partition(
-                "json_object",
-                late_hour,
-                late_hour.strftime(self.songs_prefix),
-                source=source,
-                db_hook=db_hook,
-                settings=settings,
-                log=self.log,
-            )
             extras[stats.partition_key] = (stats.as_extra(), song_stats.as_extra())
         events_outlet, songs_outlet = self.outlets
         for key in extras:
