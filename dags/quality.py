@@ -1,9 +1,12 @@
-"""Check one modeled hour: keys, ranges, row counts and reconciliation.
+"""Check one modeled hour: keys, ranges, row counts, references, freshness, reconciliation.
 
 Owner: sparkify-data. Runs once per partition of `modeled`. Column checks
-(SQLColumnCheckOperator) and table checks (SQLTableCheckOperator) for the hour, plus the
-reconciliation of lines read against staged, rejected and duplicate. Every outcome is
-written to `check_results`.
+(SQLColumnCheckOperator) and table checks (SQLTableCheckOperator) for the hour, among them
+referential integrity (each play's user, start time, song and artist exist in their
+dimensions); then the reconciliation of lines read against staged, rejected and duplicate,
+the reject rate, freshness (`freshness_max_age_hours`) and the share of plays matched to a
+song. Every outcome is written to `check_results`. A failed check fails its task at once,
+without retries.
 When it fails: the failed task's message names the table, the check and the value found;
 `SELECT * FROM check_results WHERE NOT passed ORDER BY checked_at DESC` lists them.
 """
@@ -24,6 +27,20 @@ KEY = {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}}
 NEXTSONG_STAGED = (
     "(SELECT COUNT(*) FROM staging_events WHERE page = 'NextSong' AND " + IN_PARTITION + ")"
 )
+
+
+def plays_found_in(dimension: str, key: str) -> str:
+    """The partition's plays whose ``key`` is found in ``dimension``, as a scalar subquery."""
+    return (
+        f"(SELECT COUNT(*) FROM songplays AS p JOIN {dimension} AS d ON d.{key} = p.{key} "
+        f"WHERE p.{IN_PARTITION})"
+    )
+
+
+PLAYS_WITH_USER = plays_found_in("users", "user_id")
+PLAYS_WITH_TIME = plays_found_in('"time"', "start_time")
+PLAYS_WITH_SONG = plays_found_in("songs", "song_id")
+PLAYS_WITH_ARTIST = plays_found_in("artists", "artist_id")
 
 
 @dag(
@@ -48,11 +65,17 @@ def quality():
         },
     )
     PartitionTableCheckOperator(
-        task_id="check_songplays_counts",
+        task_id="check_songplays_table",
         table="songplays",
         partition_clause=IN_PARTITION,
         checks={
             "plays_equal_nextsong_staged": {"check_statement": f"COUNT(*) = {NEXTSONG_STAGED}"},
+            # Referential integrity: every play's user and start time, and its song and
+            # artist where it has one, exist in their dimensions.
+            "plays_users_exist": {"check_statement": "COUNT(*) = " + PLAYS_WITH_USER},
+            "plays_start_times_exist": {"check_statement": "COUNT(*) = " + PLAYS_WITH_TIME},
+            "plays_songs_exist": {"check_statement": "COUNT(song_id) = " + PLAYS_WITH_SONG},
+            "plays_artists_exist": {"check_statement": "COUNT(artist_id) = " + PLAYS_WITH_ARTIST},
             "plays_in_partition_hour": {
                 "check_statement": (
                     "COUNT(*) = COALESCE(SUM(CASE WHEN " + IN_HOUR + " THEN 1 ELSE 0 END), 0)"

@@ -3,8 +3,7 @@
 Owner: sparkify-data. Hourly (partition = the hour that just ended). Waits for the hour's
 prefix `log_data/YYYY/MM/DD/HH/`, or for the hour's grace period to pass when it is empty,
 then replaces the partition's staged rows in one transaction and emits `staged_events`.
-Then it looks back (`late_lookback_hours`) for hours staged earlier whose prefix has since
-received objects: those hours are staged again and their `model` and `quality` re-run.
+Objects that land in an hour's prefix after it was staged are found by `restage_late`.
 When it fails: read the stage task's log (it names the object and line); rejected lines are
 in `staging_rejects` with their reason, counts in `staging_partitions`. Re-running a
 partition is safe.
@@ -14,9 +13,8 @@ from __future__ import annotations
 
 from airflow.sdk import CronPartitionTimetable, dag
 
-from sparkify.assets import staged_events, staged_songs
-from sparkify.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, HOURLY, SONGS_PREFIX, START_DATE
-from sparkify.operators.late import RestageLateHoursOperator
+from sparkify.assets import staged_events
+from sparkify.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, HOURLY, START_DATE
 from sparkify.operators.sensors import HourPrefixSensor
 from sparkify.operators.stage import StageJsonOperator
 
@@ -39,13 +37,7 @@ def stage_events():
         format="jsonl",
         outlets=[staged_events],
     )
-    restage_late = RestageLateHoursOperator(
-        task_id="restage_late_hours",
-        source_prefix=EVENTS_PREFIX,
-        songs_prefix=SONGS_PREFIX,
-        outlets=[staged_events, staged_songs],
-    )
-    wait >> stage >> restage_late
+    wait >> stage
 
 
 stage_events()

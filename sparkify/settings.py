@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -25,6 +26,7 @@ _IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]{
 # fullmatch, not match: "$" also matches before a trailing newline, which a value read from
 # a secret file often has. Bucket, keys, role and region are written into COPY's SQL text.
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_CRON = re.compile(r"[0-9*/,\-]+( [0-9*/,\-]+){4}")
 
 
 class SettingsError(ValueError):
@@ -44,6 +46,7 @@ class Settings:
     late_lookback_hours: int
     reject_text_limit: int
     max_reject_rate: float
+    freshness_max_age_hours: int
     iam_role: str
     region: str
     max_errors: int
@@ -66,6 +69,9 @@ class Settings:
             raise SettingsError(f"region {self.region!r} is not an AWS region name (us-west-2)")
         if not 0 <= self.max_reject_rate <= 1:
             raise SettingsError("max_reject_rate must lie between 0 and 1")
+        for name in ("late_lookback_hours", "freshness_max_age_hours"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
         return self
 
 
@@ -109,6 +115,24 @@ def _coerce(type_name: object, value: object) -> object:
     if type_name in ("float", float):
         return float(value)  # type: ignore[arg-type]
     return str(value)
+
+
+DEFAULT_LATE_CHECK_CRON = "*/5 * * * *"
+
+
+def late_check_cron(environ: Mapping[str, str] | None = None) -> str:
+    """How often ``restage_late`` runs: ``SPARKIFY_LATE_CHECK_CRON`` or every five minutes.
+
+    Read from the environment, not from the settings file: a schedule is read whenever the
+    DAG file is parsed, and parsing does no file I/O.
+    """
+    environ = os.environ if environ is None else environ
+    cron = environ.get("SPARKIFY_LATE_CHECK_CRON", DEFAULT_LATE_CHECK_CRON).strip()
+    if not _CRON.fullmatch(cron):
+        raise SettingsError(
+            f"SPARKIFY_LATE_CHECK_CRON {cron!r} is not a five-field cron expression"
+        )
+    return cron
 
 
 @cache

@@ -15,7 +15,7 @@ from airflow.providers.common.sql.operators.sql import (
     SQLColumnCheckOperator,
     SQLTableCheckOperator,
 )
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import partitions
 from sparkify.settings import WAREHOUSE_CONN_ID
@@ -71,6 +71,9 @@ class _Recorded:
     def _outcomes(self) -> list[tuple[str, Any, bool]]:
         raise NotImplementedError
 
+    def _describe(self, name: str, value: Any) -> str:
+        return f"{name} found {value!r}"
+
     def execute(self, context: Context) -> None:
         try:
             super().execute(context)  # type: ignore[misc]
@@ -91,10 +94,13 @@ class _Recorded:
 
     def _raise_exception(self, exception_string: str) -> None:
         failed = [
-            f"{name} found {value!r}" for name, value, passed in self._outcomes() if not passed
+            self._describe(name, value) for name, value, passed in self._outcomes() if not passed
         ]
         summary = "; ".join(failed) if failed else exception_string
-        raise AirflowException(f"Quality check failed on table {self.table}: {summary}")
+        # AirflowFailException: a failed check is a finding, not a transient fault, so the
+        # task fails now instead of retrying against the same data. Database errors still
+        # raise other exceptions and retry.
+        raise AirflowFailException(f"Quality check failed on table {self.table}: {summary}")
 
 
 class PartitionColumnCheckOperator(_Recorded, SQLColumnCheckOperator):
@@ -124,3 +130,7 @@ class PartitionTableCheckOperator(_Recorded, SQLTableCheckOperator):
             for name, values in self.checks.items()
             if "success" in values
         ]
+
+    def _describe(self, name: str, value: Any) -> str:
+        # A table check's result is its statement's truth (1 or 0), not a measured value.
+        return f"{name} is false"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
@@ -16,12 +17,22 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+def reference_hour(context: Context) -> datetime:
+    """The hour a run looks back from: its partition key's, else its logical date's hour."""
+    run = context["dag_run"]
+    if run.partition_key:
+        return partitions.parse_key(run.partition_key)
+    when = context.get("logical_date") or run.run_after
+    return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 class RestageLateHoursOperator(StageJsonOperator):
     """Find staged hours whose objects changed since, re-stage them, and re-fire their chain.
 
-    Looks back ``lookback_hours`` (default from settings) before the run's own hour. An hour
-    is late when it was staged before and its prefix now holds other objects (new keys, or
-    other ETags) than the load ledger recorded. Each late hour is staged again (events, and
+    Looks at the run's hour (its partition key, or else the hour of its logical date) and the
+    ``lookback_hours`` (default from settings) before it. An hour is late when it was staged
+    before and its prefix now holds other objects (new keys, or other ETags) than the load
+    ledger recorded. Each late hour is staged again (events, and
     any new songs), then this task emits ``staged_events`` and ``staged_songs`` for exactly
     those partition keys, so ``model`` and ``quality`` run again for them by themselves.
     With nothing late the task is skipped and emits nothing.
@@ -43,11 +54,14 @@ class RestageLateHoursOperator(StageJsonOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings, source, db_hook = self._clients()
-        hour = partitions.parse_key(context["dag_run"].partition_key)
+        hour = reference_hour(context)
         lookback = int(self.lookback_hours or settings.late_lookback_hours)
         late = self.find_late_hours(hour, lookback, source, db_hook)
         if not late:
-            raise AirflowSkipException(f"no late objects in the {lookback} hours before {hour}")
+            raise AirflowSkipException(
+                f"no late objects in {partitions.format_key(hour)} "
+                f"or the {lookback} hours before it"
+            )
         keys = [partitions.format_key(h) for h in late]
         self.log.warning("Late objects found: re-staging %s", ", ".join(keys))
         extras = {}
@@ -82,17 +96,18 @@ class RestageLateHoursOperator(StageJsonOperator):
     def find_late_hours(
         self, hour: datetime, lookback: int, source: Any, db_hook: Any
     ) -> list[datetime]:
-        """Hours before ``hour`` (within ``lookback``) staged with other objects than now."""
+        """``hour`` and the ``lookback`` hours before it that were staged with other objects
+        than their prefixes hold now."""
         from sparkify.staging.postgres import ledger_matches
 
-        candidates = [hour - partitions.HOUR * n for n in range(lookback, 0, -1)]
+        candidates = [hour - partitions.HOUR * n for n in range(lookback, -1, -1)]
         conn = db_hook.get_conn()
         late = []
         try:
             with conn.cursor() as cur:
                 cur.execute(
                     "SELECT partition_hour FROM staging_partitions WHERE dataset = 'events' "
-                    "AND partition_hour >= %s AND partition_hour < %s",
+                    "AND partition_hour >= %s AND partition_hour <= %s",
                     (partitions.naive_utc(candidates[0]), partitions.naive_utc(hour)),
                 )
                 staged = {row[0] for row in cur.fetchall()}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import partitions
 from sparkify.settings import WAREHOUSE_CONN_ID
@@ -15,8 +16,20 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def evaluate(numbers: dict[str, Any], max_reject_rate: float, reasons: list[tuple[str, int]]):
-    """The partition's reconciliation checks as ``(name, value, passed)``; pure, for tests."""
+def evaluate(
+    numbers: dict[str, Any],
+    max_reject_rate: float,
+    reasons: list[tuple[str, int]],
+    *,
+    hour: datetime,
+    max_age_hours: int,
+):
+    """The partition's reconciliation checks as ``(name, value, passed)``; pure, for tests.
+
+    ``hour`` is the partition (naive UTC). Freshness: the newest hour at or before it that
+    staged any event (or, with none yet, the first hour the pipeline staged) may be at most
+    ``max_age_hours`` older.
+    """
     read = int(numbers["rows_read"])
     accounted = (
         int(numbers["rows_staged"]) + int(numbers["rows_rejected"]) + int(numbers["rows_duplicate"])
@@ -45,6 +58,7 @@ def evaluate(numbers: dict[str, Any], max_reject_rate: float, reasons: list[tupl
         ),
         # Reported, not failed: drift is a producer change to look at, not lost data.
         ("schema_drift", json.dumps(drifted, sort_keys=True), True),
+        freshness(numbers, hour, max_age_hours),
         (
             "plays_matched_share",
             f"{int(numbers['plays_matched']) / plays:.4f}" if plays else "no plays",
@@ -53,26 +67,41 @@ def evaluate(numbers: dict[str, Any], max_reject_rate: float, reasons: list[tupl
     ]
 
 
+def freshness(numbers: dict[str, Any], hour: datetime, max_age_hours: int):
+    """``(name, value, passed)`` of the freshness check: how far the data lags the hour."""
+    newest = numbers["newest_with_events"] or numbers["first_hour"] or hour
+    age = int((hour - newest) / partitions.HOUR)
+    what = "newest hour with events" if numbers["newest_with_events"] else "first hour staged"
+    value = (
+        f"{what} {newest.strftime(partitions.KEY_FORMAT)}, {age} h before (max {max_age_hours} h)"
+    )
+    return ("freshness", value, age <= max_age_hours)
+
+
 class ReconcilePartitionOperator(BaseOperator):
     """Check that partition H reconciles; record every outcome in ``check_results``.
 
     Fails, naming each failed check and the values found, when lines read differ from
     staged + rejected + duplicate, when plays differ from NextSong events staged, or when the
     reject rate passes ``max_reject_rate`` (default from settings; the commonest reasons are
-    named).
+    named), or when no event was staged for more than ``freshness_max_age_hours`` (default
+    from settings) up to the partition. A failed check fails the task at once, without
+    retries: the data will not change by waiting. Database errors still retry.
     """
 
-    template_fields = ("max_reject_rate",)
+    template_fields = ("max_reject_rate", "freshness_max_age_hours")
 
     def __init__(
         self,
         *,
         max_reject_rate: float | None = None,
+        freshness_max_age_hours: int | None = None,
         conn_id: str = WAREHOUSE_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.max_reject_rate = max_reject_rate
+        self.freshness_max_age_hours = freshness_max_age_hours
         self.conn_id = conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -85,9 +114,13 @@ class ReconcilePartitionOperator(BaseOperator):
         dialect = hook_dialect(db_hook)
         hour = partitions.parse_key(context["dag_run"].partition_key)
         params = {"partition_hour": partitions.naive_utc(hour)}
+        settings = settings_module.current()
         max_rate = self.max_reject_rate
         if max_rate is None:
-            max_rate = settings_module.current().max_reject_rate
+            max_rate = settings.max_reject_rate
+        max_age = self.freshness_max_age_hours
+        if max_age is None:
+            max_age = settings.freshness_max_age_hours
         (query,) = statements(render("checks/reconcile_partition", dialect))
         row = db_hook.get_records(query, parameters=params)[0]
         names = (
@@ -100,11 +133,19 @@ class ReconcilePartitionOperator(BaseOperator):
             "plays",
             "plays_matched",
             "staged_runs",
+            "newest_with_events",
+            "first_hour",
         )
         numbers = dict(zip(names, row, strict=True))
         (reasons_sql,) = statements(render("checks/commonest_rejects", dialect))
         reasons = [(r, int(n)) for r, n in db_hook.get_records(reasons_sql, parameters=params)]
-        outcomes = evaluate(numbers, float(max_rate), reasons)
+        outcomes = evaluate(
+            numbers,
+            float(max_rate),
+            reasons,
+            hour=params["partition_hour"],
+            max_age_hours=int(max_age),
+        )
         record_results(
             db_hook,
             [
@@ -122,7 +163,7 @@ class ReconcilePartitionOperator(BaseOperator):
             self.log.info("%s %s: %s", "PASS" if ok else "FAIL", name, value)
         failed = [f"{name}: {value}" for name, value, ok in outcomes if not ok]
         if failed:
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Partition {partitions.format_key(hour)} does not reconcile: " + "; ".join(failed)
             )
         return {name: str(value) for name, value, _ in outcomes}

@@ -11,7 +11,13 @@ SELECT
     (SELECT COUNT(*) FROM songplays
       WHERE partition_hour = %(partition_hour)s AND song_id IS NOT NULL)           AS plays_matched,
     (SELECT COUNT(*) FROM staging_partitions
-      WHERE dataset = 'events' AND partition_hour = %(partition_hour)s)            AS staged_runs
+      WHERE dataset = 'events' AND partition_hour = %(partition_hour)s)            AS staged_runs,
+    -- Freshness: the newest hour up to this one that staged any event, and where the
+    -- pipeline's history begins (a warehouse younger than the limit is not stale).
+    (SELECT MAX(partition_hour) FROM staging_partitions
+      WHERE dataset = 'events' AND rows_staged > 0
+        AND partition_hour <= %(partition_hour)s)                                  AS newest_with_events,
+    (SELECT MIN(partition_hour) FROM staging_partitions WHERE dataset = 'events')  AS first_hour
 FROM (SELECT 1 AS one) AS anchor
 LEFT JOIN staging_partitions AS p
     ON p.dataset = 'events' AND p.partition_hour = %(partition_hour)s;

@@ -26,15 +26,21 @@ from airflow.providers.common.sql.operators.sql import (
     SQLColumnCheckOperator,
     SQLTableCheckOperator,
 )
-from airflow.sdk import Asset, CronPartitionTimetable, PartitionedAssetTimetable
+from airflow.sdk import (
+    Asset,
+    CronPartitionTimetable,
+    CronTriggerTimetable,
+    PartitionedAssetTimetable,
+)
 from airflow.sdk.definitions.asset import AssetAll
 
-from sparkify import assets, partitions
+from sparkify import assets, partitions, settings
+from sparkify.operators.late import RestageLateHoursOperator
 from sparkify.operators.stage import StageJsonOperator
 from sparkify.sql import MODES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-DAG_IDS = {"setup", "stage_events", "stage_songs", "model", "quality"}
+DAG_IDS = {"setup", "stage_events", "stage_songs", "model", "quality", "restage_late"}
 STAGING = ("stage_events", "stage_songs")
 MODE_TEMPLATE = "{{ params.dimension_mode }}"
 
@@ -166,6 +172,18 @@ def test_stage_events_starts_with_the_s3_sensor(dags) -> None:
     stage = dag.get_task("stage_events")
     assert root.task_id in stage.upstream_task_ids
     assert stage.source_prefix == root.prefix == "log_data/%Y/%m/%d/%H/"
+
+
+def test_restage_late_runs_often_and_refires_both_staging_assets(dags) -> None:
+    dag = dags["restage_late"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.expression == settings.late_check_cron()
+    assert str(dag.timetable.timezone) == "UTC"
+    assert dag.max_active_runs == 1
+    (task,) = dag.tasks
+    assert isinstance(task, RestageLateHoursOperator)
+    assert task.outlets == [assets.staged_events, assets.staged_songs]
+    assert task.source_prefix == "log_data/%Y/%m/%d/%H/"
 
 
 def test_stage_songs_does_not_wait(dags) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -172,6 +173,41 @@ def test_quality_fails_naming_table_check_and_value(schema_ready, s3, bucket, mo
     assert any("plays 2, NextSong staged 3" in (row[2] or "") for row in failed)
 
 
+def test_quality_fails_on_a_play_whose_user_is_missing(schema_ready, s3, bucket, monkeypatch):
+    conn = schema_ready
+    monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "0.5")  # the hour holds one bad line
+    settings.current.cache_clear()
+    land_hour(s3, bucket)
+    for dag_id in ("stage_events", "stage_songs", "model"):
+        assert run_for_partition(load_dag(dag_id), H).state == "success"
+    user = conn.execute("SELECT user_id FROM songplays LIMIT 1").fetchone()[0]
+    conn.execute("DELETE FROM users WHERE user_id = %s", (user,))  # a broken reference
+    assert run_for_partition(load_dag("quality"), H).state == "failed"
+    failed = conn.execute("SELECT check_name FROM check_results WHERE NOT passed").fetchall()
+    assert failed == [("plays_users_exist",)]
+    passed = {r[0] for r in conn.execute("SELECT check_name FROM check_results WHERE passed")}
+    assert {"plays_start_times_exist", "plays_songs_exist", "plays_artists_exist"} <= passed
+
+
+def test_quality_fails_when_no_event_came_for_longer_than_the_freshness_limit(
+    schema_ready, s3, bucket, monkeypatch
+):
+    conn = schema_ready
+    monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "0.5")
+    settings.current.cache_clear()
+    land_hour(s3, bucket)
+    quiet = "2018-11-03T14:00:00"  # 25 hours after the last hour with events
+    for key in (H, quiet):
+        for dag_id in ("stage_events", "stage_songs", "model"):
+            assert run_for_partition(load_dag(dag_id), key).state == "success", (dag_id, key)
+    assert run_for_partition(load_dag("quality"), quiet).state == "failed"
+    failed = conn.execute(
+        "SELECT check_name, partition_hour, value FROM check_results WHERE NOT passed"
+    ).fetchall()
+    assert [(name, str(hour)) for name, hour, _ in failed] == [("freshness", "2018-11-03 14:00:00")]
+    assert failed[0][2] == f"newest hour with events {H}, 25 h before (max 24 h)"
+
+
 def test_late_object_restages_its_hour(schema_ready, s3, bucket, monkeypatch):
     conn = schema_ready
     monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "0.5")
@@ -179,12 +215,21 @@ def test_late_object_restages_its_hour(schema_ready, s3, bucket, monkeypatch):
     land_hour(s3, bucket)
     assert run_for_partition(load_dag("stage_events"), H).state == "success"
     before = conn.execute("SELECT rows_staged FROM staging_partitions").fetchone()[0]
+    restage_late = load_dag("restage_late")
+    for task in restage_late.tasks:
+        task.retries = 0
+    # Nothing late yet: the check finds nothing and stages nothing.
+    quiet = restage_late.test(logical_date=datetime(2018, 11, 2, 14, 5, tzinfo=UTC))
+    assert quiet.state == "success"
+    assert {ti.state for ti in quiet.get_task_instances()} == {"skipped"}
     # A file lands in 13:00's prefix after 13:00 was staged...
     late_lines = [json.dumps(event(20, i, T0 + 60_000 + i)) for i in range(4)]
     put_lines(s3, bucket, PREFIX + "late-delivery.json", late_lines)
-    # ...and the next hour's run finds it and stages 13:00 again by itself.
-    run = run_for_partition(load_dag("stage_events"), "2018-11-02T14:00:00")
+    # ...and the next check finds it and stages 13:00 again by itself.
+    run = restage_late.test(logical_date=datetime(2018, 11, 2, 14, 10, tzinfo=UTC))
     assert run.state == "success"
+    (ti,) = run.get_task_instances()
+    assert ti.state == "success"
     after = conn.execute(
         "SELECT rows_staged FROM staging_partitions WHERE partition_hour = '2018-11-02 13:00'"
     ).fetchone()[0]
@@ -194,6 +239,29 @@ def test_late_object_restages_its_hour(schema_ready, s3, bucket, monkeypatch):
         "AND partition_hour = '2018-11-02 13:00'"
     ).fetchone()[0]
     assert ledger == 2
+    # The hour's chain is re-fired: both staging assets got an event for 13:00's key.
+    assert emitted_partition_keys(run, ("staged_events", "staged_songs")) == {
+        "staged_events": [H],
+        "staged_songs": [H],
+    }
+
+
+def emitted_partition_keys(run, asset_names) -> dict[str, list[str]]:
+    """The partition keys of the asset events a run emitted, per asset name."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.name, AssetEvent.partition_key)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_run_id == run.run_id, AssetModel.name.in_(asset_names))
+        ).all()
+    keys: dict[str, list[str]] = {}
+    for name, key in rows:
+        keys.setdefault(name, []).append(key)
+    return {name: sorted(found) for name, found in sorted(keys.items())}
 
 
 def test_an_empty_past_hour_completes_with_zero_rows_and_passes_quality(schema_ready, bucket):

@@ -325,8 +325,8 @@ def test_wait_for_partitions_times_out_with_what_finished():
 
 def test_wait_for_partitions_can_stop_at_the_first_retry():
     api = FakeApi({"quality": [run("quality", key(4), "running", run_id="q4")]})
-    api.retrying = [{"dag_run_id": "q4", "task_id": "check_songplays_counts"}]
-    with pytest.raises(bf.PartitionWaitError, match=f"quality {key(4)} check_songplays_counts"):
+    api.retrying = [{"dag_run_id": "q4", "task_id": "check_songplays_table"}]
+    with pytest.raises(bf.PartitionWaitError, match=f"quality {key(4)} check_songplays_table"):
         bf.wait_for_partitions(api, ["quality"], [key(4)], stop_on_retry=True, poll_interval=0)
 
 

@@ -20,7 +20,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.postgres.hooks.postgres import PostgresHook
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import settings as settings_module
 from sparkify.operators.reconcile import ReconcilePartitionOperator, evaluate
@@ -36,6 +36,13 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 KEY = "2018-11-02T13:00:00"
 HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
 NAIVE_HOUR = datetime(2018, 11, 2, 13)
+
+
+def key(hours: int) -> str:
+    """The partition key ``hours`` from ``KEY``."""
+    return (NAIVE_HOUR + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 BUCKET = "sparkify-unit"
 ROLE = "arn:aws:iam::123456789012:role/sparkify-unit"
 HOOKS = {"postgres": PostgresHook, "redshift": RedshiftSQLHook}
@@ -383,7 +390,7 @@ def test_quality_partition_clause_renders_the_hour_literal(fresh_dags) -> None:
     task.render_template_fields(context())
     assert task.partition_clause == "partition_hour = TIMESTAMP '2018-11-02 13:00:00'"
 
-    counts = dag.get_task("check_songplays_counts")
+    counts = dag.get_task("check_songplays_table")
     counts.render_template_fields(context())
     sql = squash(counts.sql)
     assert "{{" not in sql
@@ -433,13 +440,16 @@ def numbers(**changes) -> dict:
         "plays": 80,
         "plays_matched": 20,
         "staged_runs": 1,
+        "newest_with_events": NAIVE_HOUR,
+        "first_hour": NAIVE_HOUR - timedelta(days=3),
     }
     return {**good, **changes}
 
 
 def outcomes(**changes) -> dict[str, tuple[str, bool]]:
     reasons = [("not_json", 1)]
-    return {name: (value, ok) for name, value, ok in evaluate(numbers(**changes), 0.01, reasons)}
+    checks = evaluate(numbers(**changes), 0.01, reasons, hour=NAIVE_HOUR, max_age_hours=24)
+    return {name: (value, ok) for name, value, ok in checks}
 
 
 def failed(**changes) -> set[str]:
@@ -454,6 +464,7 @@ def test_evaluate_passes_a_partition_that_reconciles() -> None:
         "plays_equal_nextsong_staged",
         "reject_rate",
         "schema_drift",
+        "freshness",
         "plays_matched_share",
     }
     assert all(ok for _, ok in result.values())
@@ -471,6 +482,7 @@ def test_evaluate_passes_a_partition_that_reconciles() -> None:
         ({"rows_rejected": 2, "rows_staged": 94}, {"reject_rate"}),
         ({"staged_runs": 0}, {"events_staged"}),
         ({"staged_runs": 2}, {"events_staged"}),
+        ({"newest_with_events": NAIVE_HOUR - timedelta(hours=25)}, {"freshness"}),
     ],
 )
 def test_evaluate_fails_what_does_not_reconcile(changes, expected) -> None:
@@ -484,6 +496,20 @@ def test_evaluate_an_empty_partition_passes() -> None:
     assert all(ok for _, ok in result.values())
     assert result["plays_matched_share"][0] == "no plays"
     assert result["reject_rate"][0].startswith("0.0000")
+
+
+def test_freshness_measures_hours_since_the_newest_hour_with_events() -> None:
+    at_limit = outcomes(newest_with_events=NAIVE_HOUR - timedelta(hours=24))["freshness"]
+    assert at_limit == (f"newest hour with events {key(-24)}, 24 h before (max 24 h)", True)
+    stale = outcomes(newest_with_events=NAIVE_HOUR - timedelta(hours=25))["freshness"]
+    assert stale == (f"newest hour with events {key(-25)}, 25 h before (max 24 h)", False)
+
+
+def test_freshness_without_any_events_counts_from_the_first_hour_staged() -> None:
+    young = outcomes(newest_with_events=None, first_hour=NAIVE_HOUR - timedelta(hours=5))
+    assert young["freshness"] == (f"first hour staged {key(-5)}, 5 h before (max 24 h)", True)
+    old = outcomes(newest_with_events=None, first_hour=NAIVE_HOUR - timedelta(hours=30))
+    assert old["freshness"][1] is False
 
 
 def test_evaluate_reports_drift_without_failing() -> None:
@@ -501,7 +527,7 @@ def test_reconcile_operator_records_every_outcome_and_names_the_failure() -> Non
     with (
         mock.patch("sparkify.warehouse.hook", return_value=hook),
         mock.patch("sparkify.operators.checks.record_results") as record,
-        pytest.raises(AirflowException, match="lines_reconcile: read 100") as raised,
+        pytest.raises(AirflowFailException, match="lines_reconcile: read 100") as raised,
     ):
         operator.execute(context())
     assert KEY in str(raised.value)
@@ -509,6 +535,6 @@ def test_reconcile_operator_records_every_outcome_and_names_the_failure() -> Non
         assert call.kwargs["parameters"] == {"partition_hour": NAIVE_HOUR}
     (recorded_hook, rows), _ = record.call_args
     assert recorded_hook is hook
-    assert len(rows) == 6
+    assert len(rows) == 7
     assert {r["partition_hour"] for r in rows} == {NAIVE_HOUR}
     assert [r["check_name"] for r in rows if not r["passed"]] == ["lines_reconcile"]

@@ -479,3 +479,20 @@ def test_a_bad_region_is_refused(region: str) -> None:
 def test_copy_sql_only_takes_validated_settings() -> None:
     with pytest.raises(SettingsError):
         aws_settings(bucket="no'quotes")
+
+
+@pytest.mark.parametrize("field", ["LATE_LOOKBACK_HOURS", "FRESHNESS_MAX_AGE_HOURS"])
+def test_hour_limits_must_be_positive(field: str) -> None:
+    with pytest.raises(SettingsError, match=field.lower()):
+        settings_module.load("local", environ={f"SPARKIFY_{field}": "0"})
+    assert getattr(settings_module.load("local", environ={}), field.lower()) == 24
+
+
+def test_the_late_check_schedule_comes_from_the_environment() -> None:
+    assert settings_module.late_check_cron({}) == "*/5 * * * *"
+    assert settings_module.late_check_cron({"SPARKIFY_LATE_CHECK_CRON": "* * * * *"}) == (
+        "* * * * *"
+    )
+    for bad in ("@hourly; DROP", "* * * *", "*/5 * * * * *", "every minute"):
+        with pytest.raises(SettingsError, match="SPARKIFY_LATE_CHECK_CRON"):
+            settings_module.late_check_cron({"SPARKIFY_LATE_CHECK_CRON": bad})
