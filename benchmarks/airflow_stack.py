@@ -2,7 +2,7 @@
 
 A private stack in a temporary folder, as ``common.bench_stack`` makes, with every component
 (PostgreSQL, S3, the metadata database and Airflow's four processes). Its DAG folder is a
-temporary folder of links: the real ``dags/*.py`` and ``benchmarks/floor_dags.py``. The
+temporary folder of links: the real ``dags/*.py`` and the floor's (``floor.py``). The
 schema is created by the ``setup`` DAG and a small generated data set is landed, so that the
 pipeline's DAGs run for real. ``airflow_env`` overrides Airflow settings of the stack's
 environment (``AIRFLOW__SECTION__KEY``), to measure what a setting changes.
@@ -26,7 +26,8 @@ from sparkify.demo import land_data, settle
 from sparkify.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOOR_FILE = Path(__file__).with_name("floor_dags.py")
+FLOOR_LIB = Path(__file__).with_name("floor.py")
+FLOOR_FOLDER = Path(__file__).with_name("floor_dags")
 FLOOR_DAGS = tuple(f"floor_{dag_id}" for dag_id in PIPELINE_DAGS)
 FLOOR_STAGING = FLOOR_DAGS[:2]
 FLOOR_ASSET_DAGS = FLOOR_DAGS[2:]
@@ -56,12 +57,19 @@ class Live:
     seconds_up: float
 
 
-def link_dags(folder: Path, real: Path = ROOT / "dags", floor: Path = FLOOR_FILE) -> Path:
-    """``folder`` with a link to every real DAG file and to the floor DAG file."""
+def link_dags(
+    folder: Path,
+    real: Path = ROOT / "dags",
+    floor: Path = FLOOR_FOLDER,
+    floor_lib: Path = FLOOR_LIB,
+) -> Path:
+    """``folder`` with a link to every real DAG file and every floor DAG file, and to the
+    floor's module as ``_floor.py``, which ``.airflowignore`` keeps from being parsed."""
     folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(real.glob("*.py")):
+    for path in (*sorted(real.glob("*.py")), *sorted(floor.glob("*.py"))):
         (folder / path.name).symlink_to(path)
-    (folder / floor.name).symlink_to(floor)
+    (folder / "_floor.py").symlink_to(floor_lib)
+    (folder / ".airflowignore").write_text("_floor\\.py\n")
     return folder
 
 

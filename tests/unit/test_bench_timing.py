@@ -120,13 +120,23 @@ def test_asset_hops_from_the_last_upstream_run_end_to_the_downstream_start():
 
 
 def test_the_benchmark_dag_folder_links_the_real_dags_and_the_floor(tmp_path):
-    real = tmp_path / "dags"
+    real, floor = tmp_path / "dags", tmp_path / "floor_dags"
     real.mkdir()
+    floor.mkdir()
     for name in ("model.py", "quality.py"):
         (real / name).write_text("# a dag\n")
-    floor = tmp_path / "floor_dags.py"
-    floor.write_text("# floor\n")
-    folder = link_dags(tmp_path / "bench", real, floor)
-    assert sorted(p.name for p in folder.iterdir()) == ["floor_dags.py", "model.py", "quality.py"]
+    (floor / "floor_model.py").write_text("# floor dag\n")
+    lib = tmp_path / "floor.py"
+    lib.write_text("# floor module\n")
+    folder = link_dags(tmp_path / "bench", real, floor, lib)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".airflowignore",
+        "_floor.py",
+        "floor_model.py",
+        "model.py",
+        "quality.py",
+    ]
     assert (folder / "model.py").resolve() == real / "model.py"
-    assert (folder / "floor_dags.py").read_text() == "# floor\n"
+    assert (folder / "_floor.py").read_text() == "# floor module\n"
+    # the module is imported by the floor DAG files, not parsed as one
+    assert (folder / ".airflowignore").read_text() == "_floor\\.py\n"

@@ -1,8 +1,13 @@
 """The floor: the pipeline's four DAGs with every task replaced by one that does nothing.
 
-A DAG file for the benchmark stack only (``benchmarks/backfill.py`` links it into the stack's
-DAG folder beside the real ``dags/*.py``); it is not part of the product. Each floor DAG is
-built from the real DAG of the same name, loaded from ``dags/`` here: the same task ids and
+For the benchmark stack only, not part of the product: ``airflow_stack.link_dags`` links
+this module (as ``_floor.py``, which the dag-processor ignores) and the DAG files of
+``benchmarks/floor_dags/`` into the stack's DAG folder beside the real ``dags/*.py``. One
+file per floor DAG, each loading only its real DAG file: a task process parses the file of
+its DAG, and should pay what the real task's process pays for it, no more.
+
+Each floor DAG is built from the real DAG of the same name, loaded from ``dags/``: the same
+task ids and
 dependencies (so ``floor_quality`` follows ``quality`` however many checks it has), the same
 timetable class, ``max_active_runs``, ``max_active_tasks`` and ``default_args``, and Assets
 of its own (``floor_staged_events`` ...) chaining it the way the real Assets chain the real
@@ -31,7 +36,7 @@ from airflow.sdk.definitions._internal.contextmanager import DagContext
 from airflow.sdk.exceptions import AirflowSkipException
 
 PREFIX = "floor_"
-REAL_DAGS = Path(__file__).resolve().parents[1] / "dags"
+REAL_DAGS = Path(__file__).resolve().parents[1] / "dags"  # resolved: __file__ is a link
 # Tasks that skip in a run without late data (the common case, and every benchmark run).
 SKIPS = frozenset({"restage_late_hours"})
 
@@ -111,18 +116,13 @@ def _asset_schedule(real, assets) -> PartitionedAssetTimetable:
     return PartitionedAssetTimetable(assets=assets)
 
 
-def build_floor_dags() -> list:
-    """The four floor DAGs. The real DAGs stay local: a DAG object among this module's
-    globals would be taken for one of this file's DAGs."""
-    events, songs, model, quality = (
-        real_dag(name) for name in ("stage_events", "stage_songs", "model", "quality")
-    )
-    return [
-        floor_dag(events, _staging_schedule(events)),
-        floor_dag(songs, _staging_schedule(songs)),
-        floor_dag(model, _asset_schedule(model, floor_staged_events & floor_staged_songs)),
-        floor_dag(quality, _asset_schedule(quality, floor_modeled)),
-    ]
-
-
-build_floor_dags()
+def build(name: str):
+    """The floor DAG of the real DAG ``name`` (``stage_events``, ..., ``quality``)."""
+    real = real_dag(name)
+    if name in ("stage_events", "stage_songs"):
+        return floor_dag(real, _staging_schedule(real))
+    upstream = {
+        "model": floor_staged_events & floor_staged_songs,
+        "quality": floor_modeled,
+    }
+    return floor_dag(real, _asset_schedule(real, upstream[name]))
