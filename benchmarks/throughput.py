@@ -42,7 +42,7 @@ def fetch_tis(client, dag_id: str, run_ids: set[str], since: datetime) -> list[d
     while True:
         page = client.get(
             f"/dags/{dag_id}/dagRuns/~/taskInstances",
-            run_after_gte=stamp,
+            start_date_gte=stamp,  # not run_after: a backfill run's is its partition's time
             limit=PAGE_LIMIT,
             offset=offset,
             order_by="id",
