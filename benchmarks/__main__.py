@@ -1,4 +1,8 @@
-"""Run the benchmarks: ``python -m benchmarks [--only staging,memory,incremental]``."""
+"""Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
+
+``staging``, ``memory`` and ``incremental`` run on a stack of PostgreSQL and S3 only;
+``latency`` and ``backfill`` on a second, full stack with Airflow (``airflow_stack``).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,12 @@ from rich.table import Table
 from benchmarks import common
 
 RESULTS = Path(__file__).with_name("results.json")
-PARTS = ("staging", "memory", "incremental")
+EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
+STACK_PARTS = ("staging", "memory", "incremental")
+AIRFLOW_PARTS = ("latency", "backfill")
+PARTS = (*STACK_PARTS, *AIRFLOW_PARTS)
+# Keys left out of the printed table (nested detail; it is in results.json).
+DETAIL = ("machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile")
 
 
 def machine() -> dict[str, str]:
@@ -43,11 +52,93 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--latency-hours", type=int, default=3, help="hours run one by one for latency"
+    )
+    parser.add_argument(
+        "--backfill-hours",
+        type=int,
+        default=12,
+        help="partitions backfilled, ours and the floor (168 = 7 days: about an hour here)",
+    )
+    parser.add_argument(
+        "--backfill-max-active-runs",
+        type=int,
+        default=None,
+        help="concurrent runs of each staging backfill (default: each DAG's max_active_runs)",
+    )
+    parser.add_argument(
+        "--airflow-env",
+        action="append",
+        default=[],
+        metavar="AIRFLOW__SECTION__KEY=VALUE",
+        help="an Airflow setting for the latency/backfill stack (repeatable)",
+    )
     args = parser.parse_args()
     parts = [p for p in args.only.split(",") if p]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     console = Console()
     results: dict = {"machine": machine()}
     started = time.perf_counter()
+    if any(p in parts for p in STACK_PARTS):
+        run_stack_parts(parts, args, results, console)
+    if any(p in parts for p in AIRFLOW_PARTS):
+        airflow_env = dict(item.split("=", 1) for item in args.airflow_env)
+        run_airflow_parts(parts, args, results, console, airflow_env)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous.update(results)
+    RESULTS.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
+    table = Table(
+        title=f"Sparkify benchmarks ({results['machine']['cpu']}, "
+        f"{results['machine']['cores']} cores)"
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in sorted(results.items()):
+        if key not in DETAIL:
+            table.add_row(key, str(value))
+    console.print(table)
+    console.print(f"written to {RESULTS}")
+    return 0
+
+
+def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str, str]) -> None:
+    from benchmarks.airflow_stack import airflow_stack
+
+    console.print("full stack with Airflow (latency, backfill) ...")
+    with airflow_stack(
+        days=max(1, -(-args.backfill_hours // 24)),
+        events_per_hour=EVENTS_PER_HOUR,
+        airflow_env=airflow_env,
+        echo=console.print,
+    ) as live:
+        if airflow_env:
+            results["airflow_env"] = airflow_env
+        if "latency" in parts:
+            from benchmarks import latency
+
+            console.print(f"trigger latency, {args.latency_hours} hours one by one ...")
+            results.update(latency.run(live.client, hours=args.latency_hours, echo=console.print))
+        if "backfill" in parts:
+            from benchmarks import throughput
+
+            console.print(
+                f"backfill throughput, {args.backfill_hours} partitions, and the floor ..."
+            )
+            results.update(
+                throughput.run(
+                    live.client,
+                    hours=args.backfill_hours,
+                    max_active_runs=args.backfill_max_active_runs,
+                    echo=console.print,
+                )
+            )
+
+
+def run_stack_parts(parts, args, results: dict, console) -> None:
     with common.bench_stack() as stack, tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         work = Path(tmp)
         s3 = common.s3_client()
@@ -73,22 +164,6 @@ def main() -> int:
             from benchmarks import incremental
 
             results.update(incremental.run(stack))
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    previous.update(results)
-    RESULTS.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
-    table = Table(
-        title=f"Sparkify benchmarks ({results['machine']['cpu']}, "
-        f"{results['machine']['cores']} cores)"
-    )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in sorted(results.items()):
-        if key not in ("machine", "staging_runs"):
-            table.add_row(key, str(value))
-    console.print(table)
-    console.print(f"written to {RESULTS}")
-    return 0
 
 
 if __name__ == "__main__":

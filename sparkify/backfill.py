@@ -133,14 +133,24 @@ def hour_range(
     return hours
 
 
-def expand_dags(dag_ids: str | Iterable[str]) -> tuple[str, ...]:
-    """``all`` means the staging DAGs (model and quality follow by their assets)."""
+def expand_dags(
+    dag_ids: str | Iterable[str],
+    *,
+    staging_dags: Sequence[str] = STAGING_DAGS,
+    asset_dags: Sequence[str] = ASSET_DAGS,
+) -> tuple[str, ...]:
+    """``all`` means the staging DAGs (model and quality follow by their assets).
+
+    ``staging_dags`` and ``asset_dags`` name the pipeline's DAGs (default: this project's;
+    the benchmarks pass look-alikes of them).
+    """
+    choices = (*staging_dags, *asset_dags, "all")
     names = [dag_ids] if isinstance(dag_ids, str) else list(dag_ids)
     result: list[str] = []
     for name in names:
-        if name not in DAG_CHOICES:
-            raise BackfillError(f"unknown DAG {name!r}; choose from {', '.join(DAG_CHOICES)}")
-        for dag_id in STAGING_DAGS if name == "all" else (name,):
+        if name not in choices:
+            raise BackfillError(f"unknown DAG {name!r}; choose from {', '.join(choices)}")
+        for dag_id in staging_dags if name == "all" else (name,):
             if dag_id not in result:
                 result.append(dag_id)
     return tuple(result)
@@ -218,6 +228,8 @@ def backfill(
     max_active_runs: int | Mapping[str, int] | None = None,
     reprocess_behavior: str = "completed",
     busy_timeout: float = 60.0,
+    staging_dags: Sequence[str] = STAGING_DAGS,
+    asset_dags: Sequence[str] = ASSET_DAGS,
 ) -> list[Submission]:
     """Start a backfill of every hour from ``first`` to ``last`` (inclusive) for ``dag_ids``.
 
@@ -231,6 +243,8 @@ def backfill(
         latest run failed, ``none`` only hours that never ran (staging DAGs only)
     :param busy_timeout: how long to wait for the previous backfill of a DAG to be marked
         complete (the scheduler does so every 30 s) when all its runs have finished
+    :param staging_dags: the time-scheduled DAGs (Airflow's backfill; what ``all`` means)
+    :param asset_dags: the asset-scheduled DAGs (one run per partition key)
     :returns: one ``Submission`` per DAG, to pass to ``wait_for_partitions``
     """
     if reprocess_behavior not in REPROCESS_BEHAVIORS:
@@ -242,8 +256,8 @@ def backfill(
     if not hours:
         raise BackfillError("no hour of the range is over yet: nothing to backfill")
     submissions = []
-    for dag_id in expand_dags(dag_ids):
-        if dag_id in STAGING_DAGS:
+    for dag_id in expand_dags(dag_ids, staging_dags=staging_dags, asset_dags=asset_dags):
+        if dag_id in staging_dags:
             limit = (
                 max_active_runs.get(dag_id)
                 if isinstance(max_active_runs, Mapping)

@@ -204,6 +204,20 @@ def test_asset_scheduled_dags_get_one_run_per_partition_key():
     assert sub.backfill_id is None
 
 
+def test_other_dag_ids_can_stand_for_the_pipeline():
+    staging, assets = ("floor_stage_events", "floor_stage_songs"), ("floor_model",)
+    api = FakeApi(dags={d: {"is_paused": False, "max_active_runs": 2} for d in (*staging, *assets)})
+    first, last = datetime(2018, 11, 1, 5, tzinfo=UTC), datetime(2018, 11, 1, 6, tzinfo=UTC)
+    opts = {"staging_dags": staging, "asset_dags": assets}
+    subs = bf.backfill(api, ["all", "floor_model"], first, last, **opts)
+    assert [s.dag_id for s in subs] == [*staging, "floor_model"]
+    assert [b["dag_id"] for b in api.posted("/backfills")] == list(staging)
+    assert [b["partition_key"] for b in api.posted("/dags/floor_model/dagRuns")] == [key(5), key(6)]
+    assert bf.expand_dags("all", **opts) == staging
+    with pytest.raises(bf.BackfillError, match="unknown DAG 'model'"):
+        bf.expand_dags("model", **opts)
+
+
 def test_a_finished_previous_backfill_is_waited_for(monkeypatch):
     monkeypatch.setattr(bf.time, "sleep", lambda _s: None)
     api = FakeApi()

@@ -1,0 +1,5 @@
+"""Airflow DAG file of the benchmark stack: the floor of ``model`` (benchmarks/floor.py)."""
+
+from _floor import build  # linked beside this file in the benchmark stack's DAG folder
+
+build("model")
