@@ -15,17 +15,10 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import median
-from sparkify.sql import render, statements
+from sparkify.sql import MODEL_LOADS, render, statements
 
 EVENTS_PER_HOUR = 2_000
 SONGS = 5_000
-MODEL_FILES = (
-    "load/load_songs",
-    "load/load_artists",
-    "load/load_songplays",
-    "load/load_time",
-    "load/load_users",
-)
 START = datetime(2018, 11, 1, tzinfo=UTC)
 
 HISTORY_SQL = """
@@ -61,7 +54,7 @@ def _model(conn: psycopg.Connection, hour: datetime, mode: str) -> float:
     params = {"partition_hour": hour.replace(tzinfo=None)}
     start = time.perf_counter()
     with conn.transaction():
-        for name in MODEL_FILES:
+        for name in MODEL_LOADS:
             for sql in statements(render(name, mode=mode)):
                 conn.execute(sql, params)
     return time.perf_counter() - start

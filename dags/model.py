@@ -1,11 +1,15 @@
 """Load the star schema for one hour: `songplays`, `users`, `songs`, `artists`, `time`.
 
 Owner: sparkify-data. Runs once per partition when both `staged_events` and `staged_songs`
-have an event for it. `songplays` for the hour is deleted and inserted in one transaction;
-dimensions are upserted (param `dimension_mode`: upsert, truncate_insert or append).
-Plays that matched no song are matched again when new songs arrive.
-When it fails: each load is one transaction, so nothing partial is left; fix and clear the
-task, or re-run the partition with `sparkify backfill --dag model`.
+have an event for it. One task, `load_star_schema`, runs the five loads (songs, artists,
+songplays, time, users) in that order in one transaction: `songplays` for the hour is
+deleted and inserted, dimensions are upserted (param `dimension_mode`: upsert,
+truncate_insert or append), and plays that matched no song are matched again when new
+songs arrive. One task rather than five: the hour is applied whole or not at all, and on a
+small machine each task process costs more than the SQL it runs.
+When it fails: the transaction is rolled back, so nothing partial is left; the log names
+the file and statement. Fix and clear the task, or re-run the partition with
+`sparkify backfill --dag model`.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from airflow.sdk import Param, PartitionedAssetTimetable, dag
 from sparkify.assets import modeled, staged_events, staged_songs
 from sparkify.dag_defaults import DEFAULT_ARGS, START_DATE
 from sparkify.operators.sql_file import SqlFileOperator
-from sparkify.sql import MODES
+from sparkify.sql import MODEL_LOADS, MODES
 
 MODE = "{{ params.dimension_mode }}"
 
@@ -25,21 +29,17 @@ MODE = "{{ params.dimension_mode }}"
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
-    # Hours load side by side; loads of one table queue on a table lock (sql/load/macros.sql).
+    # Hours load side by side; their transactions queue on the table locks, which every run
+    # takes in one order (sparkify.sql.MODEL_LOADS), so they cannot deadlock.
     max_active_runs=4,
     params={"dimension_mode": Param("upsert", enum=list(MODES))},
     tags=["sparkify", "model"],
     doc_md=__doc__,
 )
 def model():
-    songs = SqlFileOperator(task_id="load_songs", sql_file="load/load_songs", mode=MODE)
-    artists = SqlFileOperator(task_id="load_artists", sql_file="load/load_artists", mode=MODE)
-    songplays = SqlFileOperator(task_id="load_songplays", sql_file="load/load_songplays")
-    time = SqlFileOperator(task_id="load_time", sql_file="load/load_time", mode=MODE)
-    users = SqlFileOperator(
-        task_id="load_users", sql_file="load/load_users", mode=MODE, outlets=[modeled]
+    SqlFileOperator(
+        task_id="load_star_schema", sql_file=MODEL_LOADS, mode=MODE, outlets=[modeled]
     )
-    songs >> artists >> songplays >> time >> users
 
 
 model()

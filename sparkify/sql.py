@@ -16,6 +16,16 @@ import jinja2
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 MODES = ("upsert", "truncate_insert", "append")
+# The star schema loads of one hour, in the order ``model`` runs them in its one
+# transaction. Each file first locks its table, so every run takes the locks in this order
+# and concurrent hours queue rather than deadlock.
+MODEL_LOADS = (
+    "load/load_songs",
+    "load/load_artists",
+    "load/load_songplays",
+    "load/load_time",
+    "load/load_users",
+)
 
 
 def sql_dir() -> Path:

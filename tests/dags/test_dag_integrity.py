@@ -37,7 +37,7 @@ from airflow.sdk.definitions.asset import AssetAll
 from sparkify import assets, partitions, settings
 from sparkify.operators.late import RestageLateHoursOperator
 from sparkify.operators.stage import StageJsonOperator
-from sparkify.sql import MODES
+from sparkify.sql import MODEL_LOADS, MODES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = {"setup", "stage_events", "stage_songs", "model", "quality", "restage_late"}
@@ -219,26 +219,17 @@ def test_setup_emits_the_schema_asset(dags) -> None:
     assert task.outlets == [assets.warehouse_schema]
 
 
-def test_model_dimensions_carry_the_mode_param(dags) -> None:
+def test_model_loads_the_whole_hour_in_one_task_with_the_mode_param(dags) -> None:
     dag = dags["model"]
     param = dag.params.get_param("dimension_mode")
     assert param.value == "upsert"
     assert param.schema["enum"] == list(MODES)
-    dimensions = {"load_users", "load_songs", "load_artists", "load_time"}
-    for task_id in dimensions:
-        assert dag.get_task(task_id).mode == MODE_TEMPLATE, task_id
-    # Facts are replaced per partition whatever the dimension mode.
-    assert dag.get_task("load_songplays").mode is None
-    assert {t.task_id for t in dag.tasks} == {*dimensions, "load_songplays"}
-
-
-def test_model_emits_modeled_after_every_load(dags) -> None:
-    dag = dags["model"]
-    emitters = [t for t in dag.tasks if assets.modeled in t.outlets]
-    assert len(emitters) == 1
-    (last,) = emitters
-    upstream = last.get_flat_relative_ids(upstream=True)
-    assert upstream == {t.task_id for t in dag.tasks} - {last.task_id}
+    # One task, one transaction: the five loads in the fixed order their locks are taken in.
+    (task,) = dag.tasks
+    assert task.task_id == "load_star_schema"
+    assert task.sql_file == list(MODEL_LOADS)
+    assert task.mode == MODE_TEMPLATE
+    assert task.outlets == [assets.modeled]
 
 
 def test_quality_uses_the_common_sql_check_operators(dags) -> None:

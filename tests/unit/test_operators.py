@@ -144,17 +144,35 @@ def test_sql_file_refuses_an_unknown_mode() -> None:
 
 
 def test_model_renders_the_mode_param_into_the_load(fresh_dags) -> None:
-    task = fresh_dags["model"].get_task("load_users")
+    task = fresh_dags["model"].get_task("load_star_schema")
     ctx = context(params={"dimension_mode": "truncate_insert"})
     task.render_template_fields(ctx)
     assert task.mode == "truncate_insert"
     hook = run_sql_file(task, "postgres", ctx)
     sql = [squash(s) for s in hook.run.call_args.kwargs["sql"]]
-    assert 'DELETE FROM "users"' in sql
+    for table in ("users", "songs", "artists", "time"):
+        assert f'DELETE FROM "{table}"' in sql, table
+    # The facts are replaced per partition whatever the dimension mode.
+    assert "DELETE FROM songplays WHERE partition_hour = %(partition_hour)s" in sql
+
+
+def test_several_sql_files_run_in_order_in_one_transaction() -> None:
+    files = ["load/load_songs", "load/load_songplays", "load/load_users"]
+    operator = SqlFileOperator(task_id="load", sql_file=files, mode="upsert")
+    hook = run_sql_file(operator, "postgres")
+    hook.run.assert_called_once()
+    kwargs = hook.run.call_args.kwargs
+    expected = [s for f in files for s in statements(render(f, "postgres", mode="upsert"))]
+    assert [squash(s) for s in kwargs["sql"]] == [squash(s) for s in expected]
+    assert kwargs["autocommit"] is False
+    locks = [s for s in map(squash, kwargs["sql"]) if s.startswith("LOCK TABLE")]
+    assert locks == [
+        f'LOCK TABLE "{t}" IN SHARE ROW EXCLUSIVE MODE' for t in ("songs", "songplays", "users")
+    ]
 
 
 def test_an_unknown_mode_from_params_is_refused_at_run_time(fresh_dags) -> None:
-    task = fresh_dags["model"].get_task("load_songs")
+    task = fresh_dags["model"].get_task("load_star_schema")
     ctx = context(params={"dimension_mode": "drop_everything"})
     task.render_template_fields(ctx)
     hook = db_hook("postgres")
