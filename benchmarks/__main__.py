@@ -115,8 +115,9 @@ def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str
         airflow_env=airflow_env,
         echo=console.print,
     ) as live:
-        if airflow_env:
-            results["airflow_env"] = airflow_env
+        # Always written, so that a run with the stack's own settings ({}) replaces the
+        # record of an earlier run's overrides.
+        results["airflow_env"] = airflow_env
         if "latency" in parts:
             from benchmarks import latency
 

@@ -37,9 +37,7 @@ MODE = "{{ params.dimension_mode }}"
     doc_md=__doc__,
 )
 def model():
-    SqlFileOperator(
-        task_id="load_star_schema", sql_file=MODEL_LOADS, mode=MODE, outlets=[modeled]
-    )
+    SqlFileOperator(task_id="load_star_schema", sql_file=MODEL_LOADS, mode=MODE, outlets=[modeled])
 
 
 model()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     stack = getattr(config, "_sparkify_stack", None)
     if stack is None:
         return
+    # Close this process's pooled connections to the metadata database while its server is
+    # still up; at exit Airflow would roll them back against a stopped server, and print why.
+    airflow_settings = sys.modules.get("airflow.settings")
+    if airflow_settings is not None:
+        airflow_settings.dispose_orm()
     try:
         stack.down()
     finally:
