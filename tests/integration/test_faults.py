@@ -1,7 +1,9 @@
 """Loads interrupted at any point leave nothing partial; the retry ends as an undisturbed run.
 
-The loads run in a child process (as Airflow's task processes do) which is killed, or whose
-database is restarted, while its transaction is open.
+The loads run in a child process (as Airflow's task processes do) which is killed, whose
+database is restarted, or whose S3 endpoint goes away, while its transaction is open. Each
+time the tables must hold exactly what they held before, and after the retry exactly what
+an undisturbed run leaves.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import sys
 import textwrap
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from tests.integration.conftest import put_lines
+from tests.integration.tcp_proxy import CuttableProxy
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +57,15 @@ LOAD = textwrap.dedent(
 )
 
 
-def start_load(stack, schema: str, bucket: str, what: str) -> subprocess.Popen:
+def start_load(
+    stack, schema: str, bucket: str, what: str, *, s3_url: str | None = None
+) -> subprocess.Popen:
+    env = dict(os.environ)
+    if s3_url:
+        env["AWS_ENDPOINT_URL"] = s3_url
     return subprocess.Popen(
         [sys.executable, "-c", LOAD, stack.warehouse_dsn(), schema, bucket, what],
-        env=dict(os.environ),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,6 +124,54 @@ def big_hour(schema_ready, s3, bucket):
     return schema_ready
 
 
+# Every staging-side table, without the columns that say when a row was written.
+STAGING_TABLES = {
+    "staging_events": "*",
+    "staging_rejects": "dataset, partition_hour, source_key, line_no, reason, raw_text",
+    "load_ledger": "dataset, source_key, etag, size_bytes, partition_hour, rows_read, "
+    "rows_staged, rows_rejected, rows_duplicate, rows_coerced",
+    "staging_partitions": "dataset, partition_hour, objects, rows_read, rows_staged, "
+    "rows_rejected, rows_duplicate, rows_coerced, drift",
+}
+
+
+def staging_digest(conn: psycopg.Connection) -> dict[str, tuple]:
+    """Row count and an order-independent digest of each staging-side table."""
+    return {
+        table: conn.execute(
+            f"SELECT COUNT(*), md5(string_agg(r::text, '|' ORDER BY r::text)) "
+            f"FROM (SELECT {columns} FROM {table}) AS r"
+        ).fetchone()
+        for table, columns in STAGING_TABLES.items()
+    }
+
+
+EMPTY = dict.fromkeys(STAGING_TABLES, (0, None))
+
+
+def undisturbed_staging(stack, conn: psycopg.Connection, bucket: str) -> dict[str, tuple]:
+    """What one undisturbed staging run leaves; the tables are emptied again after it."""
+    load = start_load(stack, current_schema(conn), bucket, "stage")
+    assert load.wait(timeout=300) == 0, load.stderr.read()
+    digest = staging_digest(conn)
+    assert digest["staging_events"][0] == EVENTS
+    conn.execute(f"TRUNCATE {', '.join(STAGING_TABLES)}")
+    assert staging_digest(conn) == EMPTY
+    return digest
+
+
+def wait_until_gone(conn: psycopg.Connection, timeout: float = 30) -> None:
+    """Until the server has noticed the dead client and rolled its transaction back."""
+    deadline = time.monotonic() + timeout
+    while (
+        conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'fault-test'"
+        ).fetchone()[0]
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+
+
 def star_digest(conn: psycopg.Connection) -> dict[str, tuple]:
     """Row count and an order-independent digest of each star schema table."""
     return {
@@ -132,20 +189,36 @@ def current_schema(conn: psycopg.Connection) -> str:
 def test_staging_killed_mid_copy_leaves_nothing_then_retry_completes(stack, big_hour, bucket):
     conn = big_hour
     schema = current_schema(conn)
+    undisturbed = undisturbed_staging(stack, conn, bucket)
     load = start_load(stack, schema, bucket, "stage")
     wait_for_query(conn, "COPY staging_events")
     load.send_signal(signal.SIGKILL)
     load.wait(timeout=30)
-    time.sleep(0.5)  # the server notices the dead client and rolls back
-    assert snapshot(conn) == {
-        "staging_events": 0,
-        "staging_partitions": 0,
-        "load_ledger": 0,
-        "songplays": 0,
-    }
+    wait_until_gone(conn)
+    assert staging_digest(conn) == EMPTY
     retry = start_load(stack, schema, bucket, "stage")
     assert retry.wait(timeout=300) == 0, retry.stderr.read()
-    assert snapshot(conn)["staging_events"] == EVENTS
+    assert staging_digest(conn) == undisturbed
+
+
+def test_s3_endpoint_gone_mid_object_leaves_nothing_then_retry_completes(
+    stack, big_hour, bucket, s3
+):
+    conn = big_hour
+    schema = current_schema(conn)
+    undisturbed = undisturbed_staging(stack, conn, bucket)
+    size = s3.head_object(Bucket=bucket, Key=PREFIX + "big.json")["ContentLength"]
+    endpoint = urlsplit(os.environ["AWS_ENDPOINT_URL"])
+    # The endpoint goes away once half of the object has gone through: mid-COPY.
+    proxy = CuttableProxy((endpoint.hostname, endpoint.port), cut_after=size // 2)
+    load = start_load(stack, schema, bucket, "stage", s3_url=proxy.url)
+    assert load.wait(timeout=120) != 0, "the load must fail when its source goes away"
+    assert size // 2 <= proxy.bytes_forwarded < size
+    wait_until_gone(conn)
+    assert staging_digest(conn) == EMPTY
+    retry = start_load(stack, schema, bucket, "stage")
+    assert retry.wait(timeout=300) == 0, retry.stderr.read()
+    assert staging_digest(conn) == undisturbed
 
 
 def test_model_killed_mid_insert_leaves_the_partition_as_it_was(stack, big_hour, bucket):
@@ -162,19 +235,13 @@ def test_model_killed_mid_insert_leaves_the_partition_as_it_was(stack, big_hour,
     again.send_signal(signal.SIGKILL)
     again.wait(timeout=30)
     # The hour's loads were one transaction: the killed re-run removed and added nothing.
-    deadline = time.monotonic() + 30
-    while (
-        conn.execute(
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'fault-test'"
-        ).fetchone()[0]
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
+    wait_until_gone(conn)
     assert star_digest(conn) == undisturbed
 
 
 def test_database_restart_during_staging_then_retry_matches(stack, big_hour, bucket):
     schema = current_schema(big_hour)
+    undisturbed = undisturbed_staging(stack, big_hour, bucket)
     watcher = psycopg.connect(stack.warehouse_dsn(), autocommit=True)
     load = start_load(stack, schema, bucket, "stage")
     wait_for_query(watcher, "COPY staging_events")
@@ -183,13 +250,9 @@ def test_database_restart_during_staging_then_retry_matches(stack, big_hour, buc
     assert load.wait(timeout=60) != 0  # the load saw its connection drop
     conn = psycopg.connect(stack.warehouse_dsn(), autocommit=True)
     conn.execute(f"SET search_path TO {schema}")
-    assert snapshot(conn)["staging_events"] == 0
+    assert staging_digest(conn) == EMPTY
     retry = start_load(stack, schema, bucket, "stage")
     assert retry.wait(timeout=300) == 0, retry.stderr.read()
-    assert snapshot(conn) == {
-        "staging_events": EVENTS,
-        "staging_partitions": 1,
-        "load_ledger": 1,
-        "songplays": 0,
-    }
+    assert staging_digest(conn) == undisturbed
+    assert snapshot(conn)["songplays"] == 0
     conn.close()
