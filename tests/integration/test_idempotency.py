@@ -293,3 +293,39 @@ def test_events_delivered_twice_are_loaded_once(schema_ready, s3, bucket, landed
         "GROUP BY 1, 2 HAVING COUNT(*) > 1) AS d"
     ).fetchone()
     assert dupes == (0,)
+
+
+def test_events_redelivered_under_another_hour_are_loaded_once(
+    schema_ready, s3, bucket, landed, dags
+) -> None:
+    """A copy of hour H's object landed under hour H+1's prefix: its events are already
+    staged (by H), so H+1 counts them as duplicates and no play appears twice."""
+    conn = schema_ready
+    land_songs(s3, bucket, landed)
+    first, second = landed["hours"][:2]
+    exclude = {"staging_events": frozenset({"source_key", "line_no"})}
+    tables = ("staging_events", *STAR_TABLES)
+    for key in (first, second):
+        chain(dags, key)
+    once = snapshot(conn, tables, exclude)
+
+    part, name = landed["parts"][first]
+    later, _ = landed["parts"][second]
+    copy = event_key(later.hour, "redelivered-" + name)
+    s3.copy_object(
+        Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": event_key(part.hour, name)}
+    )
+    chain(dags, second, ("stage_events", "model"))
+
+    assert snapshot(conn, tables, exclude) == once
+    second_hour = partitions.naive_utc(partitions.parse_key(second))
+    read, staged, duplicate = conn.execute(
+        "SELECT rows_read, rows_staged, rows_duplicate FROM staging_partitions "
+        "WHERE dataset = 'events' AND partition_hour = %s",
+        (second_hour,),
+    ).fetchone()
+    assert duplicate == part.lines
+    assert read == later.lines + part.lines
+    assert staged == later.lines
+    plays = conn.execute("SELECT COUNT(*), COUNT(DISTINCT songplay_id) FROM songplays").fetchone()
+    assert plays[0] == plays[1]
