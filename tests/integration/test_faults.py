@@ -86,13 +86,6 @@ def wait_for_query(conn: psycopg.Connection, fragment: str, timeout: float = 60)
     raise AssertionError(f"the load never ran {fragment!r}")
 
 
-def snapshot(conn: psycopg.Connection) -> dict[str, int]:
-    return {
-        table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-        for table in ("staging_events", "staging_partitions", "load_ledger", "songplays")
-    }
-
-
 @pytest.fixture
 def big_hour(schema_ready, s3, bucket):
     lines = [
@@ -135,14 +128,18 @@ STAGING_TABLES = {
 }
 
 
-def staging_digest(conn: psycopg.Connection) -> dict[str, tuple]:
-    """Row count and an order-independent digest of each staging-side table."""
+# The star schema, whole.
+STAR_TABLES = dict.fromkeys(("songplays", "users", '"time"', "songs", "artists"), "*")
+
+
+def digest(conn: psycopg.Connection, tables: dict[str, str]) -> dict[str, tuple]:
+    """Per table, the row count and an order-independent digest of the columns given."""
     return {
         table: conn.execute(
             f"SELECT COUNT(*), md5(string_agg(r::text, '|' ORDER BY r::text)) "
             f"FROM (SELECT {columns} FROM {table}) AS r"
         ).fetchone()
-        for table, columns in STAGING_TABLES.items()
+        for table, columns in tables.items()
     }
 
 
@@ -153,11 +150,11 @@ def undisturbed_staging(stack, conn: psycopg.Connection, bucket: str) -> dict[st
     """What one undisturbed staging run leaves; the tables are emptied again after it."""
     load = start_load(stack, current_schema(conn), bucket, "stage")
     assert load.wait(timeout=300) == 0, load.stderr.read()
-    digest = staging_digest(conn)
-    assert digest["staging_events"][0] == EVENTS
+    undisturbed = digest(conn, STAGING_TABLES)
+    assert undisturbed["staging_events"][0] == EVENTS
     conn.execute(f"TRUNCATE {', '.join(STAGING_TABLES)}")
-    assert staging_digest(conn) == EMPTY
-    return digest
+    assert digest(conn, STAGING_TABLES) == EMPTY
+    return undisturbed
 
 
 def wait_until_gone(conn: psycopg.Connection, timeout: float = 30) -> None:
@@ -170,16 +167,6 @@ def wait_until_gone(conn: psycopg.Connection, timeout: float = 30) -> None:
         and time.monotonic() < deadline
     ):
         time.sleep(0.1)
-
-
-def star_digest(conn: psycopg.Connection) -> dict[str, tuple]:
-    """Row count and an order-independent digest of each star schema table."""
-    return {
-        table: conn.execute(
-            f"SELECT COUNT(*), md5(string_agg(r::text, '|' ORDER BY r::text)) FROM {table} AS r"
-        ).fetchone()
-        for table in ("songplays", "users", '"time"', "songs", "artists")
-    }
 
 
 def current_schema(conn: psycopg.Connection) -> str:
@@ -195,10 +182,10 @@ def test_staging_killed_mid_copy_leaves_nothing_then_retry_completes(stack, big_
     load.send_signal(signal.SIGKILL)
     load.wait(timeout=30)
     wait_until_gone(conn)
-    assert staging_digest(conn) == EMPTY
+    assert digest(conn, STAGING_TABLES) == EMPTY
     retry = start_load(stack, schema, bucket, "stage")
     assert retry.wait(timeout=300) == 0, retry.stderr.read()
-    assert staging_digest(conn) == undisturbed
+    assert digest(conn, STAGING_TABLES) == undisturbed
 
 
 def test_s3_endpoint_gone_mid_object_leaves_nothing_then_retry_completes(
@@ -215,10 +202,10 @@ def test_s3_endpoint_gone_mid_object_leaves_nothing_then_retry_completes(
     assert load.wait(timeout=120) != 0, "the load must fail when its source goes away"
     assert size // 2 <= proxy.bytes_forwarded < size
     wait_until_gone(conn)
-    assert staging_digest(conn) == EMPTY
+    assert digest(conn, STAGING_TABLES) == EMPTY
     retry = start_load(stack, schema, bucket, "stage")
     assert retry.wait(timeout=300) == 0, retry.stderr.read()
-    assert staging_digest(conn) == undisturbed
+    assert digest(conn, STAGING_TABLES) == undisturbed
 
 
 def test_model_killed_mid_insert_leaves_the_partition_as_it_was(stack, big_hour, bucket):
@@ -228,7 +215,7 @@ def test_model_killed_mid_insert_leaves_the_partition_as_it_was(stack, big_hour,
     assert stage.wait(timeout=300) == 0, stage.stderr.read()
     model = start_load(stack, schema, bucket, "model")
     assert model.wait(timeout=300) == 0, model.stderr.read()
-    undisturbed = star_digest(conn)
+    undisturbed = digest(conn, STAR_TABLES)
     assert undisturbed["songplays"][0] == EVENTS
     again = start_load(stack, schema, bucket, "model")
     wait_for_query(conn, "INSERT INTO songplays")
@@ -236,7 +223,7 @@ def test_model_killed_mid_insert_leaves_the_partition_as_it_was(stack, big_hour,
     again.wait(timeout=30)
     # The hour's loads were one transaction: the killed re-run removed and added nothing.
     wait_until_gone(conn)
-    assert star_digest(conn) == undisturbed
+    assert digest(conn, STAR_TABLES) == undisturbed
 
 
 def test_database_restart_during_staging_then_retry_matches(stack, big_hour, bucket):
@@ -250,9 +237,9 @@ def test_database_restart_during_staging_then_retry_matches(stack, big_hour, buc
     assert load.wait(timeout=60) != 0  # the load saw its connection drop
     conn = psycopg.connect(stack.warehouse_dsn(), autocommit=True)
     conn.execute(f"SET search_path TO {schema}")
-    assert staging_digest(conn) == EMPTY
+    assert digest(conn, STAGING_TABLES) == EMPTY
     retry = start_load(stack, schema, bucket, "stage")
     assert retry.wait(timeout=300) == 0, retry.stderr.read()
-    assert staging_digest(conn) == undisturbed
-    assert snapshot(conn)["songplays"] == 0
+    assert digest(conn, STAGING_TABLES) == undisturbed
+    assert digest(conn, STAR_TABLES)["songplays"][0] == 0
     conn.close()
