@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 # Regenerate the lock after editing pyproject.toml (Airflow's constraints URL is not used).
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra local --extra dev --python-version 3.11 --universal -o requirements.lock
 
 stack-up: $(STAMP)
 	$(BIN)/sparkify stack up

@@ -21,9 +21,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sparkify.backfill import PIPELINE_DAGS, trigger_and_wait, unpause, wait_for_dags
-from sparkify.demo import land_data, settle
-from sparkify.stack import Stack
+from sparkify.control import PIPELINE_DAGS, trigger_and_wait, unpause, wait_for_dags
+from sparkify.local.demo import land_data, settle
+from sparkify.local.stack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR_LIB = Path(__file__).with_name("floor.py")
@@ -83,7 +83,7 @@ def airflow_stack(
     echo: Callable[[str], None] = lambda _msg: None,
 ) -> Iterator[Live]:
     """The full stack, ``setup`` run, ``days`` days of generated data landed; then down."""
-    from sparkify.generate import generate
+    from sparkify.local.generate.dataset import generate
 
     state = Path(tempfile.mkdtemp(prefix="sparkify-bench-af-", dir="/tmp"))
     os.chmod(state, 0o755)

@@ -21,7 +21,7 @@ EVENTS_PER_HOUR_1M = 42_000  # a generated day at this rate is about a million e
 @contextmanager
 def bench_stack(components=("postgres", "s3")):
     """A private stack in a temporary folder, stopped and removed afterwards."""
-    from sparkify.stack import Stack
+    from sparkify.local.stack.stack import Stack
 
     state = Path(tempfile.mkdtemp(prefix="sparkify-bench-", dir="/tmp"))
     os.chmod(state, 0o755)
@@ -47,7 +47,7 @@ def connect(stack) -> psycopg.Connection:
 
 
 def create_schema(conn: psycopg.Connection) -> None:
-    from sparkify.sql import render, statements
+    from sparkify.pipeline.sql import render, statements
 
     with conn.transaction():
         for sql in statements(render("schema/create_tables")):
@@ -56,7 +56,7 @@ def create_schema(conn: psycopg.Connection) -> None:
 
 def events_file(workdir: Path, days: int, seed: int = 7) -> tuple[Path, int]:
     """One file holding ``days`` generated days of events (~1M a day); returns it and its lines."""
-    from sparkify.generate import generate
+    from sparkify.local.generate.dataset import generate
 
     out = workdir / f"gen-{days}"
     generate(

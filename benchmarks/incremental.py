@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import median
-from sparkify.sql import MODEL_LOADS, render, statements
+from sparkify.pipeline.sql import MODEL_LOADS, render, statements
 
 EVENTS_PER_HOUR = 2_000
 SONGS = 5_000

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.timing import chain_latency, parse_time, profile_tis
-from sparkify import partitions
-from sparkify.backfill import PIPELINE_DAGS, STAGING_DAGS, wait_for_partitions
+from sparkify.control import PIPELINE_DAGS, STAGING_DAGS, wait_for_partitions
+from sparkify.pipeline import partitions
 
 FIRST_HOUR = datetime(2018, 11, 1, 10, tzinfo=UTC)  # hours with events in the generated day
 HOURS = 5

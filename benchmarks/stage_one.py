@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import psycopg
 
 from benchmarks.common import s3_client
-from sparkify.staging import postgres
-from sparkify.staging.objects import S3Objects
+from sparkify.pipeline.staging import postgres
+from sparkify.pipeline.staging.objects import S3Objects
 
 
 def main(key: str, dsn: str, bucket: str) -> None:

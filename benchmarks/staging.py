@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import alternate, median
-from sparkify.records import EVENT_COLUMNS, EventParser, Reject, strip_line
-from sparkify.staging import postgres
-from sparkify.staging.lines import numbered_lines
-from sparkify.staging.objects import S3Objects
+from sparkify.pipeline.records import EVENT_COLUMNS, EventParser, Reject, strip_line
+from sparkify.pipeline.staging import postgres
+from sparkify.pipeline.staging.lines import numbered_lines
+from sparkify.pipeline.staging.objects import S3Objects
 
 HOUR = datetime(2018, 11, 1, 0, tzinfo=UTC)
 SMALL = {"to_sql": 100_000, "executemany": 20_000}
@@ -141,7 +141,7 @@ def run(stack, key: str, repeats: int = 3) -> dict[str, Any]:
 
 def _types() -> list[str]:
     kinds = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"}
-    from sparkify.records import EVENT_FIELDS
+    from sparkify.pipeline.records import EVENT_FIELDS
 
     return [kinds[kind] for _, _, kind in EVENT_FIELDS]
 
@@ -150,7 +150,7 @@ def _engine(stack):
     import sqlalchemy
 
     cfg = stack.config
-    from sparkify.stack_config import HOST, WAREHOUSE_DB, WAREHOUSE_ROLE
+    from sparkify.local.stack.config import HOST, WAREHOUSE_DB, WAREHOUSE_ROLE
 
     url = sqlalchemy.engine.URL.create(
         "postgresql+psycopg",

@@ -22,7 +22,7 @@ from typing import Any
 from benchmarks.airflow_stack import FLOOR_ASSET_DAGS, FLOOR_DAGS, FLOOR_STAGING
 from benchmarks.latency import upstream_of
 from benchmarks.timing import asset_hops, chain_elapsed, partitions_per_minute, profile_tis
-from sparkify.backfill import (
+from sparkify.control import (
     ASSET_DAGS,
     PAGE_LIMIT,
     STAGING_DAGS,

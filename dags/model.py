@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from airflow.sdk import Param, PartitionedAssetTimetable, dag
 
-from sparkify.assets import modeled, staged_events, staged_songs
-from sparkify.dag_defaults import DEFAULT_ARGS, START_DATE
-from sparkify.operators.sql_file import SqlFileOperator
-from sparkify.sql import MODEL_LOADS, MODES
+from sparkify.pipeline.assets import modeled, staged_events, staged_songs
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, START_DATE
+from sparkify.pipeline.operators.sql_file import SqlFileOperator
+from sparkify.pipeline.sql import MODEL_LOADS, MODES
 
 MODE = "{{ params.dimension_mode }}"
 
@@ -30,7 +30,7 @@ MODE = "{{ params.dimension_mode }}"
     catchup=False,
     default_args=DEFAULT_ARGS,
     # Hours load side by side; their transactions queue on the table locks, which every run
-    # takes in one order (sparkify.sql.MODEL_LOADS), so they cannot deadlock.
+    # takes in one order (sparkify.pipeline.sql.MODEL_LOADS), so they cannot deadlock.
     max_active_runs=4,
     params={"dimension_mode": Param("upsert", enum=list(MODES))},
     tags=["sparkify", "model"],

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from airflow.sdk import PartitionedAssetTimetable, dag
 
-from sparkify.assets import checked, modeled
-from sparkify.dag_defaults import DEFAULT_ARGS, START_DATE, USER_DEFINED_FILTERS
-from sparkify.operators.checks import PartitionColumnCheckOperator, PartitionTableCheckOperator
-from sparkify.operators.reconcile import ReconcilePartitionOperator
+from sparkify.pipeline.assets import checked, modeled
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, START_DATE, USER_DEFINED_FILTERS
+from sparkify.pipeline.operators.checks import (
+    PartitionColumnCheckOperator,
+    PartitionTableCheckOperator,
+)
+from sparkify.pipeline.operators.reconcile import ReconcilePartitionOperator
 
 IN_PARTITION = "partition_hour = {{ dag_run.partition_key | hour_literal }}"
 IN_HOUR = "{{ dag_run.partition_key | hour_window('start_time') }}"

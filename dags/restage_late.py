@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, dag
 
-from sparkify import settings
-from sparkify.assets import staged_events, staged_songs
-from sparkify.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, SONGS_PREFIX, START_DATE
-from sparkify.operators.late import RestageLateHoursOperator
+from sparkify.pipeline import settings
+from sparkify.pipeline.assets import staged_events, staged_songs
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, SONGS_PREFIX, START_DATE
+from sparkify.pipeline.operators.late import RestageLateHoursOperator
 
 
 @dag(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from airflow.sdk import dag
 
-from sparkify.assets import warehouse_schema
-from sparkify.dag_defaults import DEFAULT_ARGS, START_DATE
-from sparkify.operators.sql_file import SqlFileOperator
+from sparkify.pipeline.assets import warehouse_schema
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, START_DATE
+from sparkify.pipeline.operators.sql_file import SqlFileOperator
 
 
 @dag(

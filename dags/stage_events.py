@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from airflow.sdk import CronPartitionTimetable, dag
 
-from sparkify.assets import staged_events
-from sparkify.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, HOURLY, START_DATE
-from sparkify.operators.sensors import HourPrefixSensor
-from sparkify.operators.stage import StageJsonOperator
+from sparkify.pipeline.assets import staged_events
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, HOURLY, START_DATE
+from sparkify.pipeline.operators.sensors import HourPrefixSensor
+from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
 @dag(

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from airflow.sdk import CronPartitionTimetable, dag
 
-from sparkify.assets import staged_songs
-from sparkify.dag_defaults import DEFAULT_ARGS, HOURLY, SONGS_PREFIX, START_DATE
-from sparkify.operators.stage import StageJsonOperator
+from sparkify.pipeline.assets import staged_songs
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, HOURLY, SONGS_PREFIX, START_DATE
+from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
 @dag(

@@ -19,7 +19,7 @@ STATE_DIR = Path(tempfile.gettempdir()) / f"sparkify-tests-{os.getpid()}"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from sparkify.stack import Stack
+    from sparkify.local.stack.stack import Stack
 
     # The end-to-end test of late data waits for restage_late: every minute, not every five.
     os.environ.setdefault("SPARKIFY_LATE_CHECK_CRON", "* * * * *")

@@ -34,10 +34,10 @@ from airflow.sdk import (
 )
 from airflow.sdk.definitions.asset import AssetAll
 
-from sparkify import assets, partitions, settings
-from sparkify.operators.late import RestageLateHoursOperator
-from sparkify.operators.stage import StageJsonOperator
-from sparkify.sql import MODEL_LOADS, MODES
+from sparkify.pipeline import assets, partitions, settings
+from sparkify.pipeline.operators.late import RestageLateHoursOperator
+from sparkify.pipeline.operators.stage import StageJsonOperator
+from sparkify.pipeline.sql import MODEL_LOADS, MODES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_IDS = {"setup", "stage_events", "stage_songs", "model", "quality", "restage_late"}
@@ -318,7 +318,7 @@ def test_importing_each_dag_file_does_no_io(warmed_up, path: Path) -> None:
 
 
 WORK_AT_IMPORT = {
-    "reads_settings": "from sparkify import settings\nsettings.current()\n",
+    "reads_settings": "from sparkify.pipeline import settings\nsettings.current()\n",
     "reads_a_file": "open(__file__.replace('.py', '.txt')).read()\n",
     "connects_to_postgres": "import psycopg\npsycopg.connect('host=127.0.0.1 port=1')\n",
     "opens_a_socket": "import socket\nsocket.create_connection(('127.0.0.1', 1), timeout=1)\n",

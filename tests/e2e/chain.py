@@ -9,7 +9,7 @@ from datetime import datetime
 import boto3
 import psycopg
 
-from sparkify.backfill import PIPELINE_DAGS, STAGING_DAGS, backfill, wait_for_partitions
+from sparkify.control import PIPELINE_DAGS, STAGING_DAGS, backfill, wait_for_partitions
 
 CHAIN_TIMEOUT_S = 420
 WAREHOUSE_TABLES = (

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from sparkify.backfill import PIPELINE_DAGS, trigger_and_wait, unpause, wait_for_dags
+from sparkify.control import PIPELINE_DAGS, trigger_and_wait, unpause, wait_for_dags
 from tests.e2e.chain import fail_leftover_runs
 
 UP_TIMEOUT_S = 240

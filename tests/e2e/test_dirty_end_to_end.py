@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from sparkify import partitions
-from sparkify.backfill import trigger_and_wait
-from sparkify.demo import land_data, settle
-from sparkify.generate import generate
+from sparkify.control import trigger_and_wait
+from sparkify.local.demo import land_data, settle
+from sparkify.local.generate.dataset import generate
+from sparkify.pipeline import partitions
 from tests.e2e.chain import empty_bucket, empty_warehouse, run_window
 
 pytestmark = pytest.mark.e2e

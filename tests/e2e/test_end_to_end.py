@@ -2,7 +2,7 @@
 
 Brings the test session's stack up in full (scheduler, dag-processor, triggerer, API
 server), lands one generated day in the stack's bucket, runs ``setup``, backfills both
-staging DAGs over six of its hours through the REST API (``sparkify.backfill``) and waits
+staging DAGs over six of its hours through the REST API (``sparkify.control``) and waits
 for ``model`` and ``quality``, which follow by their assets. Then: every DAG ran exactly
 once per partition key, and the tables hold what the input says, counted here from the
 generated files with nothing of the pipeline's code. Backfilling the window again re-runs
@@ -23,9 +23,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sparkify.backfill import PIPELINE_DAGS, STAGING_DAGS, fetch_runs, trigger_and_wait
-from sparkify.demo import land_data, settle
-from sparkify.generate import generate
+from sparkify.control import PIPELINE_DAGS, STAGING_DAGS, fetch_runs, trigger_and_wait
+from sparkify.local.demo import land_data, settle
+from sparkify.local.generate.dataset import generate
 from tests.e2e.chain import empty_bucket, empty_warehouse, run_window
 
 pytestmark = pytest.mark.e2e

@@ -19,9 +19,9 @@ import boto3
 import psycopg
 import pytest
 
-from sparkify import partitions
-from sparkify.backfill import fetch_runs, trigger_and_wait
-from sparkify.generate import generate
+from sparkify.control import fetch_runs, trigger_and_wait
+from sparkify.local.generate.dataset import generate
+from sparkify.pipeline import partitions
 from tests.e2e.chain import run_window
 
 pytestmark = pytest.mark.e2e

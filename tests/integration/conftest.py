@@ -11,7 +11,7 @@ import boto3
 import psycopg
 import pytest
 
-from sparkify import settings
+from sparkify.pipeline import settings
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def bucket(s3, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def schema_ready(warehouse):
     """The warehouse schema, created by the project's own DDL."""
-    from sparkify.sql import render, statements
+    from sparkify.pipeline.sql import render, statements
 
     for sql in statements(render("schema/create_tables")):
         warehouse.execute(sql)

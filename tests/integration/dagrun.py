@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from unittest import mock
 
-from sparkify import partitions
+from sparkify.pipeline import partitions
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 

@@ -1,12 +1,12 @@
 """Nothing is lost: generated dirty data, landed and staged, reconciles with the generator.
 
-The generator (``sparkify.generate`` with ``dirty``) records every defect it injects and
+The generator (``sparkify.local.generate``, with ``dirty``) records every defect it injects and
 the outcome staging must reach; ``sparkify land`` splits the daily files by hour. Staging
 every landed hour into the real PostgreSQL must then account for each line exactly:
 read = staged + rejected + duplicate, per partition and in total, with the generator's
 counts of coerced lines and reject reasons.
 
-Staging is called directly (``sparkify.staging.postgres``), not through ``dag.test()``:
+Staging is called directly (``sparkify.pipeline.staging.postgres``), not through ``dag.test()``:
 this is an accounting test over every hour, and the DAG path is covered elsewhere.
 """
 
@@ -22,12 +22,12 @@ import boto3
 import psycopg
 import pytest
 
-from sparkify import partitions
-from sparkify.generate import generate
-from sparkify.land import BOM, land
-from sparkify.sql import render, statements
-from sparkify.staging import postgres
-from sparkify.staging.objects import S3Objects
+from sparkify.local.generate.dataset import generate
+from sparkify.local.land import BOM, land
+from sparkify.pipeline import partitions
+from sparkify.pipeline.sql import render, statements
+from sparkify.pipeline.staging import postgres
+from sparkify.pipeline.staging.objects import S3Objects
 
 pytestmark = pytest.mark.integration
 

@@ -36,9 +36,9 @@ LOAD = textwrap.dedent(
     import sys
     from datetime import UTC, datetime
     import boto3, psycopg
-    from sparkify.sql import MODEL_LOADS, render, statements
-    from sparkify.staging import postgres
-    from sparkify.staging.objects import S3Objects
+    from sparkify.pipeline.sql import MODEL_LOADS, render, statements
+    from sparkify.pipeline.staging import postgres
+    from sparkify.pipeline.staging.objects import S3Objects
 
     dsn, schema, bucket, what = sys.argv[1:5]
     hour = datetime(2018, 11, 2, 13, tzinfo=UTC)

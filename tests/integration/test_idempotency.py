@@ -19,10 +19,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sparkify import partitions
-from sparkify.generate import JSONPATHS_FILE, generate
-from sparkify.land import JSONPATHS_KEY, event_key, split_by_hour
-from sparkify.sql import render, statements
+from sparkify.local.generate.dataset import JSONPATHS_FILE, generate
+from sparkify.local.land import JSONPATHS_KEY, event_key, split_by_hour
+from sparkify.pipeline import partitions
+from sparkify.pipeline.sql import render, statements
 from tests.integration.dagrun import dagbag, run_for_partition
 
 pytestmark = pytest.mark.integration

@@ -23,9 +23,9 @@ import psutil
 import psycopg
 import pytest
 
-from sparkify import stack_process
-from sparkify.stack import AIRFLOW_PARTS, PARTS, Stack
-from sparkify.stack_postgres import PostgresError, find_bindir
+from sparkify.local.stack import process as stack_process
+from sparkify.local.stack.postgres import PostgresError, find_bindir
+from sparkify.local.stack.stack import AIRFLOW_PARTS, PARTS, Stack
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sparkify import settings
+from sparkify.pipeline import settings
 from tests.integration.conftest import put_lines
 from tests.integration.dagrun import load_dag, run_for_partition
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sparkify import backfill as bf
-from sparkify import demo
-from sparkify.cli import build_parser
-from sparkify.stack_api import ApiError
+from sparkify import control as bf
+from sparkify.cli.main import build_parser
+from sparkify.control.api import ApiError
+from sparkify.local import demo
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -219,7 +219,7 @@ def test_other_dag_ids_can_stand_for_the_pipeline():
 
 
 def test_a_finished_previous_backfill_is_waited_for(monkeypatch):
-    monkeypatch.setattr(bf.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("time.sleep", lambda _s: None)
     api = FakeApi()
     api.post_errors = [ApiError("POST", "/backfills", 409, "already a running backfill")]
     api.backfills = [{"id": 1, "completed_at": None}]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sparkify.generate import generate
+from sparkify.local.generate.dataset import generate
 
 FIELDS = [
     "artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length", "level",

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sparkify.generate import generate
-from sparkify.land import _run, file_day, land, line_hour, split_by_hour
+from sparkify.cli.land import _run
+from sparkify.local.generate.dataset import generate
+from sparkify.local.land import file_day, land, line_hour, split_by_hour
 
 BUCKET = "sparkify-unit"
 BOM = b"\xef\xbb\xbf"
@@ -253,7 +254,7 @@ def test_from_and_to_restrict_the_log_files_but_not_the_songs(s3, dataset) -> No
 
 
 def test_cli_needs_a_bucket(monkeypatch, tmp_path) -> None:
-    from sparkify.cli import CliError
+    from sparkify.errors import CliError
 
     monkeypatch.delenv("SPARKIFY_BUCKET", raising=False)
     args = argparse.Namespace(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sparkify.staging.lines import numbered_lines
+from sparkify.pipeline.staging.lines import numbered_lines
 
 
 def test_lines_across_chunk_boundaries_keep_numbers() -> None:

@@ -1,7 +1,7 @@
 """The operators with their hooks replaced: what they render, bind, dispatch and decide.
 
 Hooks are patched where the operators look them up at run time (``get_db_hook``,
-``sparkify.warehouse.hook``, the amazon provider's ``S3Hook``); a hook's ``conn_type`` is
+``sparkify.pipeline.warehouse.hook``, the amazon provider's ``S3Hook``); a hook's ``conn_type`` is
 taken from the real provider class, so the dialect mapping is checked against it.
 """
 
@@ -22,15 +22,15 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify import settings as settings_module
-from sparkify.operators.reconcile import ReconcilePartitionOperator, evaluate
-from sparkify.operators.sensors import HourPrefixSensor
-from sparkify.operators.sql_file import SqlFileOperator
-from sparkify.operators.stage import StageJsonOperator
-from sparkify.partitions import PartitionKeyError
-from sparkify.sql import render, statements
-from sparkify.staging.objects import S3Objects, SourceObject
-from sparkify.staging.stats import StageStats
+from sparkify.pipeline import settings as settings_module
+from sparkify.pipeline.operators.reconcile import ReconcilePartitionOperator, evaluate
+from sparkify.pipeline.operators.sensors import HourPrefixSensor
+from sparkify.pipeline.operators.sql_file import SqlFileOperator
+from sparkify.pipeline.operators.stage import StageJsonOperator
+from sparkify.pipeline.partitions import PartitionKeyError
+from sparkify.pipeline.sql import render, statements
+from sparkify.pipeline.staging.objects import S3Objects, SourceObject
+from sparkify.pipeline.staging.stats import StageStats
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 KEY = "2018-11-02T13:00:00"
@@ -222,12 +222,18 @@ def run_stage(operator, dialect: str, settings, stats: StageStats):
     hook = db_hook(dialect)
     outlet_events: dict = defaultdict(SimpleNamespace)
     with (
-        mock.patch("sparkify.warehouse.hook", return_value=hook) as warehouse_hook,
+        mock.patch("sparkify.pipeline.warehouse.hook", return_value=hook) as warehouse_hook,
         mock.patch("airflow.providers.amazon.aws.hooks.s3.S3Hook", s3_hook_class()) as s3,
         mock.patch.object(settings_module, "current", return_value=settings),
-        mock.patch("sparkify.staging.redshift.stage_redshift", return_value=stats) as redshift,
-        mock.patch("sparkify.staging.postgres.stage_events", return_value=stats) as pg_events,
-        mock.patch("sparkify.staging.postgres.stage_songs", return_value=stats) as pg_songs,
+        mock.patch(
+            "sparkify.pipeline.staging.redshift.stage_redshift", return_value=stats
+        ) as redshift,
+        mock.patch(
+            "sparkify.pipeline.staging.postgres.stage_events", return_value=stats
+        ) as pg_events,
+        mock.patch(
+            "sparkify.pipeline.staging.postgres.stage_songs", return_value=stats
+        ) as pg_songs,
     ):
         result = operator.execute(context(outlet_events=outlet_events))
     return SimpleNamespace(
@@ -243,7 +249,7 @@ def run_stage(operator, dialect: str, settings, stats: StageStats):
 
 
 def stage_events_operator(**kwargs) -> StageJsonOperator:
-    from sparkify.assets import staged_events
+    from sparkify.pipeline.assets import staged_events
 
     return StageJsonOperator(
         task_id="stage_events",
@@ -283,7 +289,7 @@ def test_stage_dispatches_to_redshift_copy_for_a_redshift_hook() -> None:
 
 
 def test_stage_songs_dispatches_to_redshift_with_the_songs_dataset() -> None:
-    from sparkify.assets import staged_songs
+    from sparkify.pipeline.assets import staged_songs
 
     operator = StageJsonOperator(
         task_id="stage_songs",
@@ -333,10 +339,10 @@ def test_stage_uses_the_operators_bucket_over_the_settings() -> None:
 def test_stage_needs_a_valid_partition_key() -> None:
     operator = stage_events_operator()
     with (
-        mock.patch("sparkify.warehouse.hook", return_value=db_hook("postgres")),
+        mock.patch("sparkify.pipeline.warehouse.hook", return_value=db_hook("postgres")),
         mock.patch("airflow.providers.amazon.aws.hooks.s3.S3Hook", s3_hook_class()),
         mock.patch.object(settings_module, "current", return_value=local_settings()),
-        mock.patch("sparkify.staging.postgres.stage_events") as pg_events,
+        mock.patch("sparkify.pipeline.staging.postgres.stage_events") as pg_events,
         pytest.raises(PartitionKeyError),
     ):
         operator.execute(context("2018-11-02", outlet_events=defaultdict(SimpleNamespace)))
@@ -354,7 +360,7 @@ def poke(sensor: HourPrefixSensor, *, now: datetime, listed=(), grace_minutes="1
     with (
         mock.patch.object(HourPrefixSensor, "hook", hook),
         mock.patch.object(settings_module, "current", return_value=settings),
-        mock.patch("sparkify.operators.sensors.now", return_value=now),
+        mock.patch("sparkify.pipeline.operators.sensors.now", return_value=now),
     ):
         result = sensor.poke(context())
     return result, hook
@@ -543,8 +549,8 @@ def test_reconcile_operator_records_every_outcome_and_names_the_failure() -> Non
     hook.get_records.side_effect = [[row], [("not_json", 1)]]
     operator = ReconcilePartitionOperator(task_id="reconcile_partition", max_reject_rate=0.01)
     with (
-        mock.patch("sparkify.warehouse.hook", return_value=hook),
-        mock.patch("sparkify.operators.checks.record_results") as record,
+        mock.patch("sparkify.pipeline.warehouse.hook", return_value=hook),
+        mock.patch("sparkify.pipeline.operators.checks.record_results") as record,
         pytest.raises(AirflowFailException, match="lines_reconcile: read 100") as raised,
     ):
         operator.execute(context())

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from sparkify import partitions
+from sparkify.pipeline import partitions
 
 
 def test_key_round_trip_and_prefix() -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sparkify.records import EVENT_COLUMNS, EventParser, Reject, SongParser, strip_line
+from sparkify.pipeline.records import EVENT_COLUMNS, EventParser, Reject, SongParser, strip_line
 
 GOOD = {
     "artist": "Skillet",

@@ -14,10 +14,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from sparkify import settings as settings_module
-from sparkify.records import EVENT_COLUMNS, SONG_COLUMNS
-from sparkify.settings import Settings, SettingsError
-from sparkify.sql import (
+from sparkify.pipeline import settings as settings_module
+from sparkify.pipeline.records import EVENT_COLUMNS, SONG_COLUMNS
+from sparkify.pipeline.settings import Settings, SettingsError
+from sparkify.pipeline.sql import (
     MODES,
     identifier,
     quoted,
@@ -26,8 +26,8 @@ from sparkify.sql import (
     statements,
     template_name,
 )
-from sparkify.staging.objects import SourceObject
-from sparkify.staging.redshift import copy_events_sql, copy_songs_sql, manifest
+from sparkify.pipeline.staging.objects import SourceObject
+from sparkify.pipeline.staging.redshift import copy_events_sql, copy_songs_sql, manifest
 
 DIALECTS = ("postgres", "redshift")
 BUCKET = "sparkify-test-events"

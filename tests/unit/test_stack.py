@@ -14,9 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sparkify import stack_process
-from sparkify.cli import build_parser
-from sparkify.stack import (
+from sparkify.cli.main import build_parser
+from sparkify.local.stack import process as stack_process
+from sparkify.local.stack.postgres import PostgresError, find_bindir
+from sparkify.local.stack.stack import (
     COMPONENTS,
     PORT_ENV,
     Stack,
@@ -27,7 +28,6 @@ from sparkify.stack import (
     export_lines,
     render_env,
 )
-from sparkify.stack_postgres import PostgresError, find_bindir
 
 CFG = {
     "ports": {"postgres": 5001, "s3": 5002, "api": 5003},
@@ -283,7 +283,7 @@ def test_cli_parses_stack_actions():
 
 
 def test_cli_env_prints_exports(clean_env, monkeypatch, tmp_path, capsys):
-    from sparkify.cli import main
+    from sparkify.cli.main import main
 
     monkeypatch.setenv("SPARKIFY_HOME", str(tmp_path))
     Stack(tmp_path).init_config()
@@ -294,7 +294,7 @@ def test_cli_env_prints_exports(clean_env, monkeypatch, tmp_path, capsys):
 
 
 def test_cli_status_fails_when_nothing_runs(monkeypatch, tmp_path, capsys):
-    from sparkify.cli import main
+    from sparkify.cli.main import main
 
     monkeypatch.setenv("SPARKIFY_HOME", str(tmp_path))
     assert main(["stack", "status", "--json"]) == 1

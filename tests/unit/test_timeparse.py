@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sparkify.timeparse import coerce_int, hour_of_ms
+from sparkify.pipeline.timeparse import coerce_int, hour_of_ms
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""The ``sparkify`` command line: argument parsing and printing, one module a subcommand."""

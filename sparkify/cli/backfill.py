@@ -1,0 +1,176 @@
+"""``sparkify backfill``: the command line over ``sparkify.control``.
+
+Which Airflow: ``--api-url`` or ``SPARKIFY_API_URL`` (with ``SPARKIFY_API_TOKEN``, or
+``--api-user``/``SPARKIFY_API_USERNAME`` and ``SPARKIFY_API_PASSWORD``); without either,
+the local stack of ``$SPARKIFY_HOME`` (else ``./.sparkify``), if one is up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Mapping
+from datetime import date, datetime
+
+from sparkify.control import (
+    DAG_CHOICES,
+    REPROCESS_BEHAVIORS,
+    WAIT_FOR,
+    BackfillError,
+    backfill,
+    count_states,
+    hour_range,
+    parse_when,
+    paused,
+    unpause,
+    wait_for_partitions,
+)
+from sparkify.control.api import URL_ENV, ApiClient, ApiConfigError, ApiSettings
+
+
+def register(subparsers) -> None:
+    """Add the ``backfill`` subcommand."""
+    p = subparsers.add_parser(
+        "backfill",
+        help="run every hour of a range of days again (REST API), and wait",
+        description=(
+            "Run every hour of a range again through Airflow's REST API: Airflow's own "
+            "backfill for the staging DAGs, one run per partition key for model and quality."
+        ),
+    )
+    p.add_argument(
+        "--from", dest="first", type=when_arg, required=True,
+        help="first day YYYY-MM-DD (or hour YYYY-MM-DDTHH), UTC",
+    )  # fmt: skip
+    p.add_argument(
+        "--to", dest="last", type=when_arg, required=True,
+        help="last day (or hour), inclusive",
+    )  # fmt: skip
+    p.add_argument(
+        "--dag", choices=DAG_CHOICES, default="all",
+        help="all (default) = both staging DAGs; model and quality follow by their assets",
+    )  # fmt: skip
+    p.add_argument(
+        "--wait", action=argparse.BooleanOptionalAction, default=True,
+        help="wait for every partition of the DAG and what follows it (default: --wait)",
+    )  # fmt: skip
+    p.add_argument(
+        "--reprocess", choices=REPROCESS_BEHAVIORS, default="completed",
+        help="staging DAGs: which hours that already ran to run again (default: completed = all)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-active-runs", type=int, default=None,
+        help="concurrent runs of each Airflow backfill (default: the DAG's max_active_runs)",
+    )  # fmt: skip
+    p.add_argument("--unpause", action="store_true", help="unpause the DAGs involved if paused")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_api_options(p)
+    p.set_defaults(func=_run)
+
+
+def when_arg(text: str) -> date | datetime:
+    """argparse type for ``--from``/``--to``: a day or an hour (``parse_when``)."""
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    try:
+        hour_range(args.first, args.last)  # a bad range is reported before the stack is asked
+    except ValueError as exc:
+        raise BackfillError(str(exc)) from exc
+    client = connect(args)
+    with client:
+        involved = WAIT_FOR[args.dag]
+        if args.unpause:
+            for dag_id in unpause(client, involved):
+                print(f"unpaused {dag_id}", file=sys.stderr)
+        elif stopped := paused(client, involved):
+            raise BackfillError(
+                f"paused: {', '.join(stopped)}; their runs would not start "
+                "(pass --unpause, or unpause them in the UI)"
+            )
+        submissions = backfill(
+            client,
+            args.dag,
+            args.first,
+            args.last,
+            max_active_runs=args.max_active_runs,
+            reprocess_behavior=args.reprocess,
+        )
+        keys = submissions[0].keys
+        for sub in submissions:
+            how = (
+                f"Airflow backfill {sub.backfill_id}"
+                if sub.backfill_id is not None
+                else f"{len(sub.run_ids)} runs triggered"
+            )
+            print(f"{sub.dag_id}: {len(sub.keys)} partitions, {keys[0]} .. {keys[-1]} ({how})")
+        if not args.wait:
+            return 0
+        latest = wait_for_partitions(
+            client,
+            involved,
+            keys,
+            timeout=args.timeout,
+            progress=not args.quiet and sys.stderr.isatty(),
+            since=min(sub.since for sub in submissions),
+        )
+    failed = 0
+    for dag_id, runs in latest.items():
+        counts = count_states(runs)
+        failed += counts["failed"]
+        print(f"{dag_id}: {counts['success']} succeeded, {counts['failed']} failed")
+    print(f"done in {time.monotonic() - started:.0f}s")
+    return 1 if failed else 0
+
+
+# -- which Airflow --------------------------------------------------------------------------
+def add_api_options(p: argparse.ArgumentParser) -> None:
+    """``--api-url`` and ``--api-user``; secrets (token, password) come from the environment."""
+    p.add_argument(
+        "--api-url", default=None,
+        help=f"Airflow's API server, e.g. https://airflow.example.com (default: ${URL_ENV}, "
+        "else the local stack)",
+    )  # fmt: skip
+    p.add_argument(
+        "--api-user", default=None,
+        help="user for the auth manager's token endpoint (default: $SPARKIFY_API_USERNAME); "
+        "the password is read from $SPARKIFY_API_PASSWORD, a token from $SPARKIFY_API_TOKEN",
+    )  # fmt: skip
+
+
+def connect(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ApiClient:
+    """A REST client for the Airflow the options and environment name, else the local stack.
+
+    :raises ApiConfigError: what is missing, by option and variable name
+    """
+    environ = os.environ if environ is None else environ
+    url = getattr(args, "api_url", None)
+    user = getattr(args, "api_user", None)
+    if url or environ.get(URL_ENV) or user:
+        settings = ApiSettings.resolve(url=url, username=user, environ=environ)
+        return ApiClient.from_settings(settings)
+    try:
+        from sparkify.local.stack.stack import Stack
+    except ImportError:  # a deployment's environment: no local tooling installed
+        raise ApiConfigError(f"no Airflow API address: pass --api-url or set {URL_ENV}") from None
+    stack = Stack()
+    if not stack.config_path.exists():
+        raise ApiConfigError(
+            f"no Airflow API address: pass --api-url or set {URL_ENV} "
+            f"(or start the local stack: `sparkify stack up`; none in {stack.state_dir})"
+        )
+    down = [part for part in ("api-server", "scheduler") if stack.pid(part) is None]
+    if down:
+        raise BackfillError(
+            f"the stack in {stack.state_dir} is not up ({', '.join(down)} not running): "
+            "run `sparkify stack up` first"
+        )
+    return stack.api_client()

@@ -1,0 +1,87 @@
+"""``sparkify demo``: the command line over ``sparkify.local.demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from sparkify.cli.backfill import when_arg
+from sparkify.control.dags import BackfillError
+from sparkify.local.demo import DEMO_START, DemoOptions, render_summary, run_demo
+
+
+def register(subparsers) -> None:
+    """Add the ``demo`` subcommand."""
+    p = subparsers.add_parser(
+        "demo",
+        help="stack up, synthetic data, setup, backfill, the whole chain, then a summary",
+        description=(
+            "Bring the local stack up, generate (or take) a data set, land it, run setup, "
+            "backfill the staging DAGs over its days and wait for model and quality; print "
+            "a summary and exit 1 if any run or check failed."
+        ),
+    )
+    p.add_argument("--source", type=Path, help="a data set in the export layout (else generate)")
+    p.add_argument(
+        "--from", dest="first", type=when_arg,
+        help="first day (or hour) to run; default: the data's first day",
+    )  # fmt: skip
+    p.add_argument(
+        "--to", dest="last", type=when_arg,
+        help="last day (or hour), inclusive; default: the data's last day",
+    )  # fmt: skip
+    p.add_argument("--days", type=int, default=1, help="days to generate (default 1)")
+    p.add_argument(
+        "--events-per-hour", type=float, default=12.0,
+        help="mean events an hour to generate (default 12)",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    p.add_argument(
+        "--start", type=date.fromisoformat, default=DEMO_START,
+        help=f"first day to generate (default {DEMO_START})",
+    )  # fmt: skip
+    p.add_argument("--json", dest="json_path", type=Path, help="also write the summary here")
+    p.add_argument("--down", action="store_true", help="stop the stack at the end")
+    p.add_argument(
+        "--timeout", type=float, default=3600.0,
+        help="seconds to wait for the pipeline (default 3600)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sparkify.local.stack.config import ADMIN_USER
+    from sparkify.local.stack.stack import Stack
+
+    if args.days < 1 or args.events_per_hour < 0:
+        raise BackfillError("--days must be at least 1 and --events-per-hour not negative")
+    console = Console(stderr=True)
+    options = DemoOptions(
+        source=args.source,
+        first=args.first,
+        last=args.last,
+        days=args.days,
+        events_per_hour=args.events_per_hour,
+        seed=args.seed,
+        start=args.start,
+        down=args.down,
+        json_path=args.json_path,
+        timeout=args.timeout,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    stack = Stack()
+    result = run_demo(options, stack=stack, echo=lambda m: console.print(m), console=console)
+    render_summary(result, Console(), len(result.keys))
+    if args.json_path:
+        print(f"summary written to {args.json_path}")
+    if not args.down:
+        print(f"Airflow UI: {stack.api_url}  login: {ADMIN_USER} / {stack.admin_password}")
+        print("The stack keeps running: `sparkify stack down` stops it.")
+    for problem in result.problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 0 if result.ok else 1

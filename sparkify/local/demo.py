@@ -1,0 +1,447 @@
+"""``sparkify demo``: the whole pipeline on the local stack, from nothing to a checked schema.
+
+1. Brings the stack up (idempotent: a running, healthy stack is left as it is).
+2. Generates a small synthetic data set into ``<state>/demo-data/`` (one day of about 12
+   events an hour, 24 partitions, a few minutes end to end; ``--days 3`` takes about three
+   times as long: the cost is Airflow's per task, not the data's; reused when it is already
+   there with the same options), unless ``--source DIR`` names a data set in the original
+   export layout.
+3. Unpauses the DAGs if needed, runs ``setup`` and waits for it, then lands the data
+   (``sparkify land``: events split into hourly prefixes).
+4. Backfills ``stage_events`` and ``stage_songs`` over the range (default: the days of the
+   log files) and waits, with a progress bar per DAG, until every partition of the range
+   has finished in ``model`` and ``quality`` too, which follow by their assets.
+5. Prints a summary from the warehouse and the REST API (``--json PATH`` writes it) and
+   exits 1 if any run or check failed. The stack keeps running (``--down`` stops it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sparkify.control import (
+    FINISHED,
+    PIPELINE_DAGS,
+    STAGING_DAGS,
+    BackfillError,
+    PartitionWaitError,
+    backfill,
+    count_states,
+    dag_info,
+    fetch_runs,
+    hour_range,
+    latest_by_key,
+    trigger_and_wait,
+    unpause,
+    wait_for_dags,
+    wait_for_partitions,
+)
+from sparkify.pipeline import partitions
+
+if TYPE_CHECKING:
+    from sparkify.control.api import ApiClient
+    from sparkify.local.stack.stack import Stack
+
+DEMO_DATA = "demo-data"
+DEMO_START = date(2018, 11, 1)  # the first day of the public data set
+SETUP_DAG = "setup"
+LATE_DAG = "restage_late"  # unpaused too, as in production; idle on historical data
+TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
+LINE_COUNTERS = ("read", "staged", "rejected", "duplicate", "coerced")
+# The only DAG that takes whatever song files are new, whichever hour it runs for.
+SONG_TAKERS = ("stage_songs",)
+_BUSY_TI_STATES = (None, "scheduled", "queued", "running", "restarting")
+# Backfill concurrency. stage_songs runs one at a time on schedule, which makes a backfill of
+# it the slowest chain of the demo (about 6 s a partition). Concurrent runs are safe: they
+# queue on an advisory lock and the first one loads every new song file, so after any run
+# has finished, every landed song is staged. Two cores gain nothing from more than 4.
+BACKFILL_MAX_ACTIVE_RUNS = {"stage_events": 4, "stage_songs": 4}
+
+
+@dataclass
+class DemoOptions:
+    """What ``sparkify demo`` does; the defaults finish in a few minutes."""
+
+    source: Path | None = None
+    first: date | datetime | None = None
+    last: date | datetime | None = None
+    days: int = 1
+    events_per_hour: float = 12.0
+    seed: int = 42
+    start: date = DEMO_START
+    down: bool = False
+    json_path: Path | None = None
+    timeout: float = 3600.0
+    progress: bool = True
+    max_active_runs: dict[str, int] = field(default_factory=lambda: dict(BACKFILL_MAX_ACTIVE_RUNS))
+
+
+@dataclass
+class DemoResult:
+    """The summary (the ``--json`` document), how long each step took, and what failed."""
+
+    summary: dict[str, Any]
+    keys: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_demo(
+    options: DemoOptions,
+    *,
+    stack: Stack | None = None,
+    echo: Callable[[str], None] = lambda _msg: None,
+    console: Any = None,
+) -> DemoResult:
+    """Run the demo on ``stack`` (default: the stack of ``$SPARKIFY_HOME``/``.sparkify``)."""
+    from sparkify.local.stack.stack import Stack
+
+    stack = stack or Stack()
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+
+    def step(name: str, since: float) -> float:
+        now = time.monotonic()
+        timings[name] = round(now - since, 1)
+        echo(f"{name}: {timings[name]:.1f}s")
+        return now
+
+    try:
+        mark = time.monotonic()
+        source = options.source or prepare_data(stack.state_dir / DEMO_DATA, options, echo)
+        first, last = options.first, options.last
+        if first is None or last is None:
+            span = data_span(source)
+            first, last = first or span[0], last or span[1]
+        try:
+            hours = hour_range(first, last)
+        except ValueError as exc:
+            raise BackfillError(str(exc)) from exc
+        if not hours:
+            raise BackfillError("no hour of the range is over yet: nothing to run")
+        keys = [partitions.format_key(h) for h in hours]
+        mark = step("data", mark)
+
+        stack.up(echo=echo)
+        mark = step("stack up", mark)
+
+        with stack.api_client() as client:
+            wait_for_dags(client, (SETUP_DAG, LATE_DAG, *PIPELINE_DAGS))
+            # setup first: a staging DAG unpaused earlier starts its scheduled run at once,
+            # fails on missing tables and retries minutes later, in the middle of the demo.
+            unpause(client, (SETUP_DAG,))
+            run = trigger_and_wait(client, SETUP_DAG)
+            if run["state"] != "success":
+                raise BackfillError(f"setup failed (run {run['dag_run_id']}); see its task log")
+            for dag_id in unpause(client, (LATE_DAG, *PIPELINE_DAGS)):
+                echo(f"unpaused {dag_id}")
+            mark = step("setup", mark)
+
+            settle(client, SONG_TAKERS, echo=echo)
+            report = land_data(stack, source, hours[0].date(), hours[-1].date())
+            echo(
+                f"landed {report['lines']} event lines and {report['song_files']} song files "
+                f"({report['uploaded']} objects uploaded, {report['unchanged']} unchanged)"
+            )
+            mark = step("land", mark)
+
+            submissions = backfill(
+                client,
+                STAGING_DAGS,
+                hours[0],
+                hours[-1],
+                max_active_runs=options.max_active_runs,
+            )
+            echo(
+                f"backfilling {len(keys)} partitions, {keys[0]} .. {keys[-1]}: "
+                + ", ".join(f"{s.dag_id} (backfill {s.backfill_id})" for s in submissions)
+            )
+            since = min(s.since for s in submissions)
+            problems = []
+            try:
+                latest = wait_for_partitions(
+                    client,
+                    PIPELINE_DAGS,
+                    keys,
+                    timeout=options.timeout,
+                    progress=options.progress,
+                    since=since,
+                    console=console,
+                )
+            except PartitionWaitError as exc:
+                problems.append(str(exc))
+                latest = exc.latest
+            step("pipeline", mark)
+
+        timings["total"] = round(time.monotonic() - started, 1)
+        summary = collect_summary(stack, hours, latest, seconds=timings["total"])
+        problems += summary_problems(summary, len(keys))
+        if options.json_path is not None:
+            write_json(options.json_path, summary)
+        return DemoResult(summary=summary, keys=keys, timings=timings, problems=problems)
+    finally:
+        if options.down:
+            stack.down(echo=echo)
+
+
+# -- data -----------------------------------------------------------------------------------
+def prepare_data(out: Path, options: DemoOptions, echo: Callable[[str], None]) -> Path:
+    """A synthetic data set in ``out``: reused when it was made with the same options."""
+    from sparkify.local.generate.dataset import MANIFEST, generate
+
+    wanted = {
+        "start": options.start.isoformat(),
+        "days": options.days,
+        "events_per_hour": options.events_per_hour,
+        "seed": options.seed,
+    }
+    try:
+        made = json.loads((out / MANIFEST).read_text())["options"]
+    except (OSError, ValueError, KeyError):
+        made = None
+    if made is not None and made.get("dirty", 0) == 0 and made.items() >= wanted.items():
+        echo(f"reusing the data set in {out}")
+        return out
+    manifest = generate(
+        out,
+        start=options.start,
+        days=options.days,
+        events_per_hour=options.events_per_hour,
+        seed=options.seed,
+        overwrite=True,
+    )
+    totals = manifest["totals"]
+    echo(
+        f"generated {totals['events']} events ({totals['plays']} plays) over "
+        f"{options.days} day(s) and {totals['song_files']} song files in {out}"
+    )
+    return out
+
+
+def data_span(source: Path) -> tuple[date, date]:
+    """The first and last day of the log files in ``source`` (original export layout)."""
+    from sparkify.local.land import log_files
+
+    if not Path(source).is_dir():
+        raise BackfillError(f"{source} is not a directory")
+    files, _unnamed = log_files(Path(source), None, None)
+    days = sorted(day for _path, day in files)
+    if not days:
+        raise BackfillError(f"no log files (log_data/**/YYYY-MM-DD-events.json) in {source}")
+    return days[0], days[-1]
+
+
+def land_data(stack: Stack, source: Path, first: date, last: date) -> dict[str, Any]:
+    """``sparkify land`` of the range's log files and every song file, into the stack's bucket."""
+    import boto3
+
+    from sparkify.local.land import land
+
+    env = stack.env()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+    return land(source, bucket=stack.bucket, s3_client=s3, date_from=first, date_to=last)
+
+
+def settle(
+    client: ApiClient,
+    dag_ids: Sequence[str] = SONG_TAKERS,
+    *,
+    timeout: float = 120.0,
+    echo: Callable[[str], None] = lambda _msg: None,
+) -> None:
+    """Wait until each DAG's scheduled run of the current hour exists and is not working.
+
+    ``stage_songs`` loads every song file it has not seen, whatever hour it runs for. On a
+    fresh stack the scheduler starts a run for the hour that just ended as soon as the DAG
+    is parsed; had the songs landed by then, that run would stage them under today's hour
+    and ``songs`` would fill only when today's ``model`` runs, not during the backfill.
+    Landing after it keeps the demo's songs in the backfilled range. (At each full hour a
+    new scheduled run starts; between landing and the backfill's first run that window is
+    a few seconds.)
+    """
+    deadline = time.monotonic() + timeout
+    for dag_id in dag_ids:
+        while not _settled(client, dag_id):
+            if time.monotonic() > deadline:
+                echo(f"{dag_id}: its scheduled run is still busy after {timeout:.0f}s; going on")
+                break
+            time.sleep(1)
+
+
+def _settled(client: ApiClient, dag_id: str) -> bool:
+    info = dag_info(client, dag_id)
+    if info["is_paused"]:
+        return True
+    upcoming = info.get("next_dagrun_run_after")
+    if upcoming and datetime.fromisoformat(upcoming.replace("Z", "+00:00")) <= datetime.now(UTC):
+        return False  # the scheduler has yet to create the run that is due
+    runs = client.get(
+        f"/dags/{dag_id}/dagRuns", run_type="scheduled", state=["queued", "running"], limit=100
+    )["dag_runs"]
+    for run in runs:
+        if run["state"] == "queued":
+            return False
+        tis = client.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")
+        if any(ti["state"] in _BUSY_TI_STATES for ti in tis["task_instances"]):
+            return False
+    return True
+
+
+# -- summary --------------------------------------------------------------------------------
+def collect_summary(
+    stack: Stack,
+    hours: Sequence[datetime],
+    latest: dict[str, dict[str, dict[str, Any]]],
+    *,
+    seconds: float,
+    client: ApiClient | None = None,
+) -> dict[str, Any]:
+    """The ``--json`` document: warehouse counts, and runs and checks of the range.
+
+    ``latest`` is ``wait_for_partitions``'s answer; DAGs missing from it are asked for
+    through ``client`` (latest run per key, whenever it ran).
+    """
+    keys = [partitions.format_key(h) for h in hours]
+    runs = {}
+    for dag_id in PIPELINE_DAGS:
+        if dag_id not in latest and client is not None:
+            done = fetch_runs(client, dag_id, keys, states=FINISHED)
+            latest = {**latest, dag_id: latest_by_key(done)}
+        runs[dag_id] = count_states(latest.get(dag_id, {}))
+    dsn = stack.warehouse_dsn()
+    return {
+        **warehouse_summary(dsn, hours[0], hours[-1]),
+        "runs": runs,
+        "checks": warehouse_checks(dsn, hours[0], hours[-1]),
+        "seconds": seconds,
+    }
+
+
+def warehouse_summary(dsn: str, first: datetime, last: datetime) -> dict[str, Any]:
+    """Rows per table, matched plays, and the range's lines from ``staging_partitions``."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        tables = {}
+        for table in TABLES:
+            exists = conn.execute("SELECT to_regclass(%s)", (f'"{table}"',)).fetchone()[0]
+            count = conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] if exists else 0
+            tables[table] = int(count)
+        matched = 0
+        if tables["songplays"]:
+            matched = conn.execute(
+                "SELECT COUNT(*) FROM songplays WHERE song_id IS NOT NULL"
+            ).fetchone()[0]
+        lines = dict.fromkeys(LINE_COUNTERS, 0)
+        if conn.execute("SELECT to_regclass('staging_partitions')").fetchone()[0]:
+            row = conn.execute(
+                "SELECT COALESCE(SUM(rows_read), 0), COALESCE(SUM(rows_staged), 0), "
+                "COALESCE(SUM(rows_rejected), 0), COALESCE(SUM(rows_duplicate), 0), "
+                "COALESCE(SUM(rows_coerced), 0) FROM staging_partitions "
+                "WHERE dataset = 'events' AND partition_hour BETWEEN %s AND %s",
+                (partitions.naive_utc(first), partitions.naive_utc(last)),
+            ).fetchone()
+            lines = {name: int(value) for name, value in zip(LINE_COUNTERS, row, strict=True)}
+    return {"tables": tables, "songplays_matched": int(matched), "lines": lines}
+
+
+def warehouse_checks(dsn: str, first: datetime, last: datetime) -> dict[str, int]:
+    """Passed and failed checks of the range: the latest outcome of each check, table and
+    partition (a check re-run after a fix counts once, as it ended)."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        if not conn.execute("SELECT to_regclass('check_results')").fetchone()[0]:
+            return {"passed": 0, "failed": 0}
+        rows = conn.execute(
+            "SELECT passed, COUNT(*) FROM ("
+            "  SELECT DISTINCT ON (check_name, table_name, partition_hour) passed"
+            "  FROM check_results WHERE partition_hour BETWEEN %s AND %s"
+            "  ORDER BY check_name, table_name, partition_hour, checked_at DESC"
+            ") AS latest GROUP BY passed",
+            (partitions.naive_utc(first), partitions.naive_utc(last)),
+        ).fetchall()
+    counts = {bool(passed): int(n) for passed, n in rows}
+    return {"passed": counts.get(True, 0), "failed": counts.get(False, 0)}
+
+
+def summary_problems(summary: dict[str, Any], partitions_expected: int) -> list[str]:
+    """Why the demo failed: failed or missing runs, failed checks; empty when it did not."""
+    problems = []
+    for dag_id, counts in summary["runs"].items():
+        if counts["failed"]:
+            problems.append(f"{dag_id}: {counts['failed']} partition(s) failed")
+        missing = partitions_expected - counts["success"] - counts["failed"]
+        if missing:
+            problems.append(f"{dag_id}: {missing} partition(s) without a finished run")
+    if summary["checks"]["failed"]:
+        problems.append(f"{summary['checks']['failed']} check(s) failed")
+    return problems
+
+
+def write_json(path: Path, summary: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = {k: summary[k] for k in ("tables", "songplays_matched", "lines", "runs", "checks")}
+    path.write_text(json.dumps({**ordered, "seconds": summary["seconds"]}, indent=2) + "\n")
+
+
+def render_summary(result: DemoResult, console: Any, partitions_expected: int) -> None:
+    """The summary as rich tables."""
+    from rich.table import Table
+
+    summary = result.summary
+    tables = Table(title="Warehouse", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for name, count in summary["tables"].items():
+        tables.add_row(name, f"{count:,}")
+    tables.add_row("songplays matched to a song", f"{summary['songplays_matched']:,}")
+
+    lines = Table(title="Event lines of the range", title_justify="left")
+    for name in LINE_COUNTERS:
+        lines.add_column(name, justify="right")
+    lines.add_row(*(f"{summary['lines'][name]:,}" for name in LINE_COUNTERS))
+
+    runs = Table(title=f"Runs ({partitions_expected} partitions)", title_justify="left")
+    for name, justify in (("DAG", "left"), ("success", "right"), ("failed", "right")):
+        runs.add_column(name, justify=justify)  # type: ignore[arg-type]
+    runs.add_column("unfinished", justify="right")
+    for dag_id, counts in summary["runs"].items():
+        unfinished = partitions_expected - counts["success"] - counts["failed"]
+        runs.add_row(
+            dag_id,
+            str(counts["success"]),
+            f"[red]{counts['failed']}[/]" if counts["failed"] else "0",
+            f"[yellow]{unfinished}[/]" if unfinished else "0",
+        )
+
+    checks = Table(title="Checks", title_justify="left")
+    checks.add_column("passed", justify="right")
+    checks.add_column("failed", justify="right")
+    failed = summary["checks"]["failed"]
+    checks.add_row(str(summary["checks"]["passed"]), f"[red]{failed}[/]" if failed else "0")
+
+    timings = Table(title="Seconds", title_justify="left")
+    for name in result.timings:
+        timings.add_column(name, justify="right")
+    timings.add_row(*(f"{value:.1f}" for value in result.timings.values()))
+
+    for table in (tables, lines, runs, checks, timings):
+        console.print(table)

@@ -1,0 +1,1 @@
+"""A synthetic data set in the original export layout, quirks and defects included."""

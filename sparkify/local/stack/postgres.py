@@ -1,0 +1,258 @@
+"""A private PostgreSQL cluster for the local stack, run with Debian's server binaries.
+
+PostgreSQL refuses to run as root, so as root every server command goes through
+``runuser -u postgres``; the data directory then belongs to ``postgres``. Run as an
+ordinary user, the cluster simply belongs to that user. TCP connections need a
+password (SCRAM); the Unix socket (peer authentication) is only used to create the
+roles and databases.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+from sparkify.errors import CliError
+
+INSTALL_HINT = "Install PostgreSQL's server with `apt-get install postgresql` (Debian/Ubuntu)"
+PREFERRED_MAJOR = "15"
+SERVER_USER = "postgres"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# A Unix socket path must fit in sockaddr_un.sun_path (108 bytes, NUL included).
+_MAX_SOCKET_PATH = 107
+
+
+class PostgresError(CliError):
+    """The local PostgreSQL cluster could not be set up or started."""
+
+
+def find_bindir() -> Path:
+    """Directory of ``initdb``/``pg_ctl``/``postgres``: $SPARKIFY_PG_BINDIR, else
+    Debian's ``/usr/lib/postgresql/15/bin``, else the newest installed version."""
+    if override := os.environ.get("SPARKIFY_PG_BINDIR"):
+        candidates = [Path(override)]
+    else:
+        root = Path("/usr/lib/postgresql")
+        found = sorted(
+            (p.parent for p in root.glob("*/bin/initdb")),
+            key=lambda p: (p.parent.name != PREFERRED_MAJOR, -_major(p.parent.name)),
+        )
+        on_path = shutil.which("initdb")
+        candidates = found + ([Path(on_path).parent] if on_path else [])
+    for bindir in candidates:
+        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "postgres", "psql")):
+            return bindir
+    raise PostgresError(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found under "
+        f"/usr/lib/postgresql/*/bin. {INSTALL_HINT}, or point SPARKIFY_PG_BINDIR at them."
+    )
+
+
+def _major(name: str) -> int:
+    return int(name) if name.isdigit() else 0
+
+
+class PostgresCluster:
+    """One cluster: ``data_dir`` (which also holds the Unix socket), a port on 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, *, port: int, log_path: Path, socket_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.log_path = log_path
+        self.socket_dir = socket_dir
+        self._bindir: Path | None = None
+
+    @property
+    def bindir(self) -> Path:
+        if self._bindir is None:
+            self._bindir = find_bindir()
+        return self._bindir
+
+    # -- running commands as the server's owner -------------------------------------
+    @property
+    def _as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def _owner(self) -> pwd.struct_passwd:
+        if not self._as_root:
+            return pwd.getpwuid(os.geteuid())
+        try:
+            return pwd.getpwnam(SERVER_USER)
+        except KeyError:
+            raise PostgresError(
+                f"Running as root, the server must run as the '{SERVER_USER}' user, which does "
+                f"not exist. {INSTALL_HINT}; it creates that user."
+            ) from None
+
+    def _cmd(self, tool: str, *args: str) -> list[str]:
+        cmd = [str(self.bindir / tool), *args]
+        if self._as_root:
+            if not shutil.which("runuser"):
+                raise PostgresError("`runuser` (util-linux) is needed to run PostgreSQL as root")
+            return ["runuser", "-u", SERVER_USER, "--", *cmd]
+        return cmd
+
+    def _run(self, tool: str, *args: str, stdin: str | None = None, timeout: float = 120):
+        # The cwd must be readable by the server's owner: initdb and pg_ctl resolve it.
+        proc = subprocess.run(
+            self._cmd(tool, *args),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=self.data_dir.parent,
+            timeout=timeout,
+            check=False,
+        )
+        if proc.returncode != 0:
+            output = (proc.stdout + proc.stderr).strip()
+            raise PostgresError(
+                f"{tool} failed (exit {proc.returncode}); see {self.log_path}\n{output}"
+            )
+        return proc
+
+    def _give_to_owner(self, path: Path) -> None:
+        if self._as_root:
+            owner = self._owner()
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    # -- lifecycle ------------------------------------------------------------------
+    @property
+    def initialized(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def init(self) -> None:
+        """``initdb`` the data directory unless it already holds a cluster."""
+        self._check_reachable()
+        if self.initialized:
+            version = (self.data_dir / "PG_VERSION").read_text().strip()
+            if version != self.bindir.parent.name and self.bindir.parent.name.isdigit():
+                raise PostgresError(
+                    f"{self.data_dir} holds a PostgreSQL {version} cluster but the binaries in "
+                    f"{self.bindir} are version {self.bindir.parent.name}; set SPARKIFY_PG_BINDIR "
+                    "or remove the state directory (`sparkify stack down --purge`)"
+                )
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        self._give_to_owner(self.data_dir)
+        self._run(
+            "initdb",
+            "--pgdata",
+            str(self.data_dir),
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-instructions",
+            timeout=300,
+        )
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write("\n# Rewritten by `sparkify stack up` on every start.\n")
+            conf.write("include = 'sparkify.conf'\n")
+
+    def _check_reachable(self) -> None:
+        """The server's owner must be able to enter every parent of the data directory."""
+        owner = self._owner()
+        groups = {g.gr_gid for g in _groups_of(owner)}
+        for parent in reversed(self.data_dir.parent.resolve().parents):
+            self._check_enterable(parent, owner, groups)
+        self._check_enterable(self.data_dir.parent.resolve(), owner, groups)
+
+    @staticmethod
+    def _check_enterable(path: Path, owner: pwd.struct_passwd, groups: set[int]) -> None:
+        st = path.stat()
+        if st.st_uid == owner.pw_uid:
+            ok = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            ok = st.st_mode & stat.S_IXGRP
+        else:
+            ok = st.st_mode & stat.S_IXOTH
+        if not ok:
+            raise PostgresError(
+                f"PostgreSQL runs as user '{owner.pw_name}', who cannot enter {path} "
+                f"(mode {stat.S_IMODE(st.st_mode):04o}). Put the stack's state elsewhere with "
+                f"SPARKIFY_HOME, or allow it with `chmod o+x {path}`."
+            )
+
+    def write_config(self) -> None:
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir),
+            # Airflow's components, its parsing processes and the tests each hold a pool.
+            "max_connections": "200",
+            # A local stack: losing the last few commits on a crash is fine, slow tests are not.
+            "synchronous_commit": "off",
+            "log_destination": "stderr",
+        }
+        lines = [f"{key} = '{value}'" for key, value in settings.items()]
+        conf = self.data_dir / "sparkify.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        self._give_to_owner(conf)
+
+    def start(self) -> int:
+        """Start the server (``pg_ctl start -w``) and return the postmaster's PID."""
+        if len(str(self.socket_dir)) + len(f"/.s.PGSQL.{self.port}.lock") > _MAX_SOCKET_PATH:
+            raise PostgresError(f"Socket directory path too long: {self.socket_dir}")
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self._give_to_owner(self.socket_dir)
+        self.write_config()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.touch()
+        self._give_to_owner(self.log_path)
+        self._run(
+            "pg_ctl", "start", "--pgdata", str(self.data_dir), "--log", str(self.log_path),
+            "--wait", "--timeout", "60",
+        )  # fmt: skip
+        pid = self.postmaster_pid()
+        if pid is None:
+            raise PostgresError(f"PostgreSQL did not start; see {self.log_path}")
+        return pid
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast``, waiting for the server to exit."""
+        self._run(
+            "pg_ctl", "stop", "--pgdata", str(self.data_dir), "--mode", "fast",
+            "--wait", "--timeout", "60",
+        )  # fmt: skip
+
+    def postmaster_pid(self) -> int | None:
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    # -- roles and databases -----------------------------------------------------------
+    def ensure_database(self, name: str, *, owner: str, password: str) -> None:
+        """Create role ``owner`` (LOGIN, ``password``) and database ``name`` if missing;
+        (re)sets the password so the state file stays the source of truth."""
+        for ident in (name, owner):
+            if not _IDENTIFIER.match(ident):
+                raise PostgresError(f"Not a plain identifier: {ident!r}")
+        if "'" in password or "\\" in password:
+            raise PostgresError("Generated passwords must not contain quotes or backslashes")
+        # Sent on stdin, never on a command line another user could read.
+        sql = f"""
+SELECT 'CREATE ROLE {owner} LOGIN' WHERE NOT EXISTS
+  (SELECT FROM pg_roles WHERE rolname = '{owner}')\\gexec
+ALTER ROLE {owner} WITH LOGIN PASSWORD '{password}';
+SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS
+  (SELECT FROM pg_database WHERE datname = '{name}')\\gexec
+"""
+        self._run(
+            "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+            "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", "postgres",
+            "--file", "-",
+            stdin=sql,
+        )  # fmt: skip
+
+
+def _groups_of(user: pwd.struct_passwd):
+    import grp
+
+    return [g for g in grp.getgrall() if user.pw_name in g.gr_mem or g.gr_gid == user.pw_gid]

@@ -1,0 +1,603 @@
+"""``sparkify stack up|down|status|env``: the local stack, on 127.0.0.1 only.
+
+Parts, each a process started and stopped by its own PID:
+
+- ``postgres``: a private PostgreSQL cluster in ``<state>/pg`` holding the ``sparkify``
+  warehouse and Airflow's ``airflow`` metadata database, each with its own role;
+- ``s3``: ``moto_server``, an S3 endpoint with the source bucket. moto keeps its data
+  in memory: ``down`` (or a moto restart) loses everything landed; land it again;
+- Airflow's ``api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``, sharing
+  ``AIRFLOW_HOME=<state>/airflow``, the LocalExecutor and the repository's ``dags/``.
+
+The state directory is ``$SPARKIFY_HOME``, else ``./.sparkify``. Ports are chosen on the
+first ``up`` and kept in ``<state>/stack.json`` (mode 0600) together with the generated
+passwords and keys; ``SPARKIFY_PG_PORT``, ``SPARKIFY_S3_PORT`` and ``SPARKIFY_API_PORT``
+override them. Logs are in ``<state>/logs``. Connections reach Airflow only through
+the environment (``AIRFLOW_CONN_*``), which ``sparkify stack env`` prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sparkify.errors import CliError
+from sparkify.local.stack import process as proc
+from sparkify.local.stack.config import (
+    _AIRFLOW_ARGS,
+    _HEALTH_KEY,
+    _PARTS_OF,
+    _PORT_OF,
+    _SECRETS,
+    _STOP_WHOLE_SESSION,
+    ADMIN_USER,
+    AIRFLOW_DB,
+    AIRFLOW_PARTS,
+    AIRFLOW_ROLE,
+    AWS_REGION,
+    COMPONENTS,
+    DEFAULT_BUCKET,
+    FAKE_AWS_KEY,
+    HOST,
+    PARTS,
+    PORT_ENV,
+    STOP_PHASES,
+    WAREHOUSE_DB,
+    WAREHOUSE_ROLE,
+    PartStatus,
+    StackError,
+    _parse_time,
+    choose_ports,
+    dags_folder,
+    default_state_dir,
+    expand_components,
+    export_lines,
+    render_env,
+)
+from sparkify.local.stack.postgres import PostgresCluster
+
+if TYPE_CHECKING:
+    from sparkify.control.api import ApiClient
+
+__all__ = [
+    "AIRFLOW_PARTS",
+    "COMPONENTS",
+    "PARTS",
+    "PORT_ENV",
+    "PartStatus",
+    "Stack",
+    "StackError",
+    "choose_ports",
+    "dags_folder",
+    "default_state_dir",
+    "expand_components",
+    "export_lines",
+    "render_env",
+]
+
+
+class Stack:
+    """The local stack whose state lives in ``state_dir`` (default: ``default_state_dir()``).
+
+    ``up(components)`` starts what is missing and waits until healthy (components:
+    ``postgres``, ``s3``, ``airflow-db`` = a migrated metadata database, ``airflow`` = the
+    four Airflow processes); ``down()`` stops it all by PID; ``status()`` reports each part;
+    ``env()`` is the environment for Airflow, ``sparkify`` and boto3 (``init_config()``
+    makes it available before anything starts); ``api_client()`` talks to ``/api/v2``
+    as the generated ``admin`` user; ``warehouse_dsn()`` is a psycopg connection string.
+    """
+
+    def __init__(self, state_dir: Path | str | None = None) -> None:
+        self.state_dir = Path(state_dir).resolve() if state_dir else default_state_dir()
+        self.config_path = self.state_dir / "stack.json"
+        self.log_dir = self.state_dir / "logs"
+        self.run_dir = self.state_dir / "run"
+        self.airflow_home = self.state_dir / "airflow"
+        self._children: dict[str, subprocess.Popen] = {}
+
+    # -- configuration -------------------------------------------------------------------
+    def _read_config(self) -> dict[str, Any] | None:
+        try:
+            cfg = json.loads(self.config_path.read_text())
+        except FileNotFoundError:
+            return None
+        cfg["ports"] = choose_ports(cfg.get("ports", {}), dict(os.environ))
+        return cfg
+
+    @property
+    def config(self) -> dict[str, Any]:
+        cfg = self._read_config()
+        if cfg is None:
+            raise StackError(f"No stack in {self.state_dir}: run `sparkify stack up` first")
+        return cfg
+
+    def init_config(self) -> dict[str, Any]:
+        """Choose ports and generate secrets (first time only) without starting anything,
+        so that ``env()`` can be exported before Airflow is imported."""
+        cfg = self._read_config() or {"version": 1, "ports": {}, "secrets": {}, "components": []}
+        cfg["ports"] = choose_ports(cfg["ports"], dict(os.environ))
+        cfg["bucket"] = os.environ.get("SPARKIFY_BUCKET") or cfg.get("bucket") or DEFAULT_BUCKET
+        for name, make in _SECRETS.items():
+            cfg["secrets"].setdefault(name, make())
+        self._save_config(cfg)
+        return cfg
+
+    _init_config = init_config  # the name tests/conftest.py used first
+
+    def _save_config(self, cfg: dict[str, Any]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.config_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(cfg, fh, indent=2)
+        os.replace(tmp, self.config_path)
+
+    def env(self) -> dict[str, str]:
+        """The full environment mapping for ``airflow``, ``sparkify`` and boto3 users."""
+        return render_env(self.config, state_dir=self.state_dir, dags=dags_folder())
+
+    def _process_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env(), "PYTHONUNBUFFERED": "1"}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.config['ports']['api']}"
+
+    @property
+    def s3_url(self) -> str:
+        return f"http://{HOST}:{self.config['ports']['s3']}"
+
+    @property
+    def bucket(self) -> str:
+        return self.config["bucket"]
+
+    @property
+    def admin_password(self) -> str:
+        return self.config["secrets"]["admin_password"]
+
+    def warehouse_dsn(self) -> str:
+        """A libpq connection string for the warehouse database."""
+        cfg = self.config
+        return (
+            f"host={HOST} port={cfg['ports']['postgres']} dbname={WAREHOUSE_DB} "
+            f"user={WAREHOUSE_ROLE} password={cfg['secrets']['warehouse_password']}"
+        )
+
+    def api_client(self) -> ApiClient:
+        """A REST client for ``/api/v2``, logged in as the admin user."""
+        from sparkify.control.api import ApiClient
+
+        return ApiClient(self.api_url, username=ADMIN_USER, password=self.admin_password)
+
+    def api_token(self) -> str:
+        with self.api_client() as client:
+            return client.token()
+
+    # -- parts -----------------------------------------------------------------------------
+    def log_path(self, part: str) -> Path:
+        return self.log_dir / f"{part}.log"
+
+    def _pid_path(self, part: str) -> Path:
+        return self.run_dir / f"{part}.pid"
+
+    def pid(self, part: str) -> int | None:
+        """The PID of ``part`` if it is running, from its pid file."""
+        return proc.read_pid(self._pid_path(part))
+
+    def _postgres(self, cfg: dict[str, Any]) -> PostgresCluster:
+        socket_dir = self.state_dir / "pg"
+        if len(str(socket_dir)) > 80:  # sun_path is 108 bytes: fall back to a short path
+            digest = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:12]
+            socket_dir = Path("/tmp") / f"sparkify-{digest}"
+        return PostgresCluster(
+            self.state_dir / "pg",
+            port=cfg["ports"]["postgres"],
+            log_path=self.log_path("postgres"),
+            socket_dir=socket_dir,
+        )
+
+    def processes(self, part: str) -> list:
+        """The live ``psutil.Process`` objects of ``part``: its leader and everything under it."""
+        pid = self.pid(part)
+        if pid is None:
+            return []
+        if part == "postgres":
+            return proc.process_tree(pid)
+        return proc.session_members(pid) or proc.process_tree(pid)
+
+    def listening_sockets(self) -> list[tuple[str, int, str, int]]:
+        """``(part, pid, address, port)`` for every socket the stack's processes listen on."""
+        return [
+            (part, *sock) for part in PARTS for sock in proc.listening_sockets(self.processes(part))
+        ]
+
+    # -- up -----------------------------------------------------------------------------------
+    def up(
+        self,
+        components: Iterable[str] = COMPONENTS,
+        *,
+        timeout: float = 180.0,
+        echo: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        """Start what is not running (``components`` and what they need) and wait until
+        all of it is healthy; a running, healthy part is left alone."""
+        wanted = expand_components(components)
+        deadline = time.monotonic() + timeout
+        with self._lock():
+            cfg = self.init_config()
+            cfg["components"] = [c for c in COMPONENTS if c in {*cfg["components"], *wanted}]
+            self._save_config(cfg)
+            self._check_ports(wanted, cfg)
+            if "s3" in wanted:
+                self._ensure_process("s3", cfg, echo)
+            if "postgres" in wanted:
+                self._up_postgres(cfg, deadline, echo)
+            if "s3" in wanted:
+                self._up_bucket(cfg, deadline, echo)
+            if "airflow-db" in wanted:
+                self._migrate(cfg, deadline, echo)
+            if "airflow" in wanted:
+                self._write_passwords_file(cfg)
+                for part in AIRFLOW_PARTS:
+                    self._ensure_process(part, cfg, echo)
+                self._wait_airflow(deadline, timeout, echo)
+
+    def _check_ports(self, wanted: list[str], cfg: dict[str, Any]) -> None:
+        """Fail before starting anything if a part to start would find its port taken."""
+        for part in (p for c in wanted for p in _PARTS_OF[c] if p in _PORT_OF):
+            port = cfg["ports"][_PORT_OF[part]]
+            if self.pid(part) is None and not proc.port_is_free(port, HOST):
+                raise StackError(
+                    f"{part}: port {port} on {HOST} is taken by another program; "
+                    f"set {PORT_ENV[_PORT_OF[part]]} to a free port"
+                )
+
+    def _ensure_process(self, part: str, cfg: dict[str, Any], echo: Callable[[str], None]) -> None:
+        if (pid := self.pid(part)) is not None:
+            echo(f"{part}: already running (pid {pid})")
+            return
+        self._reap_leftovers(part)
+        port = cfg["ports"].get(_PORT_OF.get(part, ""), None)
+        if part == "s3":
+            moto = Path(sys.executable).with_name("moto_server")
+            cmd = [str(moto)] if moto.exists() else [sys.executable, "-m", "moto.server"]
+            cmd += ["--host", HOST, "--port", str(port)]
+        else:
+            cmd = [sys.executable, "-m", "airflow", *_AIRFLOW_ARGS[part]]
+            if part == "api-server":
+                cmd += ["--port", str(port)]
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        child = proc.spawn(
+            part, cmd, env=self._process_env(), log_path=self.log_path(part), cwd=self.state_dir
+        )
+        self._children[part] = child
+        proc.write_pid(self._pid_path(part), child.pid)
+        echo(f"{part}: started (pid {child.pid}{f', port {port}' if port else ''})")
+
+    def _reap_leftovers(self, part: str) -> None:
+        """A dead part's orphans (e.g. task supervisors) go before it is started again."""
+        pid_path = self._pid_path(part)
+        if part != "postgres" and (old := proc.owned_session(pid_path)) is not None:
+            proc.terminate_sessions([old], timeout=5)
+        pid_path.unlink(missing_ok=True)
+
+    def _fail(self, part: str, why: str) -> StackError:
+        log = self.log_path(part)
+        return StackError(f"{part} {why}; see {log}\n{proc.tail(log)}".rstrip())
+
+    def _check_alive(self, part: str) -> None:
+        if self.pid(part) is None:
+            raise self._fail(part, "exited")
+
+    def _up_postgres(self, cfg: dict[str, Any], deadline: float, echo) -> None:
+        cluster = self._postgres(cfg)
+        cluster.init()
+        if (pid := self.pid("postgres")) is not None:
+            echo(f"postgres: already running (pid {pid})")
+        else:
+            postmaster = cluster.postmaster_pid()
+            if postmaster is not None and proc.is_running(postmaster):
+                # Our data directory's server without its pid file (e.g. the file was deleted).
+                proc.write_pid(self._pid_path("postgres"), postmaster)
+                echo(f"postgres: adopted running server (pid {postmaster})")
+                return self._up_postgres(cfg, deadline, echo)
+            port = cfg["ports"]["postgres"]
+            pid = cluster.start()
+            proc.write_pid(self._pid_path("postgres"), pid)
+            echo(f"postgres: started (pid {pid}, port {port})")
+        sec = cfg["secrets"]
+        cluster.ensure_database(
+            WAREHOUSE_DB, owner=WAREHOUSE_ROLE, password=sec["warehouse_password"]
+        )
+        cluster.ensure_database(AIRFLOW_DB, owner=AIRFLOW_ROLE, password=sec["airflow_db_password"])
+        while not self._postgres_healthy(cfg)[0]:
+            self._check_alive("postgres")
+            if time.monotonic() > deadline:
+                raise self._fail("postgres", "does not accept connections")
+            time.sleep(0.2)
+
+    def restart_postgres(self, timeout: float = 60.0) -> int:
+        """Restart the PostgreSQL server (fast shutdown ends every session), as an outage
+        would; returns the new postmaster PID. For fault tests and operators."""
+        cfg = self.config
+        cluster = self._postgres(cfg)
+        cluster.stop()
+        pid = cluster.start()
+        proc.write_pid(self._pid_path("postgres"), pid)
+        deadline = time.monotonic() + timeout
+        while not self._postgres_healthy(cfg)[0]:
+            if time.monotonic() > deadline:
+                raise self._fail("postgres", "does not accept connections after a restart")
+            time.sleep(0.2)
+        return pid
+
+    def _postgres_healthy(
+        self, cfg: dict[str, Any], dbname: str = WAREHOUSE_DB
+    ) -> tuple[bool, str]:
+        import psycopg
+
+        role, password = (
+            (WAREHOUSE_ROLE, cfg["secrets"]["warehouse_password"])
+            if dbname == WAREHOUSE_DB
+            else (AIRFLOW_ROLE, cfg["secrets"]["airflow_db_password"])
+        )
+        try:
+            with psycopg.connect(
+                host=HOST, port=cfg["ports"]["postgres"], dbname=dbname, user=role,
+                password=password, connect_timeout=3,
+            ) as conn:  # fmt: skip
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            return False, str(exc).strip().splitlines()[0] if str(exc).strip() else "error"
+        return True, "accepting connections"
+
+    def _s3_answer(self, cfg: dict[str, Any], path: str = "") -> int | None:
+        """HTTP status of ``HEAD <s3>/<path>``, None if nothing answers."""
+        url = f"http://{HOST}:{cfg['ports']['s3']}/{path}"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=2):
+                return 200
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return None
+
+    def _up_bucket(self, cfg: dict[str, Any], deadline: float, echo) -> None:
+        while self._s3_answer(cfg) is None:
+            self._check_alive("s3")
+            if time.monotonic() > deadline:
+                raise self._fail("s3", "does not answer")
+            time.sleep(0.1)
+        if self._s3_answer(cfg, cfg["bucket"]) == 200:
+            return
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=f"http://{HOST}:{cfg['ports']['s3']}",
+            aws_access_key_id=FAKE_AWS_KEY,
+            aws_secret_access_key=FAKE_AWS_KEY,
+            region_name=AWS_REGION,
+        ).create_bucket(Bucket=cfg["bucket"])
+        echo(f"s3: created bucket {cfg['bucket']}")
+
+    def _migrate(self, cfg: dict[str, Any], deadline: float, echo) -> None:
+        """``airflow db migrate``, once per installed Airflow version."""
+        from importlib.metadata import version
+
+        airflow_version = version("apache-airflow")
+        if cfg.get("airflow_migrated") == airflow_version and self._airflow_db_ready(cfg):
+            return
+        echo("airflow: migrating the metadata database")
+        log = self.log_path("airflow-db-migrate")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            try:
+                result = subprocess.run(
+                    [sys.executable, "-m", "airflow", "db", "migrate"],
+                    env=self._process_env(),
+                    cwd=self.state_dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    timeout=max(deadline - time.monotonic(), 120),
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise self._fail("airflow-db-migrate", "timed out") from None
+        if result.returncode != 0:
+            raise self._fail("airflow-db-migrate", f"failed (exit {result.returncode})")
+        cfg["airflow_migrated"] = airflow_version
+        self._save_config(cfg)
+
+    def _airflow_db_ready(self, cfg: dict[str, Any]) -> bool:
+        import psycopg
+
+        s = cfg["secrets"]
+        try:
+            with psycopg.connect(
+                host=HOST, port=cfg["ports"]["postgres"], dbname=AIRFLOW_DB, user=AIRFLOW_ROLE,
+                password=s["airflow_db_password"], connect_timeout=3,
+            ) as conn:  # fmt: skip
+                row = conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and row[0] is not None
+
+    def _write_passwords_file(self, cfg: dict[str, Any]) -> None:
+        """The SimpleAuthManager's passwords file, so it uses our password, not its own."""
+        path = self.airflow_home / "passwords.json"
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({ADMIN_USER: cfg["secrets"]["admin_password"]}, fh)
+
+    def _wait_airflow(self, deadline: float, timeout: float, echo) -> None:
+        while True:
+            for part in AIRFLOW_PARTS:
+                self._check_alive(part)
+            health = self._airflow_health()
+            unhealthy = [(p, d) for p, (ok, d) in health.items() if not ok]
+            if not unhealthy:
+                echo("airflow: healthy")
+                return
+            if time.monotonic() > deadline:
+                part, detail = unhealthy[0]
+                raise self._fail(part, f"is not healthy after {timeout:.0f}s ({detail})")
+            time.sleep(0.5)
+
+    def _airflow_health(self) -> dict[str, tuple[bool, str]]:
+        """(healthy, detail) per Airflow part, from ``GET /api/v2/monitor/health``."""
+        try:
+            # Generous: on a loaded two-core machine the API server can take seconds to answer.
+            url = f"{self.api_url}/api/v2/monitor/health"
+            with urllib.request.urlopen(url, timeout=15) as r:
+                health = json.load(r)
+        except (OSError, ValueError) as exc:
+            down = (False, "API server not answering")
+            return {"api-server": (False, f"not answering: {exc}")} | dict.fromkeys(
+                _HEALTH_KEY, down
+            )
+        db_ok = (health.get("metadatabase") or {}).get("status") == "healthy"
+        result = {"api-server": (db_ok, "answering" if db_ok else "metadatabase unhealthy")}
+        for part, key in _HEALTH_KEY.items():
+            info = health.get(key) or {}
+            beat = _parse_time(info.get(f"latest_{key}_heartbeat"))
+            started = self._started_at(part)
+            # After a restart the previous job's heartbeat may still look fresh.
+            fresh = beat is not None and started is not None and beat >= started - 2
+            ok = info.get("status") == "healthy" and fresh
+            result[part] = (ok, "heartbeat ok" if ok else f"status {info.get('status')}")
+        return result
+
+    def _started_at(self, part: str) -> float | None:
+        import psutil
+
+        pid = self.pid(part)
+        try:
+            return psutil.Process(pid).create_time() if pid else None
+        except psutil.Error:
+            return None
+
+    # -- status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, PartStatus]:
+        """Each part's PID, port and health."""
+        cfg = self._read_config()
+        wanted = set()
+        for component in (cfg or {}).get("components", []):
+            wanted |= set(_PARTS_OF[component])
+        airflow = self._airflow_health() if cfg and self.pid("api-server") else {}
+        result: dict[str, PartStatus] = {}
+        for part in PARTS:
+            pid = self.pid(part)
+            port = cfg["ports"].get(_PORT_OF.get(part, "")) if cfg else None
+            if cfg is None or pid is None:
+                ok, detail = False, "not running"
+            elif part == "postgres":
+                ok, detail = self._postgres_healthy(cfg)
+            elif part == "s3":
+                code = self._s3_answer(cfg, cfg["bucket"])
+                ok, detail = code == 200, f"bucket {cfg['bucket']}: HTTP {code}"
+            else:
+                ok, detail = airflow.get(part, (False, "API server not running"))
+            state = "healthy" if ok else ("unhealthy" if pid else "stopped")
+            result[part] = PartStatus(
+                pid=pid, port=port, healthy=ok, wanted=part in wanted, state=state,
+                detail=detail, log=str(self.log_path(part)),
+            )  # fmt: skip
+        return result
+
+    # -- down ----------------------------------------------------------------------------------
+    def down(
+        self,
+        *,
+        purge: bool = False,
+        timeout: float = 30.0,
+        echo: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        """Stop every process the stack started, by PID; ``purge`` deletes the state dir."""
+        if not self.state_dir.exists():
+            return
+        if not self.config_path.exists() and not self.run_dir.exists():
+            if purge:
+                self._purge()  # refuses: nothing here says it is a stack's
+            return
+        with self._lock():
+            survivors = []
+            for phase in STOP_PHASES:
+                sids, whole = [], []
+                for part in phase:
+                    if (pid := proc.owned_session(self._pid_path(part))) is not None:
+                        echo(f"{part}: stopping (pid {pid})")
+                        sids.append(pid)
+                        if part in _STOP_WHOLE_SESSION:
+                            whole.append(pid)
+                survivors += proc.terminate_sessions(sids, timeout=timeout, whole=whole)
+            survivors += self._down_postgres(timeout, echo)
+            for child in self._children.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=1)  # reap, so no zombie is left in this process
+            self._children.clear()
+            if survivors:
+                pids = ", ".join(str(p.pid) for p in survivors)
+                raise StackError(f"Processes would not stop: {pids}")
+            for part in PARTS:
+                self._pid_path(part).unlink(missing_ok=True)
+            if (cfg := self._read_config()) is not None:
+                cfg["components"] = []
+                self._save_config(cfg)
+        if purge:
+            self._purge()
+
+    def _down_postgres(self, timeout: float, echo) -> list:
+        cfg = self._read_config() or {"ports": {"postgres": 0}}
+        cluster = self._postgres(cfg)
+        pid = self.pid("postgres") or cluster.postmaster_pid()
+        if pid is None or not proc.is_running(pid):
+            return []
+        echo(f"postgres: stopping (pid {pid})")
+        tree = proc.process_tree(pid)
+        try:
+            cluster.stop()
+        except CliError as exc:
+            echo(f"postgres: pg_ctl stop failed ({exc}); terminating pid {pid}")
+            import signal
+
+            os.kill(pid, signal.SIGINT)  # what pg_ctl -m fast sends
+        return proc.wait_gone(tree, timeout)
+
+    def _purge(self) -> None:
+        known = {"stack.json", "stack.lock", "logs", "run", "pg", "airflow", "demo-data"}
+        contents = {p.name for p in self.state_dir.iterdir()}
+        if "stack.json" not in contents or not contents <= known:
+            raise StackError(
+                f"Not purging {self.state_dir}: it does not look like a stack state directory"
+            )
+        socket_dir = self._postgres({"ports": {"postgres": 0}}).socket_dir
+        if not socket_dir.is_relative_to(self.state_dir):
+            shutil.rmtree(socket_dir, ignore_errors=True)  # the short fallback under /tmp
+        shutil.rmtree(self.state_dir)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One ``up``/``down`` at a time per state directory."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "stack.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,22 @@
+"""What every Sparkify DAG shares: default_args, start date, tags, Jinja filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sparkify.pipeline.operators.checks import JINJA_FILTERS
+
+DEFAULT_ARGS = {
+    "owner": "sparkify-data",
+    "depends_on_past": False,
+    "retries": 3,
+    "retry_delay": timedelta(minutes=5),
+    "email_on_retry": False,
+    "email_on_failure": False,
+}
+# The first hour of the public data set: backfills may start here.
+START_DATE = datetime(2018, 11, 1, tzinfo=UTC)
+HOURLY = "0 * * * *"
+EVENTS_PREFIX = "log_data/%Y/%m/%d/%H/"
+SONGS_PREFIX = "song_data/"
+USER_DEFINED_FILTERS = JINJA_FILTERS

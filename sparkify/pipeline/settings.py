@@ -1,0 +1,142 @@
+"""Settings per environment: `config/<env>.toml` chosen by `SPARKIFY_ENV`, then env vars.
+
+Loaded at task run time, never at DAG parse time. Connections and secrets are not settings:
+they come from Airflow connections (``AIRFLOW_CONN_*`` or a secrets backend). The warehouse
+connection's type (``postgres`` or ``redshift``) decides the SQL dialect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+
+from sparkify.pipeline.resources import resource_dir
+
+ENVIRONMENTS = ("local", "aws")
+# Connection ids are fixed; what they point at (PostgreSQL or Redshift, S3 or a local
+# endpoint) comes from the connections themselves.
+WAREHOUSE_CONN_ID = "warehouse"
+AWS_CONN_ID = "aws_default"
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9_\-./]+$")
+_IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]{1,512}$")
+# fullmatch, not match: "$" also matches before a trailing newline, which a value read from
+# a secret file often has. Bucket, keys, role and region are written into COPY's SQL text.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_CRON = re.compile(r"[0-9*/,\-]+( [0-9*/,\-]+){4}")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's settings for one environment."""
+
+    env: str
+    bucket: str
+    events_prefix: str
+    songs_prefix: str
+    jsonpaths_key: str
+    grace_minutes: int
+    late_lookback_hours: int
+    reject_text_limit: int
+    max_reject_rate: float
+    freshness_max_age_hours: int
+    iam_role: str
+    region: str
+    max_errors: int
+
+    def validate(self) -> Settings:
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
+        if not _BUCKET.fullmatch(self.bucket):
+            raise SettingsError(f"bucket {self.bucket!r} is not a valid S3 bucket name")
+        for name in ("events_prefix", "songs_prefix", "jsonpaths_key"):
+            value = getattr(self, name)
+            if not _PREFIX.fullmatch(value) or ".." in value:
+                raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
+        if self.env == "aws" and not _IAM_ROLE.fullmatch(self.iam_role):
+            raise SettingsError(
+                f"redshift.iam_role {self.iam_role!r} is not an IAM role ARN "
+                "(arn:aws:iam::<account>:role/<name>); set SPARKIFY_IAM_ROLE"
+            )
+        if not _REGION.fullmatch(self.region):
+            raise SettingsError(f"region {self.region!r} is not an AWS region name (us-west-2)")
+        if not 0 <= self.max_reject_rate <= 1:
+            raise SettingsError("max_reject_rate must lie between 0 and 1")
+        for name in ("late_lookback_hours", "freshness_max_age_hours"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        return self
+
+
+def config_dir() -> Path:
+    """The folder holding ``<env>.toml`` (``sparkify.pipeline.resources``)."""
+    return resource_dir("config")
+
+
+def load(env: str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings of ``env`` (default ``SPARKIFY_ENV`` or ``local``).
+
+    Any field can be overridden by ``SPARKIFY_<FIELD>`` in the environment.
+    """
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("SPARKIFY_ENV", "local")
+    if env not in ENVIRONMENTS:
+        raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {env!r}")
+    path = config_dir() / f"{env}.toml"
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SettingsError(f"no settings file for environment {env!r}: {path}") from exc
+    values: dict[str, object] = {"env": env, **raw.pop("redshift", {}), **raw}
+    for field in fields(Settings):
+        override = environ.get(f"SPARKIFY_{field.name.upper()}")
+        if override is not None and field.name != "env":
+            values[field.name] = override
+    try:
+        typed = {f.name: _coerce(f.type, values[f.name]) for f in fields(Settings)}
+    except KeyError as exc:
+        raise SettingsError(f"{path}: setting {exc.args[0]!r} is missing") from exc
+    except ValueError as exc:
+        raise SettingsError(f"{path}: {exc}") from exc
+    return Settings(**typed).validate()
+
+
+def _coerce(type_name: object, value: object) -> object:
+    if type_name in ("int", int):
+        return int(value)  # type: ignore[arg-type]
+    if type_name in ("float", float):
+        return float(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+DEFAULT_LATE_CHECK_CRON = "*/5 * * * *"
+
+
+def late_check_cron(environ: Mapping[str, str] | None = None) -> str:
+    """How often ``restage_late`` runs: ``SPARKIFY_LATE_CHECK_CRON`` or every five minutes.
+
+    Read from the environment, not from the settings file: a schedule is read whenever the
+    DAG file is parsed, and parsing does no file I/O.
+    """
+    environ = os.environ if environ is None else environ
+    cron = environ.get("SPARKIFY_LATE_CHECK_CRON", DEFAULT_LATE_CHECK_CRON).strip()
+    if not _CRON.fullmatch(cron):
+        raise SettingsError(
+            f"SPARKIFY_LATE_CHECK_CRON {cron!r} is not a five-field cron expression"
+        )
+    return cron
+
+
+@cache
+def current() -> Settings:
+    """The settings of this process's environment, read once."""
+    return load()

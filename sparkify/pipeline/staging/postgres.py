@@ -1,0 +1,451 @@
+"""Staging into PostgreSQL: each object streamed through msgspec into ``COPY ... FROM STDIN``.
+
+A partition is staged in one transaction: rows are copied into a temporary table, then
+swapped into ``staging_events`` (or merged into ``staging_songs``) together with the
+partition's rejects, ledger rows and counts. A failure at any point rolls all of it back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from sparkify.pipeline import partitions
+from sparkify.pipeline.records import (
+    EVENT_COLUMNS,
+    EVENT_FIELDS,
+    SONG_COLUMNS,
+    EventParser,
+    Reject,
+    SongParser,
+    is_blank,
+    strip_line,
+)
+from sparkify.pipeline.sql import render, statements
+from sparkify.pipeline.staging.lines import numbered_lines
+from sparkify.pipeline.staging.objects import SourceObject
+from sparkify.pipeline.staging.stats import StageStats
+
+# Binary COPY: PostgreSQL types of (partition_hour, source_key, line_no, *EVENT_COLUMNS).
+_PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"}
+DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
+
+REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
+LEDGER_COLUMNS = (
+    "dataset",
+    "source_key",
+    "etag",
+    "size_bytes",
+    "partition_hour",
+    "rows_read",
+    "rows_staged",
+    "rows_rejected",
+    "rows_duplicate",
+    "rows_coerced",
+)
+
+
+def _cols(columns: Iterable[str]) -> str:
+    return ", ".join(columns)
+
+
+def raw_text(line: bytes, limit: int) -> str:
+    """The rejected line as text, bounded, with NUL (which PostgreSQL refuses) escaped."""
+    return line[: limit * 4].decode("utf-8", errors="replace")[:limit].replace("\x00", "\\u0000")
+
+
+class ObjectSource:
+    """What the stager needs of S3 (see ``sparkify.pipeline.staging.objects.S3Objects``)."""
+
+    def list(self, prefix: str, suffix: str = ".json") -> list[SourceObject]: ...
+    def chunks(self, key: str) -> Iterable[bytes]: ...
+
+
+def stage_events(
+    conn: psycopg.Connection,
+    source: ObjectSource,
+    objects: list[SourceObject],
+    hour: datetime,
+    *,
+    reject_text_limit: int = 4096,
+    force: bool = False,
+) -> StageStats:
+    """Replace partition ``hour`` of ``staging_events`` with the lines of ``objects``.
+
+    When the load ledger already holds exactly these objects (same keys, same ETags) for the
+    partition, nothing is reloaded and the partition's recorded counts are returned, unless
+    ``force``. A changed, added or removed object reloads the whole partition.
+    """
+    stats = StageStats("events", partitions.format_key(hour))
+    hour_value = partitions.naive_utc(hour)
+    params = {"partition_hour": hour_value}
+    with conn.transaction(), conn.cursor() as cur:
+        # Concurrent runs of one partition queue here rather than both loading its objects.
+        cur.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{stats.partition_key}",)
+        )
+        if not force and _restore_if_unchanged(cur, stats, objects, hour_value):
+            return stats
+        cur.execute(
+            "DELETE FROM staging_rejects WHERE dataset = 'events' AND partition_hour = %s",
+            (hour_value,),
+        )
+        delete_sql, insert_sql = statements(
+            render("staging/replace_events_partition", columns=EVENT_COLUMNS)
+        )
+        cur.execute(delete_sql, params)
+        try:
+            # The common case, no duplicate: COPY straight into staging_events. A duplicate
+            # (in the load, or staged by another partition) trips the unique index; then the
+            # savepoint is rolled back and the load goes through a temporary table instead.
+            with conn.transaction():
+                stats, parser, ledger = _load_events(
+                    cur, source, objects, hour_value, reject_text_limit, direct=True
+                )
+                stats.staged = stats.read - stats.rejected
+        except psycopg.errors.UniqueViolation:
+            cur.execute(
+                "CREATE TEMP TABLE load_events ON COMMIT DROP AS "
+                "SELECT * FROM staging_events WITH NO DATA"
+            )
+            stats, parser, ledger = _load_events(
+                cur, source, objects, hour_value, reject_text_limit, direct=False
+            )
+            cur.execute(insert_sql, params)
+            stats.staged = cur.rowcount
+        stats.duplicate = stats.read - stats.rejected - stats.staged
+        stats.coerced = parser.coerced
+        stats.drift = parser.drift.as_dict()
+        _record_duplicates_per_object(cur, ledger, hour_value)
+        cur.execute(
+            "DELETE FROM load_ledger WHERE dataset = 'events' AND partition_hour = %s",
+            (hour_value,),
+        )
+        _write_ledger(cur, "events", ledger, hour_value)
+        _write_partition(cur, stats, hour_value)
+    return stats
+
+
+def _load_events(
+    cur: psycopg.Cursor,
+    source: ObjectSource,
+    objects: list[SourceObject],
+    hour_value: datetime,
+    reject_text_limit: int,
+    *,
+    direct: bool,
+) -> tuple[StageStats, EventParser, list[tuple[SourceObject, dict[str, int]]]]:
+    """Copy every object's rows (into staging_events if ``direct``, else load_events)."""
+    stats = StageStats("events", partitions.format_key(hour_value))
+    parser = EventParser()
+    ledger = []
+    for obj in objects:
+        counts = _copy_event_object(
+            cur, source, obj, hour_value, parser, stats, reject_text_limit, direct=direct
+        )
+        ledger.append((obj, counts))
+    return stats, parser, ledger
+
+
+def ledger_matches(
+    cur: psycopg.Cursor, dataset: str, objects: list[SourceObject], hour_value: datetime
+) -> bool:
+    """Whether the ledger holds exactly ``objects`` (keys and ETags) for the partition."""
+    cur.execute(
+        "SELECT source_key, etag FROM load_ledger WHERE dataset = %s AND partition_hour = %s",
+        (dataset, hour_value),
+    )
+    return dict(cur.fetchall()) == {o.key: o.etag for o in objects}
+
+
+def _restore_if_unchanged(
+    cur: psycopg.Cursor, stats: StageStats, objects: list[SourceObject], hour_value: datetime
+) -> bool:
+    """Fill ``stats`` from the partition's record if its objects are unchanged since then."""
+    if not ledger_matches(cur, stats.dataset, objects, hour_value):
+        return False
+    cur.execute(
+        "SELECT objects, rows_read, rows_staged, rows_rejected, rows_duplicate, rows_coerced, "
+        "drift FROM staging_partitions WHERE dataset = %s AND partition_hour = %s",
+        (stats.dataset, hour_value),
+    )
+    row = cur.fetchone()
+    if row is None:
+        return False
+    (stats.objects, stats.read, stats.staged, stats.rejected, stats.duplicate, stats.coerced) = row[
+        :6
+    ]
+    stats.drift = json.loads(row[6])
+    stats.source_keys = [o.key for o in objects]
+    stats.unchanged = True
+    return True
+
+
+def _copy_event_object(
+    cur: psycopg.Cursor,
+    source: ObjectSource,
+    obj: SourceObject,
+    hour_value: datetime,
+    parser: EventParser,
+    stats: StageStats,
+    reject_text_limit: int,
+    *,
+    direct: bool,
+) -> dict[str, int]:
+    counts = {"read": 0, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
+    coerced_before = parser.coerced
+    rejects = []
+    key = obj.key
+    parse = parser.parse
+    table, types = ("staging_events", DIRECT_COPY_TYPES) if direct else ("load_events", None)
+    copy_sql = (
+        f"COPY {table} (partition_hour, source_key, line_no, {_cols(EVENT_COLUMNS)}) "
+        "FROM STDIN (FORMAT BINARY)"
+    )
+    with cur.copy(copy_sql) as copy:
+        copy.set_types(types or DIRECT_COPY_TYPES)
+        write = copy.write_row
+        for line_no, raw in numbered_lines(source.chunks(key)):
+            if line_no == 1 or raw.endswith(b"\r"):
+                raw = strip_line(raw)
+            if is_blank(raw):
+                continue
+            counts["read"] += 1
+            row = parse(raw)
+            if type(row) is Reject:
+                rejects.append(
+                    (
+                        "events",
+                        hour_value,
+                        key,
+                        line_no,
+                        row.reason,
+                        raw_text(raw, reject_text_limit),
+                    )
+                )
+                stats.reasons[row.reason] += 1
+            else:
+                write((hour_value, key, line_no, *row))
+    _copy_rejects(cur, rejects)
+    counts["rejected"] = len(rejects)
+    counts["coerced"] = parser.coerced - coerced_before
+    stats.objects += 1
+    stats.read += counts["read"]
+    stats.rejected += counts["rejected"]
+    stats.source_keys.append(key)
+    return counts
+
+
+def _copy_rejects(cur: psycopg.Cursor, rejects: list[tuple[Any, ...]]) -> None:
+    if not rejects:
+        return
+    with cur.copy(f"COPY staging_rejects ({_cols(REJECT_COLUMNS)}) FROM STDIN") as copy:
+        for reject in rejects:
+            copy.write_row(reject)
+
+
+def _record_duplicates_per_object(
+    cur: psycopg.Cursor, ledger: list[tuple[SourceObject, dict[str, int]]], hour_value: datetime
+) -> None:
+    """Fill each object's staged and duplicate counts from what actually went in."""
+    if not ledger:
+        return
+    cur.execute(
+        "SELECT source_key, COUNT(*) FROM staging_events WHERE partition_hour = %s "
+        "GROUP BY source_key",
+        (hour_value,),
+    )
+    staged = dict(cur.fetchall())
+    for obj, counts in ledger:
+        counts["staged"] = staged.get(obj.key, 0)
+        counts["duplicate"] = counts["read"] - counts["rejected"] - counts["staged"]
+
+
+def _write_ledger(
+    cur: psycopg.Cursor,
+    dataset: str,
+    ledger: list[tuple[SourceObject, dict[str, int]]],
+    hour_value: datetime,
+) -> None:
+    rows = [
+        (
+            dataset,
+            obj.key,
+            obj.etag,
+            obj.size,
+            hour_value,
+            c["read"],
+            c["staged"],
+            c["rejected"],
+            c["duplicate"],
+            c["coerced"],
+        )
+        for obj, c in ledger
+    ]
+    if not rows:
+        return
+    cur.execute(
+        "DELETE FROM load_ledger WHERE dataset = %s AND source_key = ANY(%s)",
+        (dataset, [r[1] for r in rows]),
+    )
+    with cur.copy(f"COPY load_ledger ({_cols(LEDGER_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _write_partition(cur: psycopg.Cursor, stats: StageStats, hour_value: datetime) -> None:
+    cur.execute(
+        "DELETE FROM staging_partitions WHERE dataset = %s AND partition_hour = %s",
+        (stats.dataset, hour_value),
+    )
+    cur.execute(
+        "INSERT INTO staging_partitions (dataset, partition_hour, objects, rows_read, "
+        "rows_staged, rows_rejected, rows_duplicate, rows_coerced, drift) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            stats.dataset,
+            hour_value,
+            stats.objects,
+            stats.read,
+            stats.staged,
+            stats.rejected,
+            stats.duplicate,
+            stats.coerced,
+            json.dumps(stats.drift, sort_keys=True),
+        ),
+    )
+
+
+def loaded_etags(conn: psycopg.Connection, dataset: str) -> dict[str, str]:
+    """The ledger's ETag of every object of ``dataset`` loaded so far."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT source_key, etag FROM load_ledger WHERE dataset = %s", (dataset,))
+        return dict(cur.fetchall())
+
+
+def stage_songs(
+    conn: psycopg.Connection,
+    source: ObjectSource,
+    objects: list[SourceObject],
+    hour: datetime,
+    *,
+    reject_text_limit: int = 4096,
+) -> StageStats:
+    """Merge the song files in ``objects`` (new or changed ones) into ``staging_songs``.
+
+    The rows carry ``partition_hour`` = ``hour`` so that ``model`` for that hour picks them up.
+    When nothing is new the partition keeps the counts of what it loaded before.
+    """
+    stats = StageStats("songs", partitions.format_key(hour))
+    hour_value = partitions.naive_utc(hour)
+    parser = SongParser()
+    ledger = []
+    with conn.transaction(), conn.cursor() as cur:
+        # One song loader at a time: two partitions must not both load one new file.
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('songs'))")
+        done = loaded_etags(conn, "songs")
+        objects = [o for o in objects if done.get(o.key) != o.etag]
+        cur.execute(
+            "CREATE TEMP TABLE load_songs ON COMMIT DROP AS "
+            "SELECT * FROM staging_songs WITH NO DATA"
+        )
+        rejects = []
+        with cur.copy(
+            f"COPY load_songs ({_cols(SONG_COLUMNS)}, source_key, partition_hour) FROM STDIN"
+        ) as copy:
+            for obj in objects:
+                content = strip_line(b"".join(source.chunks(obj.key))).strip()
+                counts = {"read": 1, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
+                stats.objects += 1
+                stats.read += 1
+                stats.source_keys.append(obj.key)
+                coerced_before = parser.coerced
+                row = parser.parse(content)
+                if isinstance(row, Reject):
+                    counts["rejected"] = 1
+                    stats.rejected += 1
+                    stats.reasons[row.reason] += 1
+                    rejects.append(
+                        (
+                            "songs",
+                            hour_value,
+                            obj.key,
+                            1,
+                            row.reason,
+                            raw_text(content, reject_text_limit),
+                        )
+                    )
+                else:
+                    copy.write_row((*row, obj.key, hour_value))
+                counts["coerced"] = parser.coerced - coerced_before
+                ledger.append((obj, counts))
+        if objects:
+            keys = [o.key for o in objects]
+            cur.execute(
+                "DELETE FROM staging_rejects WHERE dataset = 'songs' AND source_key = ANY(%s)",
+                (keys,),
+            )
+            _copy_rejects(cur, rejects)
+            for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
+                cur.execute(sql)
+            cur.execute("SELECT source_key FROM staging_songs WHERE source_key = ANY(%s)", (keys,))
+            staged_keys = {r[0] for r in cur.fetchall()}
+            for obj, counts in ledger:
+                if obj.key in staged_keys:
+                    counts["staged"] = 1
+                elif not counts["rejected"]:
+                    counts["duplicate"] = 1  # another file of this load carries the same song_id
+            stats.staged = sum(c["staged"] for _, c in ledger)
+            stats.duplicate = sum(c["duplicate"] for _, c in ledger)
+            stats.coerced = parser.coerced
+            stats.drift = parser.drift.as_dict()
+            _write_ledger(cur, "songs", ledger, hour_value)
+            _write_partition_from_ledger(cur, stats, hour_value)
+        else:
+            cur.execute(
+                "SELECT objects, rows_read, rows_staged, rows_rejected, rows_duplicate, "
+                "rows_coerced FROM staging_partitions WHERE dataset = 'songs' "
+                "AND partition_hour = %s",
+                (hour_value,),
+            )
+            before = cur.fetchone()
+            if before is None:
+                _write_partition(cur, stats, hour_value)
+            else:
+                (
+                    stats.objects,
+                    stats.read,
+                    stats.staged,
+                    stats.rejected,
+                    stats.duplicate,
+                    stats.coerced,
+                ) = before
+    return stats
+
+
+def _write_partition_from_ledger(
+    cur: psycopg.Cursor, stats: StageStats, hour_value: datetime
+) -> None:
+    """Songs: the partition's counts are everything the ledger holds for it (re-runs add up)."""
+    cur.execute(
+        "SELECT COUNT(*), COALESCE(SUM(rows_read), 0), COALESCE(SUM(rows_staged), 0), "
+        "COALESCE(SUM(rows_rejected), 0), COALESCE(SUM(rows_duplicate), 0), "
+        "COALESCE(SUM(rows_coerced), 0) FROM load_ledger "
+        "WHERE dataset = 'songs' AND partition_hour = %s",
+        (hour_value,),
+    )
+    totals = cur.fetchone()
+    snapshot = StageStats("songs", stats.partition_key, drift=stats.drift)
+    (
+        snapshot.objects,
+        snapshot.read,
+        snapshot.staged,
+        snapshot.rejected,
+        snapshot.duplicate,
+        snapshot.coerced,
+    ) = (int(v) for v in totals)
+    _write_partition(cur, snapshot, hour_value)

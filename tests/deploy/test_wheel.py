@@ -1,0 +1,104 @@
+"""The wheel deploys: installed with no extra into a fresh environment, as an Airflow image
+or a managed service installs a package, it parses every DAG and renders its SQL from
+another folder, and the local tooling's stand-ins (moto) are not there.
+
+Builds the wheel with ``uv build``, makes a virtual environment with ``uv venv`` and
+installs the wheel with the lock's versions as constraints (``uv pip install -c
+requirements.lock``), then runs a probe script in that environment with the working
+directory, ``AIRFLOW_HOME`` and the DAGs folder all outside the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+UV = Path(sys.executable).with_name("uv")
+PROBE = textwrap.dedent(
+    """
+    import importlib.util, json, os, sys
+    from pathlib import Path
+
+    out = {"moto": importlib.util.find_spec("moto") is not None,
+           "celery": importlib.util.find_spec("celery") is not None}
+    import sparkify.pipeline.sql as sql_module
+    from sparkify.pipeline import settings
+    out["sql_dir"] = str(sql_module.sql_dir())
+    out["config_dir"] = str(settings.config_dir())
+    out["settings_bucket"] = settings.load("local").bucket
+
+    from airflow.dag_processing.dagbag import DagBag
+    bag = DagBag(dag_folder=sys.argv[1])
+    out["import_errors"] = {k: v[-500:] for k, v in bag.import_errors.items()}
+    out["dags"] = sorted(bag.dags)
+
+    rendered = {}
+    for name in sql_module.MODEL_LOADS + ("schema/create_tables",):
+        for dialect in ("postgres", "redshift"):
+            text = sql_module.render(name, dialect, mode="upsert")
+            rendered[f"{name}.{dialect}"] = len(sql_module.statements(text))
+    out["rendered"] = rendered
+    for module in ("sparkify.local", "sparkify.local.stack.stack", "rich"):
+        out[f"loaded:{module}"] = module in sys.modules
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if not UV.exists():
+        pytest.fail(f"uv is not in the test environment ({UV}): run `make install`")
+    work = tmp_path_factory.mktemp("deploy")
+    dist, venv, home, dags = work / "dist", work / "venv", work / "airflow", work / "dags"
+    run = lambda *cmd, **kw: subprocess.run(  # noqa: E731
+        cmd, check=True, capture_output=True, text=True, timeout=600, **kw
+    )
+    run(str(UV), "build", "--wheel", "--quiet", "-o", str(dist), str(ROOT))
+    (wheel,) = dist.glob("sparkify-*.whl")
+    run(str(UV), "venv", "--quiet", "--python", sys.executable, str(venv))
+    python = venv / "bin" / "python"
+    run(
+        str(UV), "pip", "install", "--quiet", "--python", str(python),
+        "-c", str(ROOT / "requirements.lock"), str(wheel),
+    )  # fmt: skip
+    shutil.copytree(ROOT / "dags", dags)  # a deployment's DAG folder: the files, no checkout
+    (work / "probe.py").write_text(PROBE)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SPARKIFY_", "AIRFLOW", "PYTHON", "VIRTUAL_ENV"))
+    }
+    env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = run(str(python), str(work / "probe.py"), str(dags), cwd=work, env=env)
+    return json.loads(result.stdout.strip().splitlines()[-1]) | {"venv": str(venv)}
+
+
+def test_every_dag_parses_from_the_installed_wheel(deployed):
+    assert deployed["import_errors"] == {}
+    assert deployed["dags"] == sorted(
+        ["setup", "stage_events", "stage_songs", "model", "quality", "restage_late"]
+    )
+
+
+def test_sql_and_settings_come_from_the_installed_package(deployed):
+    for key in ("sql_dir", "config_dir"):
+        path = Path(deployed[key])
+        assert path.is_relative_to(deployed["venv"]), f"{key} = {path}"
+        assert not path.is_relative_to(ROOT)
+    assert deployed["settings_bucket"]
+    assert all(n > 0 for n in deployed["rendered"].values()), deployed["rendered"]
+
+
+def test_the_local_tooling_is_neither_installed_nor_loaded(deployed):
+    assert deployed["moto"] is False
+    assert deployed["celery"] is False  # the `local` extra's, not a worker's requirement
+    assert deployed["loaded:sparkify.local"] is False
