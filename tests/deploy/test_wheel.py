@@ -3,9 +3,10 @@ or a managed service installs a package, it parses every DAG and renders its SQL
 another folder, and the local tooling's stand-ins (moto) are not there.
 
 Builds the wheel with ``uv build``, makes a virtual environment with ``uv venv`` and
-installs the wheel with the lock's versions as constraints (``uv pip install -c
-requirements.lock``), then runs a probe script in that environment with the working
-directory, ``AIRFLOW_HOME`` and the DAGs folder all outside the checkout.
+installs the wheel with the lock's versions as constraints through the image's own install
+step (``deploy/install.sh``, with ``uv pip install`` for ``pip install``), then runs a
+probe script in that environment with the working directory, ``AIRFLOW_HOME`` and the DAGs
+folder all outside the checkout.
 """
 
 from __future__ import annotations
@@ -59,27 +60,35 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         pytest.fail(f"uv is not in the test environment ({UV}): run `make install`")
     work = tmp_path_factory.mktemp("deploy")
     dist, venv, home, dags = work / "dist", work / "venv", work / "airflow", work / "dags"
-    run = lambda *cmd, **kw: subprocess.run(  # noqa: E731
-        cmd, check=True, capture_output=True, text=True, timeout=600, **kw
-    )
+
+    def run(*cmd: str, **kw) -> subprocess.CompletedProcess:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+        assert done.returncode == 0, f"{cmd} exited {done.returncode}:\n{done.stderr[-3000:]}"
+        return done
+
     run(str(UV), "build", "--wheel", "--quiet", "-o", str(dist), str(ROOT))
     (wheel,) = dist.glob("sparkify-*.whl")
     run(str(UV), "venv", "--quiet", "--python", sys.executable, str(venv))
     python = venv / "bin" / "python"
-    run(
-        str(UV), "pip", "install", "--quiet", "--python", str(python),
-        "-c", str(ROOT / "requirements.lock"), str(wheel),
-    )  # fmt: skip
-    shutil.copytree(ROOT / "dags", dags)  # a deployment's DAG folder: the files, no checkout
-    (work / "probe.py").write_text(PROBE)
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("SPARKIFY_", "AIRFLOW", "PYTHON", "VIRTUAL_ENV"))
     }
     env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    # The image's own install step (deploy/Dockerfile runs the same script), with uv for pip.
+    installed = run(
+        "sh", str(ROOT / "deploy" / "install.sh"), str(wheel), str(ROOT / "requirements.lock"),
+        cwd=work,
+        env=env | {"PIP_INSTALL": f"{UV} pip install -q --python {python}", "PYTHON": str(python)},
+    )  # fmt: skip
+    shutil.copytree(ROOT / "dags", dags)  # a deployment's DAG folder: the files, no checkout
+    (work / "probe.py").write_text(PROBE)
     result = run(str(python), str(work / "probe.py"), str(dags), cwd=work, env=env)
-    return json.loads(result.stdout.strip().splitlines()[-1]) | {"venv": str(venv)}
+    return json.loads(result.stdout.strip().splitlines()[-1]) | {
+        "venv": str(venv),
+        "install_output": installed.stdout,
+    }
 
 
 def test_every_dag_parses_from_the_installed_wheel(deployed):
@@ -102,3 +111,8 @@ def test_the_local_tooling_is_neither_installed_nor_loaded(deployed):
     assert deployed["moto"] is False
     assert deployed["celery"] is False  # the `local` extra's, not a worker's requirement
     assert deployed["loaded:sparkify.local"] is False
+
+
+def test_the_image_install_step_checks_its_own_result(deployed):
+    assert "install.sh: sparkify installed; SQL from " in deployed["install_output"]
+    assert deployed["venv"] in deployed["install_output"]
