@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 
 from sparkify.errors import CliError
@@ -20,6 +21,15 @@ COMMANDS = (
     "sparkify.cli.backfill",
     "sparkify.cli.demo",
 )
+# The local tooling's commands, offered only where the `local` extra is installed: a
+# deployment's environment has `sparkify backfill` and nothing that needs moto.
+LOCAL_COMMANDS = (
+    "sparkify.cli.stack",
+    "sparkify.cli.generate",
+    "sparkify.cli.land",
+    "sparkify.cli.demo",
+)
+LOCAL_EXTRA_PROBE = "moto"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sparkify", description="Sparkify pipelines: local stack, data, backfill, demo."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local = importlib.util.find_spec(LOCAL_EXTRA_PROBE) is not None
+    if not local:
+        parser.epilog = (
+            "stack, generate, land and demo need the local tooling: pip install 'sparkify[local]'"
+        )
     for name in COMMANDS:
+        if name in LOCAL_COMMANDS and not local:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

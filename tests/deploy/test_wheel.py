@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,3 +117,30 @@ def test_the_local_tooling_is_neither_installed_nor_loaded(deployed):
 def test_the_image_install_step_checks_its_own_result(deployed):
     assert "install.sh: sparkify installed; SQL from " in deployed["install_output"]
     assert deployed["venv"] in deployed["install_output"]
+
+
+def test_the_deployed_command_line_backfills_any_airflow_and_names_what_is_missing(
+    deployed, tmp_path
+):
+    sparkify = Path(deployed["venv"]) / "bin" / "sparkify"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    helped = subprocess.run(
+        [sparkify, "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert "backfill" in helped.stdout
+    assert "sparkify[local]" in helped.stdout  # stack, demo ... are not offered without it
+    assert not re.search(r"^\s+(stack|demo|land|generate)\s", helped.stdout, re.M)
+    missing = subprocess.run(
+        [sparkify, "backfill", "--from", "2018-11-01", "--to", "2018-11-01"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 2
+    assert "pass --api-url or set SPARKIFY_API_URL" in missing.stderr
+    no_login = subprocess.run(
+        [sparkify, "backfill", "--from", "2018-11-01", "--to", "2018-11-01"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=60,
+        env=env | {"SPARKIFY_API_URL": "https://airflow.example.com"},
+    )  # fmt: skip
+    assert no_login.returncode == 2
+    assert "SPARKIFY_API_TOKEN" in no_login.stderr
