@@ -47,7 +47,7 @@ def test_the_executor_is_celery_with_two_workers_and_the_image_holds_the_dags():
 
 
 def test_no_secret_value_only_names_of_secrets():
-    for path, value in _leaves(_values()):
+    for path, _value in _leaves(_values()):
         name = path.rsplit(".", 1)[-1]
         if SECRETISH.search(name) and "annotations" not in path:
             assert name.endswith("SecretName"), f"{path} looks like a secret given inline"
