@@ -194,3 +194,19 @@ def _common_prefix(low: str, high: str) -> str:
     while n < min(len(low), len(high)) and low[n] == high[n]:
         n += 1
     return low[:n]
+
+
+def fetch_runs_between(
+    client: ApiClient, dag_id: str, low: str, high: str
+) -> list[dict[str, Any]]:
+    """Every run of ``dag_id`` whose partition key is ``>= low`` and ``< high``, oldest
+    first (by id): filtered on the server by the bounds' common prefix, cursor-paginated."""
+    params: dict[str, Any] = {"order_by": "id", "limit": PAGE_LIMIT}
+    if prefix := _common_prefix(low, high):
+        params["partition_key_prefix_pattern"] = prefix
+    runs, cursor = [], ""
+    while cursor is not None:
+        page = client.get(f"/dags/{dag_id}/dagRuns", cursor=cursor, **params)
+        runs += [r for r in page["dag_runs"] if low <= (r.get("partition_key") or "") < high]
+        cursor = page.get("next_cursor")
+    return runs

@@ -38,6 +38,15 @@ MANIFEST_KEY = "_manifests/songs/2018/11/02/13.manifest"
 LIBRARIES = {"load/macros"}
 DIMENSIONS = ("load/load_users", "load/load_songs", "load/load_artists", "load/load_time")
 # What each SQL file needs to render besides the dialect (COPY files: see copy_sql below).
+# The health page's reads: bound to the range's first and last hour, both dialects alike.
+HEALTH_READS = (
+    "read_partition_stats",
+    "read_reject_reasons",
+    "read_plays",
+    "read_failed_checks",
+    "read_check_failures_per_hour",
+    "read_newest_hour",
+)
 CONTEXT: dict[str, dict[str, object]] = {
     "schema/create_tables": {},
     "load/load_songplays": {},
@@ -49,6 +58,7 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/record_copy_rejects": {},
     "staging/copy_events": {},
     "staging/copy_songs": {},
+    **{f"health/{name}": {} for name in HEALTH_READS},
 }
 # The bound parameters each file may use: what its caller binds. SqlFileOperator binds
 # partition_hour; staging/postgres.py runs merge_songs without parameters; staging/redshift.py
@@ -61,6 +71,11 @@ PARAMS: dict[tuple[str, str], set[str]] = {
     ("staging/replace_events_partition", "postgres"): {"partition_hour"},
     ("staging/copy_events", "redshift"): set(),
     ("staging/copy_songs", "redshift"): set(),
+    **{
+        (f"health/{name}", dialect): {"first_hour", "last_hour"}
+        for name in HEALTH_READS
+        for dialect in DIALECTS
+    },
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -116,7 +131,7 @@ def with_literals(sql: str) -> str:
     """Bound parameters replaced by literals of their type, so that sqlglot can parse."""
 
     def literal(match: re.Match[str]) -> str:
-        if match.group(1) == "partition_hour":
+        if match.group(1) in ("partition_hour", "first_hour", "last_hour"):
             return "CAST('2018-11-02 13:00:00' AS TIMESTAMP)"
         return "'x'"
 

@@ -1,0 +1,41 @@
+"""One ``Health`` for a range: the warehouse's figures and Airflow's run states together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sparkify.health.model import Health, Run, parse_range
+from sparkify.health.warehouse import newest_hours, read_warehouse
+
+RunSource = Callable[[datetime, datetime], dict[str, dict[datetime, Run]]]
+
+
+def gather(
+    first: str | None,
+    last: str | None,
+    *,
+    runs: RunSource,
+    db_hook: Any = None,
+    now: datetime | None = None,
+) -> Health:
+    """The health of ``first`` .. ``last`` (texts as the range picker takes them; missing,
+    the seven days that end at the newest hour staged).
+
+    :param runs: where run states come from (``runs.runs_from_metadata`` or a REST client's)
+    :param db_hook: the warehouse's DB-API hook (default: the ``warehouse`` connection's)
+    :raises ValueError: for a range the user wrote wrong
+    """
+    from sparkify.pipeline.warehouse import hook, hook_dialect
+
+    db_hook = db_hook if db_hook is not None else hook()
+    dialect = hook_dialect(db_hook)
+    now = now or datetime.now(UTC)
+    newest = None
+    if first is None or last is None:
+        _, newest = newest_hours(db_hook, dialect, now.replace(minute=0, second=0, microsecond=0))
+    start, end = parse_range(first, last, newest, now=now)
+    health = Health(start, end, generated_at=now)
+    health.runs = runs(start, end)
+    return read_warehouse(health, db_hook, dialect)

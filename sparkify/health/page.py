@@ -1,0 +1,213 @@
+"""The health page as one self-contained HTML document: inline CSS and SVG, no script
+from elsewhere, no network. The plugin serves it; ``sparkify report`` writes it to a file.
+
+Every grid cell is an element with ``data-partition`` (the hour's key), ``data-dag`` and
+``data-state``; a cell with a run links to it in Airflow's UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from html import escape
+from urllib.parse import quote
+
+from sparkify.health.model import GRID_DAGS, STATES, Health
+from sparkify.pipeline import partitions
+
+COLOURS = {
+    "success": "#2e9e44",
+    "failed": "#d03b3b",
+    "running": "#3b7dd8",
+    "queued": "#9aa6b2",
+    "missing": "#eceff2",
+}
+CHART_W, CHART_H = 900, 120
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1d2733}
+h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:20px 0 6px}
+.muted{color:#66717d} table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right}
+th{background:#f4f6f8} td.l,th.l{text-align:left} tr:nth-child(even) td{background:#fafbfc}
+.grid{display:grid;grid-template-columns:110px 1fr;gap:4px;align-items:center}
+.row{display:flex;flex-wrap:nowrap;overflow-x:auto}
+.row a,.row span{flex:0 0 auto;width:var(--w);height:18px;margin-right:1px;display:block}
+""" + "".join(
+    f'.row [data-state="{state}"]{{background:{colour}}}' for state, colour in COLOURS.items()
+)
+
+
+def render(
+    health: Health,
+    *,
+    run_link: Callable[[str, str], str],
+    form_action: str | None = None,
+    title: str = "Sparkify partition health",
+) -> str:
+    """The page for ``health``. ``run_link(dag_id, run_id)`` is a run's URL in Airflow's UI;
+    ``form_action`` (the page's own URL) adds the range picker."""
+    hours = health.hour_list()
+    width = max(2, min(14, 1100 // max(1, len(hours))))
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p class=muted>{_key(health.first)} .. {_key(health.last)} UTC, {len(hours)} hours; "
+        f"generated {health.generated_at:%Y-%m-%d %H:%M:%S} UTC</p>",
+    ]
+    if form_action is not None:
+        parts.append(_picker(health, form_action))
+    parts.append(_freshness(health))
+    parts.append(_grid(health, hours, width, run_link))
+    parts.append(_charts(health, hours))
+    parts.append(_failed_checks(health))
+    parts.append(_hour_table(health, hours))
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _key(hour: datetime) -> str:
+    return partitions.format_key(hour)
+
+
+def _picker(health: Health, action: str) -> str:
+    return (
+        f'<form method=get action="{escape(action)}">range '
+        f'<input name=from value="{health.first:%Y-%m-%dT%H}" size=13> to '
+        f'<input name=to value="{health.last:%Y-%m-%dT%H}" size=13> '
+        "<button>show</button> <span class=muted>days YYYY-MM-DD or hours YYYY-MM-DDTHH, UTC; "
+        "at most a year</span></form>"
+    )
+
+
+def _freshness(health: Health) -> str:
+    age = health.freshness_hours()
+    if age is None:
+        return "<p id=freshness>Freshness: no hour with staged events yet.</p>"
+    return (
+        f"<p id=freshness>Freshness: the newest hour with staged events is "
+        f"<b>{_key(health.newest_with_events)}</b>, {age:.1f} hours before this page.</p>"
+    )
+
+
+def _grid(health: Health, hours: Sequence[datetime], width: int, run_link) -> str:
+    out = [f'<h2>Partitions</h2><div class=grid style="--w:{width}px" id=grid>']
+    for dag_id in GRID_DAGS:
+        counts = health.state_counts(dag_id)
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        cells = []
+        runs = health.runs.get(dag_id, {})
+        for hour in hours:
+            key = _key(hour)
+            run = runs.get(hour)
+            if run is None:
+                cells.append(
+                    f'<span data-dag={dag_id} data-partition="{key}" data-state=missing '
+                    f'title="{dag_id} {key}: no run"></span>'
+                )
+            else:
+                href = escape(run_link(dag_id, run.run_id))
+                cells.append(
+                    f'<a href="{href}" data-dag={dag_id} data-partition="{key}" '
+                    f'data-state={run.state} title="{dag_id} {escape(run.key)}: {run.state}"></a>'
+                )
+        out.append(
+            f'<div title="{escape(summary)}"><b>{dag_id}</b></div>'
+            f"<div class=row data-dag-row={dag_id}>{''.join(cells)}</div>"
+        )
+    out.append("</div><p class=muted>")
+    out.append(
+        " ".join(
+            f'<span style="display:inline-block;width:10px;height:10px;background:{COLOURS[s]}">'
+            f"</span> {s}"
+            for s in STATES
+        )
+    )
+    out.append("</p>")
+    return "".join(out)
+
+
+def _series(health: Health, hours: Sequence[datetime], value) -> list[float | None]:
+    out = []
+    for hour in hours:
+        stats = health.hours.get(hour)
+        out.append(value(stats) if stats is not None else None)
+    return out
+
+
+def _chart(name: str, values: Sequence[float | None], *, percent: bool = False) -> str:
+    known = [v for v in values if v is not None]
+    top = max(known, default=0) or 1
+    n = max(1, len(values) - 1)
+    points = " ".join(
+        f"{i * CHART_W / n:.1f},{CHART_H - (v / top) * (CHART_H - 4):.1f}"
+        for i, v in enumerate(values)
+        if v is not None
+    )
+    label = f"{top:.0%}" if percent else f"{top:,.0f}"
+    return (
+        f'<figure data-chart="{escape(name)}" style="margin:0 0 10px">'
+        f"<figcaption>{escape(name)} <span class=muted>(max {label})</span></figcaption>"
+        f'<svg width={CHART_W} height={CHART_H} viewBox="0 0 {CHART_W} {CHART_H}" '
+        f'style="background:#fafbfc;border:1px solid #e3e7eb">'
+        f'<polyline fill=none stroke="#3b7dd8" stroke-width=1.5 points="{points}"/></svg></figure>'
+    )
+
+
+def _charts(health: Health, hours: Sequence[datetime]) -> str:
+    return "<h2>Over time</h2>" + "".join(
+        (
+            _chart("rows staged per hour", _series(health, hours, lambda s: s.staged)),
+            _chart("reject rate", _series(health, hours, lambda s: s.reject_rate), percent=True),
+            _chart(
+                "plays matched to a song",
+                _series(health, hours, lambda s: s.matched_share),
+                percent=True,
+            ),
+            _chart("failed check outcomes", _series(health, hours, lambda s: s.checks_failed)),
+        )
+    )
+
+
+def _failed_checks(health: Health) -> str:
+    if not health.failed_checks:
+        return "<h2>Failed checks</h2><p id=failed-checks>None in this range.</p>"
+    rows = "".join(
+        f"<tr data-check={escape(c.check)}><td class=l>{escape(c.table)}</td>"
+        f"<td class=l>{escape(c.check)}</td>"
+        f"<td class=l>{_key(c.hour) if c.hour else ''}</td>"
+        f'<td class="l value">{escape(c.value or "")}</td>'
+        f"<td class=l>{c.checked_at:%Y-%m-%d %H:%M:%S}</td></tr>"
+        for c in health.failed_checks
+    )
+    return (
+        "<h2>Failed checks</h2><table id=failed-checks><tr><th class=l>table</th>"
+        "<th class=l>check</th><th class=l>partition</th><th class=l>value found</th>"
+        f"<th class=l>when (UTC)</th></tr>{rows}</table>"
+    )
+
+
+def _hour_table(health: Health, hours: Sequence[datetime]) -> str:
+    rows = []
+    for hour in hours:
+        s = health.hours.get(hour)
+        if s is None:
+            continue
+        share = f"{s.matched_share:.0%}" if s.matched_share is not None else ""
+        reasons = "; ".join(f"{escape(r)} ({n})" for r, n in s.reasons)
+        rows.append(
+            f'<tr data-partition="{_key(hour)}"><td class=l>{_key(hour)}</td><td>{s.read}</td>'
+            f"<td>{s.staged}</td><td>{s.rejected}</td><td>{s.duplicate}</td><td>{s.coerced}</td>"
+            f"<td>{s.plays}</td><td>{share}</td><td class=l>{reasons}</td></tr>"
+        )
+    return (
+        "<h2>Per hour</h2><table id=hours><tr><th class=l>hour</th><th>read</th><th>staged</th>"
+        "<th>rejected</th><th>duplicate</th><th>coerced</th><th>plays</th><th>matched</th>"
+        f"<th class=l>commonest reject reasons</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def ui_run_link(base_url: str) -> Callable[[str, str], str]:
+    """Links into Airflow 3's UI: ``<base>/dags/<dag_id>/runs/<run_id>``."""
+    base = base_url.rstrip("/")
+    return lambda dag_id, run_id: f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"

@@ -1,0 +1,74 @@
+"""Airflow's run states for the grid: the latest run of each DAG for each hour.
+
+Two sources give the same answer: the metadata database (inside the api-server, where
+the plugin runs: one query bounded by the range) and the REST API (``sparkify report``,
+from anywhere). A window's run (key ``start/end``) counts for every hour it covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sparkify.health.model import GRID_DAGS, Run, key_hours
+from sparkify.pipeline import partitions
+
+_KNOWN = {"success", "failed", "running", "queued"}
+
+
+def latest_runs(
+    rows: Iterable[tuple[str, str, str, str, int]], first: datetime, last: datetime
+) -> dict[str, dict[datetime, Run]]:
+    """``(dag_id, partition_key, run_id, state, order)`` rows -> dag -> hour -> latest run.
+
+    ``order`` ranks runs of one key: the greater is the later (the run's id).
+    """
+    best: dict[tuple[str, datetime], tuple[int, Run]] = {}
+    for dag_id, key, run_id, state, order in rows:
+        state = state if state in _KNOWN else "queued"
+        for hour in key_hours(key or ""):
+            if first <= hour <= last:
+                slot = (dag_id, hour)
+                if slot not in best or order >= best[slot][0]:
+                    best[slot] = (order, Run(dag_id, key, run_id, state))
+    result: dict[str, dict[datetime, Run]] = {dag_id: {} for dag_id in GRID_DAGS}
+    for (dag_id, hour), (_order, run) in best.items():
+        result.setdefault(dag_id, {})[hour] = run
+    return result
+
+
+def key_bounds(first: datetime, last: datetime) -> tuple[str, str]:
+    """Keys ``>= low`` and ``< high`` are those starting inside the range (windows too)."""
+    return partitions.format_key(first), partitions.format_key(last + partitions.HOUR)
+
+
+def runs_from_metadata(first: datetime, last: datetime) -> dict[str, dict[datetime, Run]]:
+    """From Airflow's metadata database (the api-server's own session)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    low, high = key_bounds(first, last)
+    query = select(
+        DagRun.dag_id, DagRun.partition_key, DagRun.run_id, DagRun.state, DagRun.id
+    ).where(
+        DagRun.dag_id.in_(GRID_DAGS),
+        DagRun.partition_key >= low,
+        DagRun.partition_key < high,
+    )
+    with create_session() as session:
+        rows = [(d, k, r, str(s), i) for d, k, r, s, i in session.execute(query)]
+    return latest_runs(rows, first, last)
+
+
+def runs_from_api(client: Any, first: datetime, last: datetime) -> dict[str, dict[datetime, Run]]:
+    """From the REST API (``GET /dags/{id}/dagRuns``, filtered by key prefix, paginated)."""
+    from sparkify.control.wait import fetch_runs_between
+
+    low, high = key_bounds(first, last)
+    rows = []
+    for dag_id in GRID_DAGS:
+        for order, run in enumerate(fetch_runs_between(client, dag_id, low, high)):
+            rows.append((dag_id, run["partition_key"], run["dag_run_id"], run["state"], order))
+    return latest_runs(rows, first, last)

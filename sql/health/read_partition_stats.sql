@@ -1,0 +1,6 @@
+-- Lines per dataset and hour of the range, as staging counted them.
+SELECT dataset, partition_hour, objects, rows_read, rows_staged, rows_rejected,
+       rows_duplicate, rows_coerced
+FROM staging_partitions
+WHERE dataset IN ('events', 'songs')
+  AND partition_hour >= %(first_hour)s AND partition_hour <= %(last_hour)s

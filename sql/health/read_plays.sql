@@ -1,0 +1,5 @@
+-- Song plays per hour, and how many of them matched a song of the catalogue.
+SELECT partition_hour, COUNT(*) AS plays, COUNT(song_id) AS matched
+FROM songplays
+WHERE partition_hour >= %(first_hour)s AND partition_hour <= %(last_hour)s
+GROUP BY partition_hour
