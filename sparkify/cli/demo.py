@@ -79,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     render_summary(result, Console(), len(result.keys))
     if args.json_path:
         print(f"summary written to {args.json_path}")
+    if result.report_path is not None:
+        print(f"partition health report: {result.report_path}")
     if not args.down:
         print(f"Airflow UI: {stack.api_url}  login: {ADMIN_USER} / {stack.admin_password}")
         print("The stack keeps running: `sparkify stack down` stops it.")

@@ -19,6 +19,7 @@ COMMANDS = (
     "sparkify.cli.generate",
     "sparkify.cli.land",
     "sparkify.cli.backfill",
+    "sparkify.cli.report",
     "sparkify.cli.demo",
 )
 # The local tooling's commands, offered only where the `local` extra is installed: a

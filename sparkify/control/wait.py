@@ -196,9 +196,7 @@ def _common_prefix(low: str, high: str) -> str:
     return low[:n]
 
 
-def fetch_runs_between(
-    client: ApiClient, dag_id: str, low: str, high: str
-) -> list[dict[str, Any]]:
+def fetch_runs_between(client: ApiClient, dag_id: str, low: str, high: str) -> list[dict[str, Any]]:
     """Every run of ``dag_id`` whose partition key is ``>= low`` and ``< high``, oldest
     first (by id): filtered on the server by the bounds' common prefix, cursor-paginated."""
     params: dict[str, Any] = {"order_by": "id", "limit": PAGE_LIMIT}

@@ -5,7 +5,6 @@ depends on the core API's own ``get_user``: a bearer token, or the UI's session 
 (which the embedded view sends), else 401/403 and no data.
 """
 
-
 import dataclasses
 from datetime import datetime
 from typing import Annotated, Any

@@ -90,6 +90,7 @@ class DemoResult:
     keys: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    report_path: Path | None = None  # the partition health report of the range
 
     @property
     def ok(self) -> bool:
@@ -188,10 +189,32 @@ def run_demo(
         problems += summary_problems(summary, len(keys))
         if options.json_path is not None:
             write_json(options.json_path, summary)
-        return DemoResult(summary=summary, keys=keys, timings=timings, problems=problems)
+        report_path = write_health_report(stack, hours[0], hours[-1], problems)
+        return DemoResult(
+            summary=summary, keys=keys, timings=timings, problems=problems, report_path=report_path
+        )
     finally:
         if options.down:
             stack.down(echo=echo)
+
+
+def write_health_report(
+    stack: Stack, first: datetime, last: datetime, problems: list[str]
+) -> Path | None:
+    """``<state>/report.html``: the partition health of the demo's range (``sparkify
+    report``); a report that cannot be written is a problem of the demo, not a crash."""
+    from sparkify.health.report import DsnRecords, write_report
+
+    out = stack.state_dir / "report.html"
+    try:
+        with stack.api_client() as client:
+            return write_report(
+                out, client=client, first=first, last=last,
+                db_hook=DsnRecords(stack.warehouse_dsn()),
+            )  # fmt: skip
+    except Exception as exc:
+        problems.append(f"the health report could not be written: {exc}")
+        return None
 
 
 # -- data -----------------------------------------------------------------------------------

@@ -197,3 +197,110 @@ def test_quality_fails_exactly_the_hours_over_the_reject_threshold(dirty: DirtyR
     counts = {partitions.format_key(h.replace(tzinfo=UTC)): n for h, n in checked}
     assert set(counts) == set(KEYS)
     assert len(set(counts.values())) == 1, counts
+
+
+# -- the partition health page over the same window -------------------------------------------
+def _range_query() -> str:
+    return f"from={KEYS[0][:13]}&to={KEYS[-1][:13]}"
+
+
+def _expected_states(dirty: DirtyRun) -> dict[str, Counter]:
+    return {
+        dag_id: Counter(run["state"] for run in dirty.runs[dag_id].values())
+        for dag_id in ("stage_events", "stage_songs", "model", "quality")
+    }
+
+
+def test_the_health_page_refuses_anonymous_requests(dirty: DirtyRun, live) -> None:
+    import httpx
+
+    stack, _client = live
+    for path in ("/sparkify/", "/sparkify/data"):
+        anonymous = httpx.get(f"{stack.api_url}{path}?{_range_query()}", timeout=30)
+        assert anonymous.status_code in (401, 403), (path, anonymous.status_code)
+        assert "data-partition" not in anonymous.text
+        assert "reject_rate" not in anonymous.text
+        forged = httpx.get(
+            f"{stack.api_url}{path}?{_range_query()}",
+            headers={"Authorization": "Bearer not-a-token"},
+            timeout=30,
+        )
+        assert forged.status_code in (401, 403), (path, forged.status_code)
+
+
+def test_the_health_data_agrees_with_airflow_and_the_warehouse(dirty: DirtyRun, live) -> None:
+    import httpx
+
+    stack, client = live
+    answer = httpx.get(
+        f"{stack.api_url}/sparkify/data?{_range_query()}",
+        headers={"Authorization": f"Bearer {client.token()}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    data = answer.json()
+    assert (data["first"], data["last"]) == (KEYS[0], KEYS[-1])
+    for dag_id, want in _expected_states(dirty).items():
+        got = {state: n for state, n in data["states"][dag_id].items() if n}
+        assert got == dict(want), dag_id
+    for key in KEYS:
+        want = dirty.manifest["partitions"].get(key)
+        got = data["hours"].get(key)
+        if want and want["lines"]:
+            # events and songs together: an hour's song lines come on top of its events'
+            assert got["read"] >= want["lines"], key
+            assert got["rejected"] >= want["rejected"], key
+            assert (got["plays"], got["matched"]) == (
+                want["plays_staged"],
+                want["plays_matched_staged"],
+            ), key
+
+
+def test_the_health_page_in_a_browser(dirty: DirtyRun, live, tmp_path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from sparkify.local.stack.config import ADMIN_USER
+    from tests.e2e.browser import chromium, log_in
+
+    stack, _client = live
+    page = f"/sparkify/?{_range_query()}"
+    with chromium() as driver:
+        log_in(driver, stack.api_url, ADMIN_USER, stack.admin_password, next_path="/")
+        driver.get(stack.api_url + page)
+        shot = tmp_path / "health.png"
+        driver.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
+        assert shot.stat().st_size > 10_000
+        cells = driver.find_elements(By.CSS_SELECTOR, "#grid [data-partition]")
+        seen: dict[str, Counter] = {}
+        for cell in cells:
+            dag_id = cell.get_attribute("data-dag")
+            seen.setdefault(dag_id, Counter())[cell.get_attribute("data-state")] += 1
+        assert seen == _expected_states(dirty)
+        assert len(cells) == 4 * len(KEYS)
+        success = driver.find_element(By.CSS_SELECTOR, '#grid a[data-state="success"]')
+        assert "/runs/" in success.get_attribute("href")
+        failed_rows = driver.find_elements(By.CSS_SELECTOR, "#failed-checks tr[data-check]")
+        failed_quality = _expected_states(dirty)["quality"]["failed"]
+        assert failed_quality >= 1, "the dirty window fails quality for some hour"
+        reject_rows = [r for r in failed_rows if r.get_attribute("data-check") == "reject_rate"]
+        assert reject_rows, "a failed reject_rate check is listed"
+        value = reject_rows[0].find_element(By.CSS_SELECTOR, "td.value").text
+        assert "(max 0.01); commonest:" in value
+        assert len(driver.find_elements(By.CSS_SELECTOR, "figure[data-chart] svg")) == 4
+    # The embedded view: the UI's own navigation links to it.
+    plugins = _client.get("/plugins")["plugins"]
+    views = [v for p in plugins for v in p["external_views"]]
+    assert any(v["href"] == "/sparkify/" for v in views), views
+
+
+def test_sparkify_report_writes_a_page_that_opens_offline(dirty: DirtyRun, live, tmp_path) -> None:
+    from sparkify.cli.main import main
+
+    out = tmp_path / "report.html"
+    assert main(["report", "--from", KEYS[0][:13], "--to", KEYS[-1][:13], "--out", str(out)]) == 0
+    html = out.read_text()
+    assert html.count("data-partition=") >= 4 * len(KEYS)
+    for outside in ("<script", "<link", "@import", 'src="http'):
+        assert outside not in html
+    assert "reject_rate" in html
