@@ -1,7 +1,8 @@
 """Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
 
 ``staging``, ``memory`` and ``incremental`` run on a stack of PostgreSQL and S3 only;
-``latency`` and ``backfill`` on a second, full stack with Airflow (``airflow_stack``).
+``latency``, ``backfill`` and ``health`` on a second, full stack with Airflow
+(``airflow_stack``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from benchmarks import common
 RESULTS = Path(__file__).with_name("results.json")
 EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
 STACK_PARTS = ("staging", "memory", "incremental")
-AIRFLOW_PARTS = ("latency", "backfill")
+AIRFLOW_PARTS = ("latency", "backfill", "health")
 PARTS = (*STACK_PARTS, *AIRFLOW_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
-DETAIL = ("machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile")
+DETAIL = (
+    "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
+    "health_runs",
+)  # fmt: skip
 
 
 def machine() -> dict[str, str]:
@@ -137,6 +141,11 @@ def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str
                     echo=console.print,
                 )
             )
+        if "health" in parts:
+            from benchmarks import health
+
+            console.print("health page for a year of hourly partitions ...")
+            results.update(health.run(live, repeats=args.repeats, echo=console.print))
 
 
 def run_stack_parts(parts, args, results: dict, console) -> None:
