@@ -16,7 +16,12 @@ from __future__ import annotations
 from airflow.sdk import PartitionedAssetTimetable, dag
 
 from sparkify.pipeline.assets import checked, modeled
-from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, START_DATE, USER_DEFINED_FILTERS
+from sparkify.pipeline.dag_defaults import (
+    DEFAULT_ARGS,
+    ON_FAILURE,
+    START_DATE,
+    USER_DEFINED_FILTERS,
+)
 from sparkify.pipeline.operators.checks import (
     PartitionColumnCheckOperator,
     PartitionTableCheckOperator,
@@ -51,6 +56,7 @@ PLAYS_WITH_ARTIST = plays_found_in("artists", "artist_id")
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=ON_FAILURE,
     user_defined_filters=USER_DEFINED_FILTERS,
     tags=["sparkify", "quality"],
     doc_md=__doc__,

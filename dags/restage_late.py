@@ -16,7 +16,13 @@ from airflow.sdk import CronTriggerTimetable, dag
 
 from sparkify.pipeline import settings
 from sparkify.pipeline.assets import staged_events, staged_songs
-from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, SONGS_PREFIX, START_DATE
+from sparkify.pipeline.dag_defaults import (
+    DEFAULT_ARGS,
+    EVENTS_PREFIX,
+    ON_FAILURE,
+    SONGS_PREFIX,
+    START_DATE,
+)
 from sparkify.pipeline.operators.late import RestageLateHoursOperator
 
 
@@ -25,6 +31,7 @@ from sparkify.pipeline.operators.late import RestageLateHoursOperator
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=ON_FAILURE,
     max_active_runs=1,
     tags=["sparkify", "staging"],
     doc_md=__doc__,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from airflow.sdk import dag
 
 from sparkify.pipeline.assets import warehouse_schema
-from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, START_DATE
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, ON_FAILURE, START_DATE
 from sparkify.pipeline.operators.sql_file import SqlFileOperator
 
 
@@ -20,6 +20,7 @@ from sparkify.pipeline.operators.sql_file import SqlFileOperator
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=ON_FAILURE,
     tags=["sparkify", "setup"],
     doc_md=__doc__,
 )

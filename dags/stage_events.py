@@ -14,7 +14,13 @@ from __future__ import annotations
 from airflow.sdk import CronPartitionTimetable, dag
 
 from sparkify.pipeline.assets import staged_events
-from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, EVENTS_PREFIX, HOURLY, START_DATE
+from sparkify.pipeline.dag_defaults import (
+    DEFAULT_ARGS,
+    EVENTS_PREFIX,
+    HOURLY,
+    ON_FAILURE,
+    START_DATE,
+)
 from sparkify.pipeline.operators.sensors import HourPrefixSensor
 from sparkify.pipeline.operators.stage import StageJsonOperator
 
@@ -24,6 +30,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=ON_FAILURE,
     max_active_runs=4,
     tags=["sparkify", "staging"],
     doc_md=__doc__,

@@ -12,7 +12,13 @@ from __future__ import annotations
 from airflow.sdk import CronPartitionTimetable, dag
 
 from sparkify.pipeline.assets import staged_songs
-from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, HOURLY, SONGS_PREFIX, START_DATE
+from sparkify.pipeline.dag_defaults import (
+    DEFAULT_ARGS,
+    HOURLY,
+    ON_FAILURE,
+    SONGS_PREFIX,
+    START_DATE,
+)
 from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
@@ -21,6 +27,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
+    on_failure_callback=ON_FAILURE,
     max_active_runs=1,  # song loads serialise on the ledger anyway
     tags=["sparkify", "staging"],
     doc_md=__doc__,

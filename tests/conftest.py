@@ -27,9 +27,17 @@ def pytest_configure(config: pytest.Config) -> None:
     stack.init_config()  # ports and secrets now; processes later, only if needed
     os.environ.update(stack.env())
     config._sparkify_stack = stack  # type: ignore[attr-defined]
+    # Every alert the session's DAGs send (the scheduler's and dag.test()'s) goes to these.
+    from tests.alert_sinks import SmtpSink, WebhookSink, alert_environment
+
+    sinks = (WebhookSink(), SmtpSink())
+    os.environ.update(alert_environment(*sinks))
+    config._sparkify_alert_sinks = sinks  # type: ignore[attr-defined]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    for sink in getattr(config, "_sparkify_alert_sinks", ()):
+        sink.stop()
     stack = getattr(config, "_sparkify_stack", None)
     if stack is None:
         return
@@ -50,3 +58,9 @@ def stack(pytestconfig: pytest.Config):
     stack = pytestconfig._sparkify_stack  # type: ignore[attr-defined]
     stack.up(("postgres", "s3", "airflow-db"))
     return stack
+
+
+@pytest.fixture(scope="session")
+def alert_sinks(pytestconfig: pytest.Config):
+    """(webhook, smtp): what the session's alerts reached."""
+    return pytestconfig._sparkify_alert_sinks  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sparkify.pipeline.alerts import PartitionFailureNotifier
 from sparkify.pipeline.operators.checks import JINJA_FILTERS
 
 DEFAULT_ARGS = {
@@ -20,3 +21,6 @@ HOURLY = "0 * * * *"
 EVENTS_PREFIX = "log_data/%Y/%m/%d/%H/"
 SONGS_PREFIX = "song_data/"
 USER_DEFINED_FILTERS = JINJA_FILTERS
+# Every DAG's on_failure_callback: one alert per failed run (a partition and DAG), after
+# the retries; where it goes is configuration read when it is sent (sparkify.pipeline.alerts).
+ON_FAILURE = PartitionFailureNotifier()

@@ -35,6 +35,7 @@ from airflow.sdk import (
 from airflow.sdk.definitions.asset import AssetAll
 
 from sparkify.pipeline import assets, partitions, settings
+from sparkify.pipeline.alerts import PartitionFailureNotifier
 from sparkify.pipeline.operators.late import RestageLateHoursOperator
 from sparkify.pipeline.operators.stage import StageJsonOperator
 from sparkify.pipeline.sql import MODEL_LOADS, MODES
@@ -117,6 +118,11 @@ def test_defaults_tags_and_docs(dags, dag_id) -> None:
     assert args["depends_on_past"] is False
     assert args["email_on_retry"] is False
     assert dag.catchup is False
+    # One alert per failed run (partition and DAG), none per task or retry.
+    callbacks = dag.on_failure_callback
+    callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+    assert any(isinstance(c, PartitionFailureNotifier) for c in callbacks), dag_id
+    assert not any(t.on_failure_callback for t in dag.tasks), "alerts are per run, not task"
     assert "sparkify" in dag.tags
     assert len(dag.tags) >= 2, "a tag beyond the project's own says which layer it is"
     assert dag.doc_md

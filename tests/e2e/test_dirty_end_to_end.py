@@ -304,3 +304,37 @@ def test_sparkify_report_writes_a_page_that_opens_offline(dirty: DirtyRun, live,
     for outside in ("<script", "<link", "@import", 'src="http'):
         assert outside not in html
     assert "reject_rate" in html
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+def _window_alerts(received: list, dag_id: str) -> list[dict]:
+    return [a for a in received if a.get("dag_id") == dag_id and a.get("partition_key") in KEYS]
+
+
+def test_each_failed_quality_partition_sends_exactly_one_alert(dirty: DirtyRun, alert_sinks):
+    import time
+
+    webhook, smtp = alert_sinks
+    failed = sorted(k for k, run in dirty.runs["quality"].items() if run["state"] == "failed")
+    assert failed, "the dirty window fails quality for some hour"
+    deadline = time.monotonic() + 120  # the dag-processor runs DAG callbacks
+    while time.monotonic() < deadline:
+        if len(_window_alerts(webhook.received, "quality")) >= len(failed):
+            break
+        time.sleep(2)
+    time.sleep(5)  # and no second alert for any of them
+    alerts = _window_alerts(webhook.received, "quality")
+    assert sorted(a["partition_key"] for a in alerts) == failed  # one each, none for passes
+    for alert in alerts:
+        reject = [c for c in alert["checks"] if c["check"] == "reject_rate"]
+        assert reject, alert
+        assert "(max 0.01); commonest:" in reject[0]["value"]
+        assert alert["partition_key"] in alert["text"]
+        assert reject[0]["value"] in alert["text"]
+        assert f"/dags/quality/runs/{alert['run_id']}" in alert["run_url"].replace("%3A", ":")
+        assert "/sparkify/?from=" in alert["health_url"]
+    for dag_id in ("stage_events", "stage_songs", "model"):
+        assert not _window_alerts(webhook.received, dag_id), dag_id  # they succeeded
+    mails = [m for m in smtp.received if any(k in m["Subject"] for k in failed)]
+    assert len(mails) == len(failed)
+    assert all(m["To"] == "oncall@example.com" for m in mails)

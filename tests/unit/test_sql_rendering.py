@@ -59,6 +59,7 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/copy_events": {},
     "staging/copy_songs": {},
     **{f"health/{name}": {} for name in HEALTH_READS},
+    "health/read_partition_failures": {},
 }
 # The bound parameters each file may use: what its caller binds. SqlFileOperator binds
 # partition_hour; staging/postgres.py runs merge_songs without parameters; staging/redshift.py

@@ -1,0 +1,153 @@
+"""Alerts, as the 3 a.m. user needs them: one per failed partition and DAG, none on retry.
+
+``PartitionFailureNotifier`` is every pipeline DAG's ``on_failure_callback``: Airflow calls
+it once when a DAG run fails, after its tasks' retries are spent, so a partition that
+fails in three tasks sends one alert, and a task that succeeds on a retry sends none. The
+alert carries the DAG, the partition key, the failed task and the reason, the checks that
+failed for the partition with the value found (from ``check_results``), and links to the
+run and to the health page.
+
+Where it goes is configuration, read when the alert is sent (a DAG file reads nothing when
+parsed): ``SPARKIFY_ALERT_CHANNELS``, a comma-separated list of
+
+- ``webhook``: ``POST`` JSON through the http provider's ``HttpNotifier`` to the
+  ``http`` connection ``SPARKIFY_ALERT_WEBHOOK_CONN_ID`` (default ``sparkify_alert_webhook``);
+  the payload has a ``text`` field, so a Slack incoming webhook's URL works as it is;
+- ``smtp``: an e-mail through the smtp provider's ``SmtpNotifier`` over the connection
+  ``SPARKIFY_ALERT_SMTP_CONN_ID`` (default ``smtp_default``) to ``SPARKIFY_ALERT_EMAIL_TO``.
+
+Unset or ``none``: no alert (the default, so that nothing is sent before it is set up).
+Links use ``SPARKIFY_UI_URL``, else Airflow's ``[api] base_url``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
+
+CHANNELS = ("webhook", "smtp")
+WEBHOOK_CONN_ENV = "SPARKIFY_ALERT_WEBHOOK_CONN_ID"
+SMTP_CONN_ENV = "SPARKIFY_ALERT_SMTP_CONN_ID"
+
+
+class AlertConfigError(ValueError):
+    """The alert settings name an unknown channel or leave out what one needs."""
+
+
+def channels(environ: Mapping[str, str] | None = None) -> list[str]:
+    environ = os.environ if environ is None else environ
+    raw = environ.get("SPARKIFY_ALERT_CHANNELS", "none")
+    chosen = [c.strip() for c in raw.split(",") if c.strip() and c.strip() != "none"]
+    unknown = sorted(set(chosen) - set(CHANNELS))
+    if unknown:
+        raise AlertConfigError(
+            f"SPARKIFY_ALERT_CHANNELS names {unknown}; choose from {', '.join(CHANNELS)} or none"
+        )
+    if "smtp" in chosen and not environ.get("SPARKIFY_ALERT_EMAIL_TO"):
+        raise AlertConfigError("the smtp alert channel needs SPARKIFY_ALERT_EMAIL_TO")
+    return chosen
+
+
+def ui_base(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    base = environ.get("SPARKIFY_UI_URL") or environ.get("AIRFLOW__API__BASE_URL", "")
+    return base.rstrip("/")
+
+
+def failed_checks(partition_key: str | None) -> list[dict[str, str]]:
+    """What ``check_results`` holds as failed for the partition (empty when it has none)."""
+    from sparkify.pipeline import partitions
+    from sparkify.pipeline.sql import render, statements
+    from sparkify.pipeline.warehouse import hook, hook_dialect
+
+    try:
+        hour = partitions.parse_key(partition_key)
+    except partitions.PartitionKeyError:
+        return []
+    db_hook = hook()
+    (sql,) = statements(render("health/read_partition_failures", hook_dialect(db_hook)))
+    rows = db_hook.get_records(sql, parameters={"partition_hour": partitions.naive_utc(hour)})
+    seen, found = set(), []
+    for check, table, value, _when in rows:
+        if (check, table) not in seen:
+            seen.add((check, table))
+            found.append({"check": check, "table": table, "value": value or ""})
+    return found
+
+
+def build_alert(context: Mapping[str, Any], *, checks: list[dict[str, str]] | None = None) -> dict:
+    """The alert's content, from the failure callback's context."""
+    from urllib.parse import quote
+
+    dag_run = context.get("dag_run")
+    ti = context.get("ti") or context.get("task_instance")
+    dag = context.get("dag")
+    dag_id = getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "?")
+    run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "?"
+    key = getattr(dag_run, "partition_key", None)
+    task_id = getattr(ti, "task_id", None)
+    reason = str(context.get("reason") or "")
+    base = ui_base()
+    run_url = f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
+    health_url = f"{base}/sparkify/" + (f"?from={key[:13]}&to={key[:13]}" if key else "")
+    checks = checks or []
+    found = "; ".join(f"{c['check']} on {c['table']} found {c['value']}" for c in checks)
+    text = (
+        f"sparkify: {dag_id} failed for partition {key or '(none)'}"
+        + (f" in task {task_id}" if task_id else "")
+        + (f": {found}" if found else (f": {reason}" if reason else ""))
+        + f"\nrun: {run_url}\nhealth: {health_url}"
+    )
+    return {
+        "text": text,
+        "dag_id": dag_id,
+        "partition_key": key,
+        "run_id": run_id,
+        "task_id": task_id,
+        "reason": reason,
+        "checks": checks,
+        "run_url": run_url,
+        "health_url": health_url,
+    }
+
+
+class PartitionFailureNotifier(BaseNotifier):
+    """Send one alert for a failed DAG run through the configured channels (see module)."""
+
+    def notify(self, context: Any) -> None:
+        chosen = channels()
+        if not chosen:
+            self.log.info("no alert channel configured (SPARKIFY_ALERT_CHANNELS)")
+            return
+        dag_run = context.get("dag_run")
+        try:
+            checks = failed_checks(getattr(dag_run, "partition_key", None))
+        except Exception:  # an alert without the checks beats no alert
+            self.log.exception("could not read the partition's failed checks")
+            checks = []
+        alert = build_alert(context, checks=checks)
+        for channel in chosen:
+            if channel == "webhook":
+                from airflow.providers.http.notifications.http import HttpNotifier
+
+                notifier: BaseNotifier = HttpNotifier(
+                    http_conn_id=os.environ.get(WEBHOOK_CONN_ENV, "sparkify_alert_webhook"),
+                    json=alert,
+                )
+            else:
+                from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+                notifier = SmtpNotifier(
+                    to=os.environ["SPARKIFY_ALERT_EMAIL_TO"],
+                    smtp_conn_id=os.environ.get(SMTP_CONN_ENV, "smtp_default"),
+                    subject=f"sparkify: {alert['dag_id']} failed for {alert['partition_key']}",
+                    html_content="<pre>" + escape(alert["text"]) + "</pre>",
+                )
+            notifier.notify(context)
+            self.log.info(
+                "alert sent by %s: %s %s", channel, alert["dag_id"], alert["partition_key"]
+            )
