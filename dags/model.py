@@ -17,7 +17,7 @@ from __future__ import annotations
 from airflow.sdk import Param, PartitionedAssetTimetable, dag
 
 from sparkify.pipeline.assets import modeled, staged_events, staged_songs
-from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, ON_FAILURE, START_DATE
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, ON_FAILURE, RUN_DEADLINE, START_DATE
 from sparkify.pipeline.operators.sql_file import SqlFileOperator
 from sparkify.pipeline.sql import MODEL_LOADS, MODES
 
@@ -30,6 +30,7 @@ MODE = "{{ params.dimension_mode }}"
     catchup=False,
     default_args=DEFAULT_ARGS,
     on_failure_callback=ON_FAILURE,
+    deadline=RUN_DEADLINE,
     # Hours load side by side; their transactions queue on the table locks, which every run
     # takes in one order (sparkify.pipeline.sql.MODEL_LOADS), so they cannot deadlock.
     max_active_runs=4,

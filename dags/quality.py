@@ -19,6 +19,7 @@ from sparkify.pipeline.assets import checked, modeled
 from sparkify.pipeline.dag_defaults import (
     DEFAULT_ARGS,
     ON_FAILURE,
+    RUN_DEADLINE,
     START_DATE,
     USER_DEFINED_FILTERS,
 )
@@ -57,6 +58,7 @@ PLAYS_WITH_ARTIST = plays_found_in("artists", "artist_id")
     catchup=False,
     default_args=DEFAULT_ARGS,
     on_failure_callback=ON_FAILURE,
+    deadline=RUN_DEADLINE,
     user_defined_filters=USER_DEFINED_FILTERS,
     tags=["sparkify", "quality"],
     doc_md=__doc__,

@@ -19,6 +19,7 @@ from sparkify.pipeline.dag_defaults import (
     EVENTS_PREFIX,
     HOURLY,
     ON_FAILURE,
+    RUN_DEADLINE,
     START_DATE,
 )
 from sparkify.pipeline.operators.sensors import HourPrefixSensor
@@ -31,6 +32,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
     catchup=False,
     default_args=DEFAULT_ARGS,
     on_failure_callback=ON_FAILURE,
+    deadline=RUN_DEADLINE,
     max_active_runs=4,
     tags=["sparkify", "staging"],
     doc_md=__doc__,

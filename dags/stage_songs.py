@@ -16,6 +16,7 @@ from sparkify.pipeline.dag_defaults import (
     DEFAULT_ARGS,
     HOURLY,
     ON_FAILURE,
+    RUN_DEADLINE,
     SONGS_PREFIX,
     START_DATE,
 )
@@ -28,6 +29,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
     catchup=False,
     default_args=DEFAULT_ARGS,
     on_failure_callback=ON_FAILURE,
+    deadline=RUN_DEADLINE,
     max_active_runs=1,  # song loads serialise on the ledger anyway
     tags=["sparkify", "staging"],
     doc_md=__doc__,

@@ -23,6 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # The end-to-end test of late data waits for restage_late: every minute, not every five.
     os.environ.setdefault("SPARKIFY_LATE_CHECK_CRON", "* * * * *")
+    # The deadline alert's test waits for a queued run to pass its deadline: one minute.
+    os.environ.setdefault("SPARKIFY_RUN_DEADLINE_MINUTES", "1")
     stack = Stack(STATE_DIR)
     stack.init_config()  # ports and secrets now; processes later, only if needed
     os.environ.update(stack.env())

@@ -18,6 +18,11 @@ parsed): ``SPARKIFY_ALERT_CHANNELS``, a comma-separated list of
 
 Unset or ``none``: no alert (the default, so that nothing is sent before it is set up).
 Links use ``SPARKIFY_UI_URL``, else Airflow's ``[api] base_url``.
+
+A partition that hangs fails nothing: each pipeline DAG also carries a ``DeadlineAlert``
+(``run_deadline``): a run not finished ``SPARKIFY_RUN_DEADLINE_MINUTES`` (default 120)
+after it was queued sends a ``deadline`` alert through the same channels. Airflow drops the
+deadline when the run finishes in time.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from html import escape
+from types import SimpleNamespace
 from typing import Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
@@ -79,8 +85,14 @@ def failed_checks(partition_key: str | None) -> list[dict[str, str]]:
     return found
 
 
-def build_alert(context: Mapping[str, Any], *, checks: list[dict[str, str]] | None = None) -> dict:
-    """The alert's content, from the failure callback's context."""
+def build_alert(
+    context: Mapping[str, Any],
+    *,
+    checks: list[dict[str, str]] | None = None,
+    kind: str = "failure",
+) -> dict:
+    """The alert's content, from the callback's context; ``kind`` is ``failure`` (the run
+    failed) or ``deadline`` (it is not done in time)."""
     from urllib.parse import quote
 
     dag_run = context.get("dag_run")
@@ -96,13 +108,16 @@ def build_alert(context: Mapping[str, Any], *, checks: list[dict[str, str]] | No
     health_url = f"{base}/sparkify/" + (f"?from={key[:13]}&to={key[:13]}" if key else "")
     checks = checks or []
     found = "; ".join(f"{c['check']} on {c['table']} found {c['value']}" for c in checks)
+    what = "failed" if kind == "failure" else "missed its deadline"
     text = (
-        f"sparkify: {dag_id} failed for partition {key or '(none)'}"
+        f"sparkify: {dag_id} {what} for partition {key or '(none)'}"
         + (f" in task {task_id}" if task_id else "")
         + (f": {found}" if found else (f": {reason}" if reason else ""))
         + f"\nrun: {run_url}\nhealth: {health_url}"
     )
     return {
+        "kind": kind,
+        "subject": f"sparkify: {dag_id} {what} for {key or '(no partition)'}",
         "text": text,
         "dag_id": dag_id,
         "partition_key": key,
@@ -115,12 +130,36 @@ def build_alert(context: Mapping[str, Any], *, checks: list[dict[str, str]] | No
     }
 
 
+def send(alert: dict, context: Any, log: Any) -> list[str]:
+    """Send ``alert`` through every configured channel; returns the channels used."""
+    chosen = channels()
+    for channel in chosen:
+        if channel == "webhook":
+            from airflow.providers.http.notifications.http import HttpNotifier
+
+            notifier: BaseNotifier = HttpNotifier(
+                http_conn_id=os.environ.get(WEBHOOK_CONN_ENV, "sparkify_alert_webhook"),
+                json=alert,
+            )
+        else:
+            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+            notifier = SmtpNotifier(
+                to=os.environ["SPARKIFY_ALERT_EMAIL_TO"],
+                smtp_conn_id=os.environ.get(SMTP_CONN_ENV, "smtp_default"),
+                subject=alert["subject"],
+                html_content="<pre>" + escape(alert["text"]) + "</pre>",
+            )
+        notifier.notify(context)
+        log.info("alert sent by %s: %s", channel, alert["subject"])
+    return chosen
+
+
 class PartitionFailureNotifier(BaseNotifier):
     """Send one alert for a failed DAG run through the configured channels (see module)."""
 
     def notify(self, context: Any) -> None:
-        chosen = channels()
-        if not chosen:
+        if not channels():
             self.log.info("no alert channel configured (SPARKIFY_ALERT_CHANNELS)")
             return
         dag_run = context.get("dag_run")
@@ -129,25 +168,55 @@ class PartitionFailureNotifier(BaseNotifier):
         except Exception:  # an alert without the checks beats no alert
             self.log.exception("could not read the partition's failed checks")
             checks = []
-        alert = build_alert(context, checks=checks)
-        for channel in chosen:
-            if channel == "webhook":
-                from airflow.providers.http.notifications.http import HttpNotifier
+        send(build_alert(context, checks=checks), context, self.log)
 
-                notifier: BaseNotifier = HttpNotifier(
-                    http_conn_id=os.environ.get(WEBHOOK_CONN_ENV, "sparkify_alert_webhook"),
-                    json=alert,
-                )
-            else:
-                from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-                notifier = SmtpNotifier(
-                    to=os.environ["SPARKIFY_ALERT_EMAIL_TO"],
-                    smtp_conn_id=os.environ.get(SMTP_CONN_ENV, "smtp_default"),
-                    subject=f"sparkify: {alert['dag_id']} failed for {alert['partition_key']}",
-                    html_content="<pre>" + escape(alert["text"]) + "</pre>",
-                )
-            notifier.notify(context)
-            self.log.info(
-                "alert sent by %s: %s %s", channel, alert["dag_id"], alert["partition_key"]
-            )
+async def deadline_missed(context: dict, **_kwargs: Any) -> None:
+    """The ``DeadlineAlert`` callback (in the triggerer): a run of a partition is not done
+    ``SPARKIFY_RUN_DEADLINE_MINUTES`` after it was queued. ``context["dag_run"]`` is the
+    run as the REST API describes it."""
+    import asyncio
+    import logging
+
+    run = context.get("dag_run") or {}
+    dag_run = SimpleNamespace(
+        dag_id=run.get("dag_id"),
+        run_id=run.get("dag_run_id"),
+        partition_key=run.get("partition_key"),
+    )
+    deadline = (context.get("deadline") or {}).get("deadline_time")
+    alert = build_alert(
+        {"dag_run": dag_run, "reason": f"not finished by its deadline {deadline}"},
+        kind="deadline",
+    )
+    log = logging.getLogger(__name__)
+    await asyncio.to_thread(send, alert, {"dag_run": dag_run}, log)
+
+
+DEFAULT_RUN_DEADLINE_MINUTES = 120.0
+
+
+def run_deadline(environ: Mapping[str, str] | None = None):
+    """The ``DeadlineAlert`` of a pipeline DAG: a run not done this long after it was queued.
+
+    The interval is read from ``SPARKIFY_RUN_DEADLINE_MINUTES`` when the DAG file is parsed
+    (the environment only: parsing reads no file).
+    """
+    from datetime import timedelta
+
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    environ = os.environ if environ is None else environ
+    raw = environ.get("SPARKIFY_RUN_DEADLINE_MINUTES", str(DEFAULT_RUN_DEADLINE_MINUTES))
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise AlertConfigError(f"SPARKIFY_RUN_DEADLINE_MINUTES {raw!r} is not a number") from None
+    if minutes <= 0:
+        raise AlertConfigError("SPARKIFY_RUN_DEADLINE_MINUTES must be positive")
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(minutes=minutes),
+        callback=AsyncCallback(deadline_missed),
+        name="sparkify_run_deadline",
+    )

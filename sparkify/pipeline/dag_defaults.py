@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sparkify.pipeline.alerts import PartitionFailureNotifier
+from sparkify.pipeline.alerts import PartitionFailureNotifier, run_deadline
 from sparkify.pipeline.operators.checks import JINJA_FILTERS
 
 DEFAULT_ARGS = {
@@ -24,3 +24,5 @@ USER_DEFINED_FILTERS = JINJA_FILTERS
 # Every DAG's on_failure_callback: one alert per failed run (a partition and DAG), after
 # the retries; where it goes is configuration read when it is sent (sparkify.pipeline.alerts).
 ON_FAILURE = PartitionFailureNotifier()
+# The pipeline DAGs' DeadlineAlert: a partition's run not done in time is an alert too.
+RUN_DEADLINE = run_deadline()

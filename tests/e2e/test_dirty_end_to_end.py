@@ -338,3 +338,38 @@ def test_each_failed_quality_partition_sends_exactly_one_alert(dirty: DirtyRun, 
     mails = [m for m in smtp.received if any(k in m["Subject"] for k in failed)]
     assert len(mails) == len(failed)
     assert all(m["To"] == "oncall@example.com" for m in mails)
+
+
+def test_a_partition_not_done_in_time_raises_a_deadline_alert(dirty: DirtyRun, live, alert_sinks):
+    """A ``quality`` run left queued (its DAG paused) past its deadline (one minute in the
+    test session) sends a ``deadline`` alert from the triggerer."""
+    import time
+
+    _stack, client = live
+    webhook, _smtp = alert_sinks
+    key = partitions.format_key(HOURS[-1].replace(hour=23))  # outside the window
+    run_id = f"deadline_test__{time.time_ns()}"
+    client.patch("/dags/quality", json={"is_paused": True}, update_mask="is_paused")
+    try:
+        client.post(
+            "/dags/quality/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "partition_key": key},
+        )
+        deadline = time.monotonic() + 240
+        found: list[dict] = []
+        while not found and time.monotonic() < deadline:
+            time.sleep(3)
+            found = [
+                a
+                for a in webhook.received
+                if a.get("kind") == "deadline" and a.get("partition_key") == key
+            ]
+        assert len(found) == 1, "one deadline alert for the run left queued"
+        assert found[0]["dag_id"] == "quality"
+        assert found[0]["run_id"] == run_id
+        assert "missed its deadline" in found[0]["text"]
+        state = client.get(f"/dags/quality/dagRuns/{run_id}")["state"]
+        assert state == "queued", "the alert came while the run was still not done"
+    finally:
+        client.patch(f"/dags/quality/dagRuns/{run_id}", json={"state": "failed"})
+        client.patch("/dags/quality", json={"is_paused": False}, update_mask="is_paused")
