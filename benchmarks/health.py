@@ -48,7 +48,7 @@ def fill_warehouse(dsn: str, first: datetime, hours: int) -> None:
         conn.execute(
             "INSERT INTO songplays (songplay_id, partition_hour, start_time, user_id, song_id, "
             "session_id, item_in_session) "
-            "SELECT md5(h::text || i), h, h, '1', CASE WHEN i % 4 = 0 THEN 'S' END, "
+            "SELECT md5(h::text || i), h, h, '1', CASE WHEN i %% 4 = 0 THEN 'S' END, "
             "(extract(epoch FROM h))::int, i "
             "FROM generate_series(%s::timestamp, %s::timestamp, interval '1 hour') AS h, "
             "generate_series(1, 8) AS i ON CONFLICT DO NOTHING",
@@ -57,7 +57,7 @@ def fill_warehouse(dsn: str, first: datetime, hours: int) -> None:
         conn.execute(
             "INSERT INTO check_results (check_name, table_name, partition_hour, value, passed) "
             "SELECT 'check_' || c, 'songplays', h, '0', NOT (c = 1 AND "
-            "(extract(epoch FROM h))::bigint % (50 * 3600) = 0) "
+            "(extract(epoch FROM h))::bigint %% (50 * 3600) = 0) "
             "FROM generate_series(%s::timestamp, %s::timestamp, interval '1 hour') AS h, "
             "generate_series(1, 10) AS c",
             span,

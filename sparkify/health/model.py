@@ -79,8 +79,10 @@ class Health:
 
     def state_counts(self, dag_id: str) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
-        for hour in self.hour_list():
-            counts[self.state(dag_id, hour)] += 1
+        runs = self.runs.get(dag_id, {})
+        for run in runs.values():
+            counts[run.state] += 1
+        counts["missing"] = len(self.hour_list()) - len(runs)
         return counts
 
     def freshness_hours(self, now: datetime | None = None) -> float | None:

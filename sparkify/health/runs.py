@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sparkify.health.model import GRID_DAGS, Run, key_hours
+from sparkify.health.model import GRID_DAGS, Run, hours, key_hours
 from sparkify.pipeline import partitions
 
 _KNOWN = {"success", "failed", "running", "queued"}
@@ -24,10 +24,14 @@ def latest_runs(
 
     ``order`` ranks runs of one key: the greater is the later (the run's id).
     """
+    # Keys of single hours are by far the most: look them up rather than parse each.
+    hour_of = {partitions.format_key(h): h for h in hours(first, last)}
     best: dict[tuple[str, datetime], tuple[int, Run]] = {}
     for dag_id, key, run_id, state, order in rows:
         state = state if state in _KNOWN else "queued"
-        for hour in key_hours(key or ""):
+        single = hour_of.get(key)
+        covered = (single,) if single is not None else key_hours(key or "")
+        for hour in covered:
             if first <= hour <= last:
                 slot = (dag_id, hour)
                 if slot not in best or order >= best[slot][0]:

@@ -111,3 +111,13 @@ def test_text_from_the_warehouse_is_escaped_and_the_page_is_self_contained():
         assert outside not in html
     assert "25%" in html  # one of four plays matched
     assert html.count("<svg") == 4
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    ["backfill__2018-11-01T00:00:00+00:00", "manual run/1", "a%b?c#d&e", "ünïcode", "plain_1.2-3~"],
+)
+def test_run_links_are_encoded_as_quote_encodes_a_path_segment(run_id):
+    from urllib.parse import quote
+
+    assert ui_run_link("")("model", run_id) == f"/dags/model/runs/{quote(run_id, safe='')}"
