@@ -66,9 +66,9 @@ def stage_redshift(
     settings: Settings,
 ) -> StageStats:
     """Stage one partition of ``dataset`` on Redshift; returns its counts."""
-    import redshift_connector
+    from sparkify.pipeline.warehouse import bind_named_parameters
 
-    redshift_connector.paramstyle = "pyformat"  # our SQL binds values as %(name)s
+    bind_named_parameters()  # our SQL binds values as %(name)s: see sparkify.pipeline.warehouse
     stats = StageStats(dataset, partitions.format_key(hour))
     hour_value = partitions.naive_utc(hour)
     params = {"partition_hour": hour_value, "dataset": dataset, "source_key": prefix}
