@@ -15,7 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from sparkify.pipeline import settings as settings_module
-from sparkify.pipeline.records import EVENT_COLUMNS, SONG_COLUMNS
+from sparkify.pipeline.records import EVENT_COLUMNS, EVENT_FIELDS, EVENT_REQUIRED, SONG_COLUMNS
 from sparkify.pipeline.settings import Settings, SettingsError
 from sparkify.pipeline.sql import (
     MODES,
@@ -47,6 +47,10 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/merge_songs": {"columns": SONG_COLUMNS},
     "staging/replace_events_partition": {"columns": EVENT_COLUMNS},
     "staging/record_copy_rejects": {},
+    "staging/reject_invalid_rows": {
+        "table": "load_events",
+        "fields": [(k, c, t, k in EVENT_REQUIRED) for k, c, t in EVENT_FIELDS],
+    },
     "staging/copy_events": {},
     "staging/copy_songs": {},
 }

@@ -30,11 +30,14 @@ B = SourceObject(f"{PREFIX}b.json", "e2", 20)
 class Warehouse:
     """A DB-API connection that records statements and answers staging's queries."""
 
-    def __init__(self, *, ledger=(), partition=None, copied=0, rejected=0, merged=0) -> None:
+    def __init__(
+        self, *, ledger=(), partition=None, copied=0, rejected=0, missing=0, merged=0
+    ) -> None:
         self.ledger = list(ledger)  # (source_key, etag) rows
         self.partition = partition  # the staging_partitions row, or None
         self.copied = copied
         self.rejected = rejected
+        self.missing = missing
         self.merged = merged
         self.executed: list[tuple[str, Any]] = []
         self.committed = self.rolled_back = self.closed = False
@@ -78,6 +81,8 @@ class Cursor:
             self.rows = [self.wh.partition] if self.wh.partition else []
         elif text == "SELECT pg_last_copy_count()":
             self.rows = [(self.wh.copied,)]
+        elif text.startswith("INSERT INTO staging_rejects") and "missing_field" in text:
+            self.rowcount = self.wh.missing
         elif text.startswith("INSERT INTO staging_rejects"):
             self.rowcount = self.wh.rejected
         elif text.startswith(("INSERT INTO staging_events", "INSERT INTO staging_songs")):
@@ -243,3 +248,31 @@ def test_only_json_objects_are_listed_for_the_manifest() -> None:
         }
     ]
     assert S3Objects(client, BUCKET).list(PREFIX) == [A]
+
+
+def test_rows_without_a_required_value_are_rejected_not_counted_as_duplicates() -> None:
+    # COPY read 8 lines: it refused 1 and loaded 7, of which 2 lack a required value and
+    # 1 repeats another event: 4 are staged.
+    wh = Warehouse(copied=7, rejected=1, missing=2, merged=4)
+    stats, _ = stage(wh, [A])
+    assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (8, 4, 3, 1)
+    assert stats.read == stats.staged + stats.rejected + stats.duplicate
+    (sql, params) = next((s, p) for s, p in wh.executed if "missing_field" in s)
+    assert 'FROM "load_events"' in sql
+    assert params["partition_hour"] == NAIVE_HOUR
+    assert params["source_key"] == PREFIX
+    # Checked before the merge, which leaves those rows out.
+    order = [s for s, _ in wh.executed]
+    merge = next(i for i, s in enumerate(order) if s.startswith("INSERT INTO staging_events"))
+    assert order.index(sql) < merge
+    row = partition_row(wh)
+    assert (row["read"], row["rejected"], row["duplicate"]) == (8, 3, 1)
+
+
+def test_songs_without_id_or_duration_are_rejected() -> None:
+    song = SourceObject("song_data/A/B/C/TRAAA.json", "s1", 10)
+    wh = Warehouse(copied=2, missing=1, merged=1)
+    stats, _ = stage(wh, [song, SourceObject("song_data/x.json", "s2", 5)], dataset="songs")
+    assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (2, 1, 1, 0)
+    (sql,) = [s for s, _ in wh.executed if "missing_field" in s]
+    assert 'FROM "load_songs"' in sql

@@ -29,7 +29,8 @@ do what Redshift does:
   MAXERROR, a prefix or manifest that matches nothing) fails the statement and aborts the
   transaction, as on Redshift.
 - **DDL.** ``DISTSTYLE``, ``DISTKEY``, ``SORTKEY`` and ``ENCODE`` clauses are dropped from
-  ``CREATE TABLE``; ``GETDATE()`` exists as a function.
+  ``CREATE TABLE``; ``GETDATE()``, ``IS_VALID_JSON()`` and ``IS_VALID_JSON_ARRAY()`` exist
+  as functions.
 
 What it proves: the pipeline's Redshift path (the hook, the driver, its parameter binding,
 the ``*.redshift.sql`` variants, Redshift's COPY statement with its manifest, JSONPaths and
@@ -118,6 +119,15 @@ SYSTEM_OBJECTS = (
         LANGUAGE sql STABLE AS $$
         SELECT COALESCE(NULLIF(current_setting('rehearsal.last_copy_id', true), ''), '-1')
                ::integer $$""",
+    # Redshift's JSON validators: IS_VALID_JSON is true for an object only, as documented.
+    """CREATE OR REPLACE FUNCTION public.is_valid_json(t text) RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN RETURN json_typeof(t::json) = 'object';
+        EXCEPTION WHEN others THEN RETURN false; END $$""",
+    """CREATE OR REPLACE FUNCTION public.is_valid_json_array(t text) RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN RETURN json_typeof(t::json) = 'array';
+        EXCEPTION WHEN others THEN RETURN false; END $$""",
     """CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
         LANGUAGE sql STABLE AS $$
         SELECT date_trunc('second', now() AT TIME ZONE 'UTC')::timestamp $$""",

@@ -12,7 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from sparkify.pipeline import partitions
-from sparkify.pipeline.records import EVENT_COLUMNS, SONG_COLUMNS
+from sparkify.pipeline.records import (
+    EVENT_COLUMNS,
+    EVENT_FIELDS,
+    EVENT_REQUIRED,
+    SONG_COLUMNS,
+    SONG_FIELDS,
+    SONG_REQUIRED,
+)
 from sparkify.pipeline.settings import Settings
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging.ledger import restore_if_unchanged
@@ -119,6 +126,32 @@ def _copy(cur: Any, copy_sql: list[str], params: dict[str, Any], stats: StageSta
     return copied
 
 
+def invalid_rows_sql(dataset: str) -> list[str]:
+    """The INSERT of the loaded rows PostgreSQL would reject, and their DELETE."""
+    fields, required, table = (
+        (EVENT_FIELDS, EVENT_REQUIRED, "load_events")
+        if dataset == "events"
+        else (SONG_FIELDS, SONG_REQUIRED, "load_songs")
+    )
+    return statements(
+        render(
+            "staging/reject_invalid_rows",
+            "redshift",
+            table=table,
+            fields=[(key, column, kind, key in required) for key, column, kind in fields],
+        )
+    )
+
+
+def _reject_invalid(cur: Any, params: dict[str, Any]) -> int:
+    """Reject the loaded rows PostgreSQL's staging would reject; returns how many."""
+    insert_sql, delete_sql = invalid_rows_sql(params["dataset"])
+    cur.execute(insert_sql, params)
+    rejected = max(cur.rowcount, 0)
+    cur.execute(delete_sql)
+    return rejected
+
+
 def _stage_events(
     cur: Any,
     source: Any,
@@ -140,6 +173,7 @@ def _stage_events(
         key = manifest_key("events", hour)
         _put_manifest(source, settings, key, objects)
         copied = _copy(cur, copy_events_sql(settings, key), params, stats)
+        missing = _reject_invalid(cur, params)
         merge = render("staging/replace_events_partition", "redshift", columns=EVENT_COLUMNS)
         for sql in statements(merge):
             cur.execute(sql, params)
@@ -147,8 +181,8 @@ def _stage_events(
     else:
         # Nothing to COPY (and COPY of nothing fails): the partition now holds no event.
         cur.execute("DELETE FROM staging_events WHERE partition_hour = %(partition_hour)s", params)
-        copied = 0
-    _account(stats, objects, copied)
+        copied = missing = 0
+    _account(stats, objects, copied, missing)
     # The ledger is replaced per partition, as on PostgreSQL: a removed object leaves it.
     cur.execute(
         "DELETE FROM load_ledger WHERE dataset = 'events' AND partition_hour = %(partition_hour)s",
@@ -195,20 +229,23 @@ def _stage_songs(
     key = manifest_key("songs", hour)
     _put_manifest(source, settings, key, objects)
     copied = _copy(cur, copy_songs_sql(settings, key), params, stats)
+    missing = _reject_invalid(cur, params)
     for sql in statements(render("staging/merge_songs", "redshift", columns=SONG_COLUMNS)):
         cur.execute(sql, params)
     stats.staged = max(cur.rowcount, 0)
-    _account(stats, objects, copied)
+    _account(stats, objects, copied, missing)
     _write_ledger(cur, "songs", objects, hour_value)
     _write_partition(cur, params, stats)
 
 
-def _account(stats: StageStats, objects: list[SourceObject], copied: int) -> None:
+def _account(stats: StageStats, objects: list[SourceObject], copied: int, missing: int) -> None:
+    """``stats.rejected`` holds COPY's refusals; ``missing``: loaded rows rejected after."""
     stats.objects = len(objects)
     stats.read = copied + stats.rejected
+    stats.rejected += missing
     stats.source_keys = [o.key for o in objects]
-    # Rows COPY accepted but the merge refused (a required value null) or deduplicated.
-    stats.duplicate = copied - stats.staged
+    # Rows COPY loaded, complete, that the merge left out as copies of another event.
+    stats.duplicate = copied - missing - stats.staged
 
 
 def _write_ledger(
