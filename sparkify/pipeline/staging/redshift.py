@@ -1,8 +1,15 @@
 """Staging into Redshift: Redshift's own ``COPY ... FORMAT AS JSON`` with an IAM role.
 
-The objects are copied into a temporary table, then moved into place together with the
-rejects (from ``stl_load_errors``), the ledger and the partition's counts, in one
-transaction. No access key is ever part of the SQL: Redshift assumes the configured role.
+The listed objects (a manifest names exactly them) are copied into a temporary table; the
+rows COPY loaded but PostgreSQL's staging would reject (a required value missing, an object
+where text belongs) are rejected in SQL with PostgreSQL's reasons; the rest are moved into
+place together with the rejects (COPY's own from ``stl_load_errors``), the ledger and the
+partition's counts, in one transaction. An hour without objects is recorded as zero rows
+without a COPY. No access key is ever part of the SQL: Redshift assumes the configured role.
+
+What this path cannot know, and so does not record (README, staging rules): which object
+and line a staged row or a SQL-rejected row came from, per-object counts in the ledger,
+coerced values and schema drift.
 """
 
 from __future__ import annotations
