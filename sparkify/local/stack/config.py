@@ -33,7 +33,9 @@ REDSHIFT_PART = "redshift"
 WAREHOUSES = ("postgres", "redshift")
 # Not a secret: a role ARN names no credential, and the rehearsal assumes no role.
 REHEARSAL_IAM_ROLE = "arn:aws:iam::000000000000:role/sparkify-redshift-rehearsal"
-PARTS = ("postgres", "s3", *AIRFLOW_PARTS, REDSHIFT_PART)
+PARTS = ("postgres", "s3", *AIRFLOW_PARTS)
+# Every part a stack may run: status lists the rehearsal only where it is wanted.
+ALL_PARTS = (*PARTS, REDSHIFT_PART)
 # Stopped phase by phase, each waited for. Task processes report their final state through
 # the API server, so it goes after the scheduler: stopped first, it leaves running tasks
 # retrying against nothing and the scheduler waiting for them.

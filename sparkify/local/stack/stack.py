@@ -46,6 +46,7 @@ from sparkify.local.stack.config import (
     AIRFLOW_DB,
     AIRFLOW_PARTS,
     AIRFLOW_ROLE,
+    ALL_PARTS,
     AWS_REGION,
     COMPONENTS,
     DEFAULT_BUCKET,
@@ -222,7 +223,9 @@ class Stack:
     def listening_sockets(self) -> list[tuple[str, int, str, int]]:
         """``(part, pid, address, port)`` for every socket the stack's processes listen on."""
         return [
-            (part, *sock) for part in PARTS for sock in proc.listening_sockets(self.processes(part))
+            (part, *sock)
+            for part in ALL_PARTS
+            for sock in proc.listening_sockets(self.processes(part))
         ]
 
     # -- up -----------------------------------------------------------------------------------
@@ -547,7 +550,8 @@ class Stack:
             wanted.add(REDSHIFT_PART)
         airflow = self._airflow_health() if cfg and self.pid("api-server") else {}
         result: dict[str, PartStatus] = {}
-        for part in PARTS:
+        listed = ALL_PARTS if REDSHIFT_PART in wanted or self.pid(REDSHIFT_PART) else PARTS
+        for part in listed:
             pid = self.pid(part)
             port = cfg["ports"].get(_PORT_OF.get(part, "")) if cfg else None
             if cfg is None or pid is None:
@@ -603,7 +607,7 @@ class Stack:
             if survivors:
                 pids = ", ".join(str(p.pid) for p in survivors)
                 raise StackError(f"Processes would not stop: {pids}")
-            for part in PARTS:
+            for part in ALL_PARTS:
                 self._pid_path(part).unlink(missing_ok=True)
             if (cfg := self._read_config()) is not None:
                 cfg["components"] = []
