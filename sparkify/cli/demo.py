@@ -49,6 +49,11 @@ def register(subparsers) -> None:
         help="seconds to wait for the pipeline (default 3600)",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--warehouse",
+        choices=("postgres", "redshift"),
+        help="postgres, or redshift: the Redshift rehearsal (default: the stack's, else postgres)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -73,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         json_path=args.json_path,
         timeout=args.timeout,
         progress=not args.quiet and sys.stderr.isatty(),
+        warehouse=args.warehouse,
     )
     stack = Stack()
     result = run_demo(options, stack=stack, echo=lambda m: console.print(m), console=console)

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated subset of {','.join(COMPONENTS)} (default: all)",
     )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default 180)")
+    up.add_argument(
+        "--warehouse",
+        choices=("postgres", "redshift"),
+        help="postgres, or redshift: the Redshift rehearsal in front of PostgreSQL "
+        "(default: what the stack has, else postgres)",
+    )
     up.set_defaults(func=_cmd_up)
     down = actions.add_parser("down", help="stop every process the stack started")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
@@ -49,7 +55,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     stack = Stack()
     started = time.monotonic()
     components = [c.strip() for c in args.only.split(",") if c.strip()]
-    stack.up(components, timeout=args.timeout, echo=_echo)
+    stack.up(components, timeout=args.timeout, echo=_echo, warehouse=args.warehouse)
     print(f"Stack is up in {time.monotonic() - started:.1f}s (state: {stack.state_dir})")
     wanted = expand_components(components)
     if "airflow" in wanted:

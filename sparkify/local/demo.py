@@ -79,6 +79,8 @@ class DemoOptions:
     json_path: Path | None = None
     timeout: float = 3600.0
     progress: bool = True
+    # postgres or redshift (the Redshift rehearsal); None: what the stack has, else postgres.
+    warehouse: str | None = None
     max_active_runs: dict[str, int] = field(default_factory=lambda: dict(BACKFILL_MAX_ACTIVE_RUNS))
 
 
@@ -133,7 +135,7 @@ def run_demo(
         keys = [partitions.format_key(h) for h in hours]
         mark = step("data", mark)
 
-        stack.up(echo=echo)
+        stack.up(echo=echo, warehouse=options.warehouse)
         mark = step("stack up", mark)
 
         with stack.api_client() as client:
@@ -186,6 +188,7 @@ def run_demo(
 
         timings["total"] = round(time.monotonic() - started, 1)
         summary = collect_summary(stack, hours, latest, seconds=timings["total"])
+        summary["warehouse"] = stack.config.get("warehouse", "postgres")
         problems += summary_problems(summary, len(keys))
         if options.json_path is not None:
             write_json(options.json_path, summary)
@@ -421,7 +424,8 @@ def summary_problems(summary: dict[str, Any], partitions_expected: int) -> list[
 def write_json(path: Path, summary: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = {k: summary[k] for k in ("tables", "songplays_matched", "lines", "runs", "checks")}
+    names = ("warehouse", "tables", "songplays_matched", "lines", "runs", "checks")
+    ordered = {k: summary[k] for k in names if k in summary}
     path.write_text(json.dumps({**ordered, "seconds": summary["seconds"]}, indent=2) + "\n")
 
 

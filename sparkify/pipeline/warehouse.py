@@ -1,4 +1,21 @@
-"""The warehouse connection: which dialect it speaks, and a DB-API hook for it."""
+"""The warehouse connection: which dialect it speaks, and a DB-API hook for it.
+
+Values are bound the same way on both warehouses: the SQL says ``%(name)s`` (and, in a
+few inline statements, ``%s``), which psycopg takes as it is. ``redshift_connector`` reads
+its *module-wide* ``paramstyle`` (``format`` by default: ``%s`` only) when a cursor is
+made, so every way a task reaches a Redshift hook goes through ``prepared`` here, which
+switches the module to ``pyformat`` first: ``hook()``, and the ``get_db_hook`` of the
+common-sql based operators (``SqlFileOperator``, the check operators).
+
+Why switch the module rather than rewrite ``%(name)s`` into positional ``%s`` for Redshift:
+one SQL text serves both dialects, the provider's own operators hand our mapping straight
+to ``cursor.execute`` (a mapping under ``format`` would bind its *keys*), and ``pyformat``
+also accepts the positional ``%s`` statements. Each task runs in its own process, which
+reaches the warehouse only through this module, so the switch cannot surprise other code.
+One trap remains, tested in ``tests/unit/test_redshift_binding.py``: redshift_connector's
+scanner falls back to ``format`` for the rest of a statement after a bare ``%`` (``%%``),
+so a statement must not mix ``%%`` with ``%(name)s``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +32,24 @@ def hook(conn_id: str = WAREHOUSE_CONN_ID) -> Any:
 
     connection = BaseHook.get_connection(conn_id)
     dialect_of(connection.conn_type)
-    return connection.get_hook()
+    return prepared(connection.get_hook())
+
+
+REDSHIFT_PARAMSTYLE = "pyformat"
+
+
+def bind_named_parameters() -> None:
+    """Make ``redshift_connector`` take ``%(name)s`` (and ``%s``) in this process."""
+    import redshift_connector
+
+    redshift_connector.paramstyle = REDSHIFT_PARAMSTYLE
+
+
+def prepared(db_hook: Any) -> Any:
+    """``db_hook``, after making sure its driver binds parameters as our SQL writes them."""
+    if hook_dialect(db_hook) == "redshift":
+        bind_named_parameters()
+    return db_hook
 
 
 def dialect_of(conn_type: str | None) -> str:

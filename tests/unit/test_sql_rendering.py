@@ -15,7 +15,7 @@ import sqlglot
 from sqlglot import exp
 
 from sparkify.pipeline import settings as settings_module
-from sparkify.pipeline.records import EVENT_COLUMNS, SONG_COLUMNS
+from sparkify.pipeline.records import EVENT_COLUMNS, EVENT_FIELDS, EVENT_REQUIRED, SONG_COLUMNS
 from sparkify.pipeline.settings import Settings, SettingsError
 from sparkify.pipeline.sql import (
     MODES,
@@ -32,7 +32,7 @@ from sparkify.pipeline.staging.redshift import copy_events_sql, copy_songs_sql, 
 DIALECTS = ("postgres", "redshift")
 BUCKET = "sparkify-test-events"
 ROLE = "arn:aws:iam::123456789012:role/sparkify-redshift-s3-read"
-HOUR_PREFIX = "log_data/2018/11/02/13/"
+EVENTS_MANIFEST_KEY = "_manifests/events/2018/11/02/13.manifest"
 MANIFEST_KEY = "_manifests/songs/2018/11/02/13.manifest"
 # The macros file is a library the loads import, not a statement of its own.
 LIBRARIES = {"load/macros"}
@@ -56,6 +56,10 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/merge_songs": {"columns": SONG_COLUMNS},
     "staging/replace_events_partition": {"columns": EVENT_COLUMNS},
     "staging/record_copy_rejects": {},
+    "staging/reject_invalid_rows": {
+        "table": "load_events",
+        "fields": [(k, c, t, k in EVENT_REQUIRED) for k, c, t in EVENT_FIELDS],
+    },
     "staging/copy_events": {},
     "staging/copy_songs": {},
     **{f"health/{name}": {} for name in HEALTH_READS},
@@ -110,7 +114,7 @@ def aws_settings(**changes: object) -> Settings:
 def rendered(name: str, dialect: str, **context: object) -> list[str]:
     """The statements of ``name`` as the pipeline renders them."""
     if name == "staging/copy_events":
-        return copy_events_sql(aws_settings(), HOUR_PREFIX)
+        return copy_events_sql(aws_settings(), EVENTS_MANIFEST_KEY)
     if name == "staging/copy_songs":
         return copy_songs_sql(aws_settings(), MANIFEST_KEY)
     return statements(render(name, dialect, **{**CONTEXT[name], **context}))
@@ -377,17 +381,18 @@ def test_a_dimension_load_needs_its_mode() -> None:
 # -- Redshift COPY ------------------------------------------------------------------------
 
 
-def test_copy_events_reads_the_hour_with_the_jsonpaths_and_the_role() -> None:
+def test_copy_events_reads_the_hours_manifest_with_the_jsonpaths_and_the_role() -> None:
     settings = aws_settings()
-    sqls = copy_events_sql(settings, HOUR_PREFIX)
+    sqls = copy_events_sql(settings, EVENTS_MANIFEST_KEY)
     (copy,) = [s for s in sqls if s.startswith("COPY")]
     columns = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
     assert squash(copy) == squash(
         f"""
         COPY load_events ({columns})
-        FROM 's3://{BUCKET}/{HOUR_PREFIX}'
+        FROM 's3://{BUCKET}/{EVENTS_MANIFEST_KEY}'
         IAM_ROLE '{ROLE}'
         FORMAT AS JSON 's3://{BUCKET}/log_json_path.json'
+        MANIFEST
         REGION '{settings.region}'
         MAXERROR {settings.max_errors}
         TRUNCATECOLUMNS
@@ -428,7 +433,7 @@ def test_the_manifest_names_exactly_the_objects() -> None:
 def test_no_credentials_in_copy(which: str) -> None:
     settings = aws_settings()
     sqls = (
-        copy_events_sql(settings, HOUR_PREFIX)
+        copy_events_sql(settings, EVENTS_MANIFEST_KEY)
         if which == "events"
         else copy_songs_sql(settings, MANIFEST_KEY)
     )

@@ -28,18 +28,31 @@ COMPONENTS = ("postgres", "s3", "airflow-db", "airflow")
 # What each component needs as well: Airflow its metadata database, which needs postgres.
 _REQUIRES = {"airflow": ("postgres", "airflow-db"), "airflow-db": ("postgres",)}
 AIRFLOW_PARTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# The Redshift rehearsal (sparkify.local.redshift), a part only with `--warehouse redshift`.
+REDSHIFT_PART = "redshift"
+WAREHOUSES = ("postgres", "redshift")
+# Not a secret: a role ARN names no credential, and the rehearsal assumes no role.
+REHEARSAL_IAM_ROLE = "arn:aws:iam::000000000000:role/sparkify-redshift-rehearsal"
 PARTS = ("postgres", "s3", *AIRFLOW_PARTS)
+# Every part a stack may run: status lists the rehearsal only where it is wanted.
+ALL_PARTS = (*PARTS, REDSHIFT_PART)
 # Stopped phase by phase, each waited for. Task processes report their final state through
 # the API server, so it goes after the scheduler: stopped first, it leaves running tasks
 # retrying against nothing and the scheduler waiting for them.
-STOP_PHASES = (("scheduler", "triggerer", "dag-processor"), ("api-server",), ("s3",))
+STOP_PHASES = (
+    ("scheduler", "triggerer", "dag-processor"),
+    ("api-server",),
+    (REDSHIFT_PART,),
+    ("s3",),
+)
 # Signalled as whole sessions: the scheduler's running tasks get SIGTERM now rather than being
 # waited for (a re-run of a partition is safe), and the triggerer's leader would give its
 # trigger runner 10 s (hard-coded) to react to SIGINT. Triggers resume on the next start.
 _STOP_WHOLE_SESSION = {"scheduler", "triggerer"}
 _PARTS_OF = {"postgres": ("postgres",), "s3": ("s3",), "airflow-db": (), "airflow": AIRFLOW_PARTS}
 PORT_ENV = {"postgres": "SPARKIFY_PG_PORT", "s3": "SPARKIFY_S3_PORT", "api": "SPARKIFY_API_PORT"}
-_PORT_OF = {"postgres": "postgres", "s3": "s3", "api-server": "api"}
+PORT_ENV["redshift"] = "SPARKIFY_REDSHIFT_PORT"
+_PORT_OF = {"postgres": "postgres", "s3": "s3", "api-server": "api", REDSHIFT_PART: "redshift"}
 _HEALTH_KEY = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 _AIRFLOW_ARGS = {
     "api-server": ("api-server", "--host", HOST),  # --port added from the config
@@ -134,6 +147,15 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         "password": sec["warehouse_password"],
         "schema": WAREHOUSE_DB,
     }
+    redshift = cfg.get("warehouse") == "redshift"
+    if redshift:
+        # Every task goes through RedshiftSQLHook and redshift_connector, to the rehearsal.
+        warehouse = {
+            **warehouse,
+            "conn_type": "redshift",
+            "port": ports["redshift"],
+            "extra": {"ssl": False},  # the rehearsal, on 127.0.0.1, declines SSL
+        }
     aws = {
         "conn_type": "aws",
         "login": FAKE_AWS_KEY,
@@ -183,6 +205,7 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         "AWS_ACCESS_KEY_ID": FAKE_AWS_KEY,
         "AWS_SECRET_ACCESS_KEY": FAKE_AWS_KEY,
         "AWS_DEFAULT_REGION": AWS_REGION,
+        **({"SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE} if redshift else {}),
     }
 
 

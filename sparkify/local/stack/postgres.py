@@ -251,6 +251,16 @@ SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS
             stdin=sql,
         )  # fmt: skip
 
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists (tests use one database each)."""
+        if not _IDENTIFIER.match(name):
+            raise PostgresError(f"Not a plain identifier: {name!r}")
+        self._run(
+            "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+            "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", "postgres",
+            "--command", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        )  # fmt: skip
+
 
 def _groups_of(user: pwd.struct_passwd):
     import grp

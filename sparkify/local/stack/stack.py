@@ -46,6 +46,7 @@ from sparkify.local.stack.config import (
     AIRFLOW_DB,
     AIRFLOW_PARTS,
     AIRFLOW_ROLE,
+    ALL_PARTS,
     AWS_REGION,
     COMPONENTS,
     DEFAULT_BUCKET,
@@ -53,9 +54,11 @@ from sparkify.local.stack.config import (
     HOST,
     PARTS,
     PORT_ENV,
+    REDSHIFT_PART,
     STOP_PHASES,
     WAREHOUSE_DB,
     WAREHOUSE_ROLE,
+    WAREHOUSES,
     PartStatus,
     StackError,
     _parse_time,
@@ -220,7 +223,9 @@ class Stack:
     def listening_sockets(self) -> list[tuple[str, int, str, int]]:
         """``(part, pid, address, port)`` for every socket the stack's processes listen on."""
         return [
-            (part, *sock) for part in PARTS for sock in proc.listening_sockets(self.processes(part))
+            (part, *sock)
+            for part in ALL_PARTS
+            for sock in proc.listening_sockets(self.processes(part))
         ]
 
     # -- up -----------------------------------------------------------------------------------
@@ -230,14 +235,30 @@ class Stack:
         *,
         timeout: float = 180.0,
         echo: Callable[[str], None] = lambda _msg: None,
+        warehouse: str | None = None,
     ) -> None:
         """Start what is not running (``components`` and what they need) and wait until
-        all of it is healthy; a running, healthy part is left alone."""
+        all of it is healthy; a running, healthy part is left alone.
+
+        ``warehouse`` (``postgres`` or ``redshift``; default: what the stack has, else
+        ``postgres``) is kept in the state: ``redshift`` adds the Redshift rehearsal in front
+        of PostgreSQL and points the ``warehouse`` connection at it.
+        """
         wanted = expand_components(components)
         deadline = time.monotonic() + timeout
+        if warehouse is not None and warehouse not in WAREHOUSES:
+            raise StackError(f"Unknown warehouse {warehouse!r}; choose from {WAREHOUSES}")
         with self._lock():
             cfg = self.init_config()
             cfg["components"] = [c for c in COMPONENTS if c in {*cfg["components"], *wanted}]
+            if warehouse is not None and warehouse != cfg.get("warehouse", "postgres"):
+                running = [p for p in (*AIRFLOW_PARTS, REDSHIFT_PART) if self.pid(p)]
+                if running:
+                    raise StackError(
+                        f"The stack runs with the {cfg.get('warehouse', 'postgres')} warehouse "
+                        f"({', '.join(running)} running): `sparkify stack down` first"
+                    )
+                cfg["warehouse"] = warehouse
             self._save_config(cfg)
             self._check_ports(wanted, cfg)
             if "s3" in wanted:
@@ -246,6 +267,8 @@ class Stack:
                 self._up_postgres(cfg, deadline, echo)
             if "s3" in wanted:
                 self._up_bucket(cfg, deadline, echo)
+            if cfg.get("warehouse") == "redshift" and "postgres" in wanted:
+                self._up_redshift(cfg, deadline, echo)
             if "airflow-db" in wanted:
                 self._migrate(cfg, deadline, echo)
             if "airflow" in wanted:
@@ -270,7 +293,15 @@ class Stack:
             return
         self._reap_leftovers(part)
         port = cfg["ports"].get(_PORT_OF.get(part, ""), None)
-        if part == "s3":
+        env = self._process_env()
+        if part == REDSHIFT_PART:
+            cmd = [
+                sys.executable, "-m", "sparkify.local.redshift.server", "--host", HOST,
+                "--port", str(port), "--backend-port", str(cfg["ports"]["postgres"]),
+            ]  # fmt: skip
+            # The password travels in the environment, never on a command line.
+            env["SPARKIFY_REDSHIFT_PASSWORD"] = cfg["secrets"]["warehouse_password"]
+        elif part == "s3":
             moto = Path(sys.executable).with_name("moto_server")
             cmd = [str(moto)] if moto.exists() else [sys.executable, "-m", "moto.server"]
             cmd += ["--host", HOST, "--port", str(port)]
@@ -279,9 +310,7 @@ class Stack:
             if part == "api-server":
                 cmd += ["--port", str(port)]
         self.airflow_home.mkdir(parents=True, exist_ok=True)
-        child = proc.spawn(
-            part, cmd, env=self._process_env(), log_path=self.log_path(part), cwd=self.state_dir
-        )
+        child = proc.spawn(part, cmd, env=env, log_path=self.log_path(part), cwd=self.state_dir)
         self._children[part] = child
         proc.write_pid(self._pid_path(part), child.pid)
         echo(f"{part}: started (pid {child.pid}{f', port {port}' if port else ''})")
@@ -300,6 +329,24 @@ class Stack:
     def _check_alive(self, part: str) -> None:
         if self.pid(part) is None:
             raise self._fail(part, "exited")
+
+    def _up_redshift(self, cfg: dict[str, Any], deadline: float, echo) -> None:
+        """Start the Redshift rehearsal and wait until it accepts connections."""
+        self._ensure_process(REDSHIFT_PART, cfg, echo)
+        while not self._redshift_answers(cfg):
+            self._check_alive(REDSHIFT_PART)
+            if time.monotonic() > deadline:
+                raise self._fail(REDSHIFT_PART, "does not accept connections")
+            time.sleep(0.2)
+
+    def _redshift_answers(self, cfg: dict[str, Any]) -> bool:
+        import socket
+
+        try:
+            with socket.create_connection((HOST, cfg["ports"]["redshift"]), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def _up_postgres(self, cfg: dict[str, Any], deadline: float, echo) -> None:
         cluster = self._postgres(cfg)
@@ -499,15 +546,21 @@ class Stack:
         wanted = set()
         for component in (cfg or {}).get("components", []):
             wanted |= set(_PARTS_OF[component])
+        if (cfg or {}).get("warehouse") == "redshift" and "postgres" in wanted:
+            wanted.add(REDSHIFT_PART)
         airflow = self._airflow_health() if cfg and self.pid("api-server") else {}
         result: dict[str, PartStatus] = {}
-        for part in PARTS:
+        listed = ALL_PARTS if REDSHIFT_PART in wanted or self.pid(REDSHIFT_PART) else PARTS
+        for part in listed:
             pid = self.pid(part)
             port = cfg["ports"].get(_PORT_OF.get(part, "")) if cfg else None
             if cfg is None or pid is None:
                 ok, detail = False, "not running"
             elif part == "postgres":
                 ok, detail = self._postgres_healthy(cfg)
+            elif part == REDSHIFT_PART:
+                ok = self._redshift_answers(cfg)
+                detail = "accepting connections" if ok else "not accepting connections"
             elif part == "s3":
                 code = self._s3_answer(cfg, cfg["bucket"])
                 ok, detail = code == 200, f"bucket {cfg['bucket']}: HTTP {code}"
@@ -554,7 +607,7 @@ class Stack:
             if survivors:
                 pids = ", ".join(str(p.pid) for p in survivors)
                 raise StackError(f"Processes would not stop: {pids}")
-            for part in PARTS:
+            for part in ALL_PARTS:
                 self._pid_path(part).unlink(missing_ok=True)
             if (cfg := self._read_config()) is not None:
                 cfg["components"] = []

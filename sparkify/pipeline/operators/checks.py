@@ -50,7 +50,9 @@ def record_results(hook: Any, rows: list[dict[str, Any]]) -> None:
     """Write check outcomes to ``check_results`` in one transaction."""
     if not rows:
         return
-    conn = hook.get_conn()
+    from sparkify.pipeline.warehouse import prepared
+
+    conn = prepared(hook).get_conn()
     try:
         with conn.cursor() as cur:
             cur.executemany(INSERT_RESULT, rows)
@@ -70,6 +72,11 @@ class _Recorded:
 
     def _outcomes(self) -> list[tuple[str, Any, bool]]:
         raise NotImplementedError
+
+    def get_db_hook(self) -> Any:
+        from sparkify.pipeline.warehouse import prepared
+
+        return prepared(super().get_db_hook())  # type: ignore[misc]
 
     def _describe(self, name: str, value: Any) -> str:
         return f"{name} found {value!r}"

@@ -98,7 +98,7 @@ class RestageLateHoursOperator(StageJsonOperator):
     ) -> list[datetime]:
         """``hour`` and the ``lookback`` hours before it that were staged with other objects
         than their prefixes hold now."""
-        from sparkify.pipeline.staging.postgres import ledger_matches
+        from sparkify.pipeline.staging.ledger import ledger_matches
 
         candidates = [hour - partitions.HOUR * n for n in range(lookback, -1, -1)]
         conn = db_hook.get_conn()

@@ -10,7 +10,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from sparkify.pipeline import partitions
 from sparkify.pipeline.settings import WAREHOUSE_CONN_ID
 from sparkify.pipeline.sql import MODES, render, statements
-from sparkify.pipeline.warehouse import hook_dialect
+from sparkify.pipeline.warehouse import hook_dialect, prepared
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,6 +50,9 @@ class SqlFileOperator(SQLExecuteQueryOperator):
         self.sql_file = sql_file if isinstance(sql_file, str) else list(sql_file)
         self.mode = mode
         self.partitioned = partitioned
+
+    def get_db_hook(self) -> Any:
+        return prepared(super().get_db_hook())
 
     def execute(self, context: Context) -> Any:
         dialect = hook_dialect(self.get_db_hook())

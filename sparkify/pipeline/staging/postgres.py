@@ -26,6 +26,7 @@ from sparkify.pipeline.records import (
     strip_line,
 )
 from sparkify.pipeline.sql import render, statements
+from sparkify.pipeline.staging.ledger import restore_if_unchanged
 from sparkify.pipeline.staging.lines import numbered_lines
 from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
@@ -88,7 +89,7 @@ def stage_events(
         cur.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{stats.partition_key}",)
         )
-        if not force and _restore_if_unchanged(cur, stats, objects, hour_value):
+        if not force and restore_if_unchanged(cur, stats, objects, hour_value):
             return stats
         cur.execute(
             "DELETE FROM staging_rejects WHERE dataset = 'events' AND partition_hour = %s",
@@ -149,40 +150,6 @@ def _load_events(
         )
         ledger.append((obj, counts))
     return stats, parser, ledger
-
-
-def ledger_matches(
-    cur: psycopg.Cursor, dataset: str, objects: list[SourceObject], hour_value: datetime
-) -> bool:
-    """Whether the ledger holds exactly ``objects`` (keys and ETags) for the partition."""
-    cur.execute(
-        "SELECT source_key, etag FROM load_ledger WHERE dataset = %s AND partition_hour = %s",
-        (dataset, hour_value),
-    )
-    return dict(cur.fetchall()) == {o.key: o.etag for o in objects}
-
-
-def _restore_if_unchanged(
-    cur: psycopg.Cursor, stats: StageStats, objects: list[SourceObject], hour_value: datetime
-) -> bool:
-    """Fill ``stats`` from the partition's record if its objects are unchanged since then."""
-    if not ledger_matches(cur, stats.dataset, objects, hour_value):
-        return False
-    cur.execute(
-        "SELECT objects, rows_read, rows_staged, rows_rejected, rows_duplicate, rows_coerced, "
-        "drift FROM staging_partitions WHERE dataset = %s AND partition_hour = %s",
-        (stats.dataset, hour_value),
-    )
-    row = cur.fetchone()
-    if row is None:
-        return False
-    (stats.objects, stats.read, stats.staged, stats.rejected, stats.duplicate, stats.coerced) = row[
-        :6
-    ]
-    stats.drift = json.loads(row[6])
-    stats.source_keys = [o.key for o in objects]
-    stats.unchanged = True
-    return True
 
 
 def _copy_event_object(

@@ -1,0 +1,161 @@
+"""The same generated hours through both warehouses end in the same star schema.
+
+PostgreSQL path: a fresh schema, ``PostgresHook``, psycopg, msgspec and ``COPY FROM STDIN``.
+Redshift path: a fresh database behind the Redshift rehearsal (``sparkify.local.redshift``),
+a ``redshift``-type ``warehouse`` connection, so every task goes through
+``RedshiftSQLHook``, ``redshift_connector``, the ``*.redshift.sql`` variants and Redshift's
+``COPY ... FORMAT AS JSON`` with its manifest. Both run ``setup`` (Redshift) or the same DDL
+(PostgreSQL), then ``stage_events``, ``stage_songs``, ``model`` and ``quality`` for three
+consecutive hours with ``dag.test()``, and their tables are compared row for row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+
+import psycopg
+import pytest
+
+from sparkify.local.redshift.server import Config, RehearsalServer
+from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
+from sparkify.pipeline import settings
+
+# The generated hours and the parsed DAGs, as the idempotency tests have them.
+from tests.integration.test_idempotency import (  # noqa: F401
+    STAR_TABLES,
+    chain,
+    dags,
+    dataset,
+    land_songs,
+    landed,
+    snapshot,
+)
+
+pytestmark = pytest.mark.integration
+
+CHAIN = ("stage_events", "stage_songs", "model", "quality")
+# What each path records per partition. Redshift's COPY does not say which object or line a
+# row came from (README, staging rules): staging_events' source_key and line_no differ.
+PARTITION_COUNTS = "dataset, partition_hour, objects, rows_read, rows_staged, rows_rejected"
+
+
+@pytest.fixture
+def rehearsal(stack):
+    """The Redshift rehearsal in this process, in front of the stack's PostgreSQL."""
+    config = Config(
+        backend_host=HOST,
+        backend_port=stack.config["ports"]["postgres"],
+        password=stack.config["secrets"]["warehouse_password"],
+    )
+    server = RehearsalServer((HOST, 0), config)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def redshift_warehouse(stack, rehearsal, monkeypatch):
+    """A fresh database, reached by the pipeline only through the rehearsal.
+
+    Yields a psycopg connection to it, for looking.
+    """
+    name = f"rs_{uuid.uuid4().hex[:12]}"
+    cluster = stack._postgres(stack.config)
+    password = stack.config["secrets"]["warehouse_password"]
+    cluster.ensure_database(name, owner=WAREHOUSE_ROLE, password=password)
+    conn_json = {
+        "conn_type": "redshift",
+        "host": HOST,
+        "port": rehearsal,
+        "login": WAREHOUSE_ROLE,
+        "password": password,
+        "schema": name,
+        "extra": {"ssl": False},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(conn_json))
+    monkeypatch.setenv("SPARKIFY_IAM_ROLE", REHEARSAL_IAM_ROLE)
+    settings.current.cache_clear()
+    conn = psycopg.connect(
+        host=HOST,
+        port=stack.config["ports"]["postgres"],
+        user=WAREHOUSE_ROLE,
+        password=password,
+        dbname=name,
+        autocommit=True,
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
+        settings.current.cache_clear()
+        cluster.drop_database(name)
+
+
+def partition_counts(conn) -> list[tuple]:
+    return conn.execute(
+        f"SELECT {PARTITION_COUNTS} FROM staging_partitions ORDER BY dataset, partition_hour"
+    ).fetchall()
+
+
+def failed_checks(conn) -> list[tuple]:
+    return conn.execute(
+        "SELECT check_name, table_name, value FROM check_results WHERE NOT passed"
+    ).fetchall()
+
+
+def test_both_warehouses_build_the_same_star_schema(
+    schema_ready, s3, bucket, redshift_warehouse, monkeypatch, request
+) -> None:
+    # Fixtures of the idempotency tests, by name (imported above so that pytest finds them).
+    data, bag = request.getfixturevalue("landed"), request.getfixturevalue("dags")
+    land_songs(s3, bucket, data)
+    hours = data["hours"]
+    # PostgreSQL first: schema_ready made its fresh schema the warehouse connection's; the
+    # redshift_warehouse fixture has since pointed the connection at the rehearsal.
+    redshift_conn = json.loads(os.environ["AIRFLOW_CONN_WAREHOUSE"])
+    (schema,) = schema_ready.execute("SELECT current_schema()").fetchone()
+    pg_conn = {
+        "conn_type": "postgres",
+        "host": HOST,
+        "port": schema_ready.info.port,
+        "login": WAREHOUSE_ROLE,
+        "password": redshift_conn["password"],
+        "schema": schema_ready.info.dbname,
+        "extra": {"options": f"-c search_path={schema}"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(pg_conn))
+    for key in hours:
+        chain(bag, key, CHAIN)
+    postgres_tables = snapshot(schema_ready, STAR_TABLES)
+    postgres_counts = partition_counts(schema_ready)
+    assert not failed_checks(schema_ready)
+
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(redshift_conn))
+    dag_run = bag["setup"].test()
+    assert dag_run.state == "success"
+    for key in hours:
+        chain(bag, key, CHAIN)
+    redshift_tables = snapshot(redshift_warehouse, STAR_TABLES)
+
+    assert sum(len(rows) for rows in postgres_tables.values()) > 0
+    for table in STAR_TABLES:
+        assert redshift_tables[table] == postgres_tables[table], table
+    assert partition_counts(redshift_warehouse) == postgres_counts
+    assert not failed_checks(redshift_warehouse)
+    plays = redshift_warehouse.execute("SELECT COUNT(*) FROM songplays").fetchone()[0]
+    expected = sum(data["manifest"]["partitions"][k]["plays_staged"] for k in hours)
+    assert plays == expected
+    # It was Redshift's path: rows staged by COPY carry the hour's prefix, not a line number,
+    # and the rehearsal's system objects exist in that database only.
+    unnumbered, total = redshift_warehouse.execute(
+        "SELECT COUNT(*) FILTER (WHERE line_no IS NULL), COUNT(*) FROM staging_events"
+    ).fetchone()
+    assert unnumbered == total > 0
+    assert redshift_warehouse.execute("SELECT pg_last_copy_id()").fetchone() == (-1,)
+    assert schema_ready.execute("SELECT to_regproc('pg_last_copy_id')").fetchone() == (None,)

@@ -1,0 +1,278 @@
+"""Redshift staging with the warehouse and S3 replaced: what it COPYs, skips and records.
+
+The connection answers the few queries staging reads (the ledger, ``pg_last_copy_count()``,
+a partition's record); everything executed is kept, so each test checks the statements
+that would reach Redshift and the manifest that would reach S3.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from sparkify.pipeline.staging.objects import S3Objects, SourceObject
+from sparkify.pipeline.staging.redshift import stage_redshift
+from tests.unit.test_operators import BUCKET, aws_settings
+
+HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
+NAIVE_HOUR = datetime(2018, 11, 2, 13)
+PREFIX = "log_data/2018/11/02/13/"
+EVENTS_MANIFEST = "_manifests/events/2018/11/02/13.manifest"
+A = SourceObject(f"{PREFIX}a.json", "e1", 10)
+B = SourceObject(f"{PREFIX}b.json", "e2", 20)
+
+
+class Warehouse:
+    """A DB-API connection that records statements and answers staging's queries."""
+
+    def __init__(
+        self, *, ledger=(), partition=None, copied=0, rejected=0, missing=0, merged=0
+    ) -> None:
+        self.ledger = list(ledger)  # (source_key, etag) rows
+        self.partition = partition  # the staging_partitions row, or None
+        self.copied = copied
+        self.rejected = rejected
+        self.missing = missing
+        self.merged = merged
+        self.executed: list[tuple[str, Any]] = []
+        self.committed = self.rolled_back = self.closed = False
+        self.autocommit = True
+
+    def get_conn(self) -> Warehouse:
+        return self
+
+    def cursor(self) -> Cursor:
+        return Cursor(self)
+
+    def commit(self) -> None:
+        self.committed = True
+
+    def rollback(self) -> None:
+        self.rolled_back = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def sql(self) -> list[str]:
+        return [" ".join(s.split()) for s, _ in self.executed]
+
+    def copies(self) -> list[str]:
+        return [s for s in self.sql() if s.startswith("COPY ")]
+
+
+class Cursor:
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+        self.rows: list[tuple[Any, ...]] = []
+        self.rowcount = -1
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        self.wh.executed.append((sql, params))
+        text = " ".join(sql.split())
+        self.rows, self.rowcount = [], 0
+        if text.startswith("SELECT source_key, etag FROM load_ledger"):
+            self.rows = self.wh.ledger
+        elif text.startswith("SELECT objects, rows_read"):
+            self.rows = [self.wh.partition] if self.wh.partition else []
+        elif text == "SELECT pg_last_copy_count()":
+            self.rows = [(self.wh.copied,)]
+        elif text.startswith("INSERT INTO staging_rejects") and "missing_field" in text:
+            self.rowcount = self.wh.missing
+        elif text.startswith("INSERT INTO staging_rejects"):
+            self.rowcount = self.wh.rejected
+        elif text.startswith(("INSERT INTO staging_events", "INSERT INTO staging_songs")):
+            self.rowcount = self.wh.merged
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def stage(wh: Warehouse, objects: list[SourceObject], dataset: str = "events", prefix=PREFIX):
+    source = mock.MagicMock(spec=S3Objects)
+    source.client = mock.MagicMock()
+    stats = stage_redshift(
+        wh, source, objects, HOUR, prefix, dataset=dataset, settings=aws_settings()
+    )
+    return stats, source
+
+
+def partition_row(wh: Warehouse) -> dict[str, Any]:
+    (params,) = [p for s, p in wh.executed if s.startswith("INSERT INTO staging_partitions")]
+    return params
+
+
+def test_an_empty_hour_stages_zero_rows_without_a_copy() -> None:
+    wh = Warehouse()
+    stats, source = stage(wh, [])
+    assert wh.copies() == []
+    source.client.put_object.assert_not_called()
+    assert "DELETE FROM staging_events WHERE partition_hour = %(partition_hour)s" in wh.sql()
+    row = partition_row(wh)
+    assert (row["objects"], row["read"], row["staged"], row["rejected"]) == (0, 0, 0, 0)
+    assert row["partition_hour"] == NAIVE_HOUR
+    assert (stats.read, stats.staged, stats.objects) == (0, 0, 0)
+    assert wh.committed
+    assert wh.closed
+    assert not wh.rolled_back
+
+
+def test_the_copy_reads_a_manifest_of_exactly_the_objects_listed() -> None:
+    wh = Warehouse(copied=5, rejected=1, merged=4)
+    stats, source = stage(wh, [A, B])
+    (put,) = source.client.put_object.call_args_list
+    assert put.kwargs["Bucket"] == BUCKET
+    assert put.kwargs["Key"] == EVENTS_MANIFEST
+    assert json.loads(put.kwargs["Body"]) == {
+        "entries": [
+            {"url": f"s3://{BUCKET}/{A.key}", "mandatory": True},
+            {"url": f"s3://{BUCKET}/{B.key}", "mandatory": True},
+        ]
+    }
+    (copy,) = wh.copies()
+    assert f"FROM 's3://{BUCKET}/{EVENTS_MANIFEST}'" in copy
+    assert re.search(r"FORMAT AS JSON 's3://[^']+' MANIFEST ", copy)
+    assert f"'s3://{BUCKET}/{PREFIX}'" not in copy  # never the prefix itself
+    assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (6, 4, 1, 1)
+    assert stats.source_keys == [A.key, B.key]
+
+
+def test_the_ledger_is_replaced_per_partition_and_names_each_object() -> None:
+    wh = Warehouse(copied=2, merged=2)
+    stage(wh, [A, B])
+    deletes = [
+        (s, p) for s, p in wh.executed if s.startswith("DELETE FROM load_ledger WHERE dataset = 'e")
+    ]
+    assert [p["partition_hour"] for _, p in deletes] == [NAIVE_HOUR]
+    inserted = [p for s, p in wh.executed if s.startswith("INSERT INTO load_ledger")]
+    assert [(p["key"], p["etag"], p["size"]) for p in inserted] == [
+        (A.key, "e1", 10),
+        (B.key, "e2", 20),
+    ]
+
+
+def test_unchanged_objects_are_not_copied_again() -> None:
+    wh = Warehouse(ledger=[(A.key, "e1"), (B.key, "e2")], partition=(2, 6, 4, 1, 1, 0, "{}"))
+    stats, source = stage(wh, [A, B])
+    assert wh.copies() == []
+    source.client.put_object.assert_not_called()
+    assert not [s for s in wh.sql() if s.startswith(("DELETE", "INSERT"))]
+    assert stats.unchanged
+    assert (stats.objects, stats.read, stats.staged, stats.rejected) == (2, 6, 4, 1)
+
+
+def test_a_changed_object_reloads_the_partition() -> None:
+    wh = Warehouse(ledger=[(A.key, "e1"), (B.key, "old")], partition=(2, 6, 4, 1, 1, 0, "{}"))
+    stats, _ = stage(wh, [A, B])
+    assert len(wh.copies()) == 1
+    assert not stats.unchanged
+
+
+def test_a_removed_object_empties_the_hour_once_and_then_rests() -> None:
+    # The hour held A; A is gone. It is staged as empty once ...
+    wh = Warehouse(ledger=[(A.key, "e1")], partition=(1, 3, 3, 0, 0, 0, "{}"))
+    stage(wh, [])
+    assert wh.copies() == []
+    assert partition_row(wh)["read"] == 0
+    # ... and afterwards the ledger (now empty for the hour) matches: nothing reloads.
+    wh = Warehouse(ledger=[], partition=(0, 0, 0, 0, 0, 0, "{}"))
+    stats, _ = stage(wh, [])
+    assert stats.unchanged
+    assert not [s for s in wh.sql() if s.startswith(("DELETE", "INSERT"))]
+
+
+def test_songs_without_new_files_record_an_empty_partition_without_a_copy() -> None:
+    wh = Warehouse()
+    stats, source = stage(wh, [], dataset="songs", prefix="song_data/")
+    assert wh.copies() == []
+    source.client.put_object.assert_not_called()
+    assert partition_row(wh)["objects"] == 0
+    assert stats.read == 0
+
+
+def test_songs_already_loaded_keep_the_partitions_counts() -> None:
+    song = SourceObject("song_data/A/B/C/TRAAA.json", "s1", 10)
+    wh = Warehouse(ledger=[(song.key, "s1")], partition=(1, 1, 1, 0, 0, 0))
+    stats, _ = stage(wh, [song], dataset="songs", prefix="song_data/")
+    assert wh.copies() == []
+    assert not [s for s in wh.sql() if s.startswith("INSERT")]
+    assert (stats.objects, stats.read, stats.staged) == (1, 1, 1)
+
+
+def test_new_songs_are_copied_through_their_manifest() -> None:
+    old = SourceObject("song_data/A/B/C/TRAAA.json", "s1", 10)
+    new = SourceObject("song_data/A/B/C/TRBBB.json", "s2", 10)
+    wh = Warehouse(ledger=[(old.key, "s1")], copied=1, merged=1)
+    stats, source = stage(wh, [old, new], dataset="songs", prefix="song_data/")
+    body = json.loads(source.client.put_object.call_args.kwargs["Body"])
+    assert body["entries"] == [{"url": f"s3://{BUCKET}/{new.key}", "mandatory": True}]
+    (copy,) = wh.copies()
+    assert "FORMAT AS JSON 'auto' MANIFEST" in copy
+    assert (stats.objects, stats.read, stats.staged) == (1, 1, 1)
+
+
+def test_a_failure_rolls_everything_back() -> None:
+    wh = Warehouse(copied=1)
+    with (
+        mock.patch.object(Cursor, "fetchone", side_effect=RuntimeError("COPY failed")),
+        pytest.raises(RuntimeError),
+    ):
+        stage(wh, [A])
+    assert wh.rolled_back
+    assert not wh.committed
+    assert wh.closed
+
+
+def test_only_json_objects_are_listed_for_the_manifest() -> None:
+    client = mock.MagicMock()
+    client.get_paginator.return_value.paginate.return_value = [
+        {
+            "Contents": [
+                {"Key": A.key, "ETag": '"e1"', "Size": 10},
+                {"Key": f"{PREFIX}_SUCCESS", "ETag": '"x"', "Size": 0},
+                {"Key": f"{PREFIX}notes.txt", "ETag": '"y"', "Size": 3},
+            ]
+        }
+    ]
+    assert S3Objects(client, BUCKET).list(PREFIX) == [A]
+
+
+def test_rows_without_a_required_value_are_rejected_not_counted_as_duplicates() -> None:
+    # COPY read 8 lines: it refused 1 and loaded 7, of which 2 lack a required value and
+    # 1 repeats another event: 4 are staged.
+    wh = Warehouse(copied=7, rejected=1, missing=2, merged=4)
+    stats, _ = stage(wh, [A])
+    assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (8, 4, 3, 1)
+    assert stats.read == stats.staged + stats.rejected + stats.duplicate
+    (sql, params) = next((s, p) for s, p in wh.executed if "missing_field" in s)
+    assert 'FROM "load_events"' in sql
+    assert params["partition_hour"] == NAIVE_HOUR
+    assert params["source_key"] == PREFIX
+    # Checked before the merge, which leaves those rows out.
+    order = [s for s, _ in wh.executed]
+    merge = next(i for i, s in enumerate(order) if s.startswith("INSERT INTO staging_events"))
+    assert order.index(sql) < merge
+    row = partition_row(wh)
+    assert (row["read"], row["rejected"], row["duplicate"]) == (8, 3, 1)
+
+
+def test_songs_without_id_or_duration_are_rejected() -> None:
+    song = SourceObject("song_data/A/B/C/TRAAA.json", "s1", 10)
+    wh = Warehouse(copied=2, missing=1, merged=1)
+    stats, _ = stage(wh, [song, SourceObject("song_data/x.json", "s2", 5)], dataset="songs")
+    assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (2, 1, 1, 0)
+    (sql,) = [s for s, _ in wh.executed if "missing_field" in s]
+    assert 'FROM "load_songs"' in sql
