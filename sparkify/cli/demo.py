@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from sparkify.cli.backfill import when_arg
+from sparkify.cli.stack import add_executor_arguments
 from sparkify.control.dags import BackfillError
 from sparkify.local.demo import DEMO_START, DemoOptions, render_summary, run_demo
 
@@ -49,6 +50,7 @@ def register(subparsers) -> None:
         help="seconds to wait for the pipeline (default 3600)",
     )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_executor_arguments(p)
     p.set_defaults(func=_run)
 
 
@@ -73,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         json_path=args.json_path,
         timeout=args.timeout,
         progress=not args.quiet and sys.stderr.isatty(),
+        executor=args.executor,
+        workers=args.workers,
     )
     stack = Stack()
     result = run_demo(options, stack=stack, echo=lambda m: console.print(m), console=console)

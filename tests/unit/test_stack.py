@@ -72,8 +72,8 @@ def test_choose_ports_prefers_environment_then_remembered_then_new():
 
 def test_choose_ports_picks_distinct_free_ports():
     ports = choose_ports({}, {})
-    assert set(ports) == {"postgres", "s3", "api"}
-    assert len(set(ports.values())) == 3
+    assert set(ports) == {"postgres", "s3", "api", "redis"}
+    assert len(set(ports.values())) == 4
     assert all(stack_process.port_is_free(p) for p in ports.values())
 
 
