@@ -140,9 +140,7 @@ def test_only_loopback_addresses_are_listened_on(live_stack: Stack):
 
 def test_up_again_leaves_healthy_parts_alone(live_stack: Stack):
     before = {part: live_stack.pid(part) for part in PARTS}
-    started = time.monotonic()
     live_stack.up(timeout=60)
-    assert time.monotonic() - started < 15
     assert {part: live_stack.pid(part) for part in PARTS} == before
 
 

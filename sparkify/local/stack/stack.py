@@ -109,8 +109,12 @@ class Stack:
     as the generated ``admin`` user; ``warehouse_dsn()`` is a psycopg connection string.
     """
 
-    def __init__(self, state_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | str | None = None, *, environ: dict[str, str] | None = None
+    ) -> None:
         self.state_dir = Path(state_dir).resolve() if state_dir else default_state_dir()
+        # Added to every process it starts, over its own settings (tests' shorter timeouts).
+        self.extra_env = dict(environ or {})
         self.config_path = self.state_dir / "stack.json"
         self.log_dir = self.state_dir / "logs"
         self.run_dir = self.state_dir / "run"
@@ -159,7 +163,7 @@ class Stack:
         return render_env(self.config, state_dir=self.state_dir, dags=dags_folder())
 
     def _process_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env(), "PYTHONUNBUFFERED": "1"}
+        return {**os.environ, **self.env(), **self.extra_env, "PYTHONUNBUFFERED": "1"}
 
     @property
     def api_url(self) -> str:

@@ -43,9 +43,11 @@ def celery_hostname(part: str) -> str:
 def hostname() -> str:
     """The ``[core] hostname_callable`` of the workers' task processes: their worker's node
     name, so that task instances on one machine say which worker ran them."""
-    from airflow.utils.net import getfqdn
+    if name := os.environ.get(WORKER_HOSTNAME_ENV):
+        return name
+    from airflow.utils.net import getfqdn  # Airflow's default, outside the stack's workers
 
-    return os.environ.get(WORKER_HOSTNAME_ENV) or getfqdn()
+    return getfqdn()
 
 
 def find_redis_server() -> str:
