@@ -76,6 +76,10 @@ FAULT_ENV = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     # A restarted scheduler adopts the dead one's running tasks at this interval.
     "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "15",
+    # A task whose message a killed worker had taken but not started stays queued until
+    # this timeout (600 s by default); then the scheduler queues it again.
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "10",
     "SPARKIFY_RETRY_DELAY_SECONDS": "5",
 }
 SONGS_LOCK = "songs"  # sparkify.pipeline.staging.postgres: pg_advisory_xact_lock(hashtext('songs'))
@@ -200,7 +204,26 @@ def songs_held(dsn: str) -> Iterator[psycopg.Connection]:
         try:
             yield conn
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (SONGS_LOCK,))
+            # A restarted server has ended this session, and the lock with it.
+            with contextlib.suppress(psycopg.OperationalError):
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (SONGS_LOCK,))
+
+
+def start_held_backfill(client, conn: psycopg.Connection, hours: list[datetime]):
+    """Backfill ``hours`` with the songs lock held: once every ``stage_events`` partition has
+    finished, the first ``stage_songs`` task is running and waits, and nothing of ``model``
+    or ``quality`` has started. Returns the submissions and that task instance.
+
+    The events go first so that the partitions still reach ``model`` in order after the
+    fault, as in the undisturbed run: ``model`` for an hour puts into ``songs`` the songs
+    staged for that hour, and a later hour modelled before it fails ``plays_songs_exist``.
+    """
+    submissions = backfill(client, "all", hours[0], hours[-1])
+    keys = list(submissions[0].keys)
+    since = min(s.since for s in submissions)
+    events = wait_for_partitions(client, ["stage_events"], keys, since=since, timeout=300)
+    assert {run["state"] for run in events["stage_events"].values()} == {"success"}
+    return submissions, wait_for_held_task(client, conn)
 
 
 def lock_waiters(conn: psycopg.Connection) -> int:
@@ -347,8 +370,7 @@ def test_worker_killed_mid_task_the_task_runs_again_on_the_other_worker(
     dsn = stack.warehouse_dsn()
     empty_warehouse(dsn)
     with songs_held(dsn) as conn:
-        submissions = backfill(client, "all", window[0], window[-1])
-        held = wait_for_held_task(client, conn)
+        submissions, held = start_held_backfill(client, conn, window)
         victim = part_of(held["hostname"])
         # In flight: the task is running on the victim and its load waits on the lock.
         assert (
@@ -392,11 +414,14 @@ def test_api_server_restarted_while_backfill_waits_it_reconnects_and_finishes(
     for name in ("SPARKIFY_API_URL", "SPARKIFY_API_TOKEN", "SPARKIFY_API_USERNAME"):
         env.pop(name, None)  # the stack's own login, from its state directory
     seen: list[str] = []
+    keys = [h.strftime("%Y-%m-%dT%H:%M:%S") for h in window]
     with songs_held(dsn) as conn:
+        since = datetime.now(UTC)
         cli, lines = start_lines(cmd, env)
         try:
             read_until(lines, "stage_songs:", seen, timeout=120)  # submitted; now it waits
-            with stack.api_client() as client:
+            with stack.api_client() as client:  # as start_held_backfill, for the same reason
+                wait_for_partitions(client, ["stage_events"], keys, since=since, timeout=300)
                 wait_for_held_task(client, conn)
             old = stack.pid("api-server")
             assert stack_process.terminate_sessions([old], timeout=30) == []
@@ -420,3 +445,45 @@ def _drain(lines: queue.Queue) -> list[str]:
     while (line := lines.get(timeout=10)) is not None:
         out.append(line)
     return out
+
+
+def test_scheduler_killed_mid_backfill_every_partition_completes(celery_live, reference, window):
+    stack, client = celery_live
+    _latest, undisturbed = reference
+    dsn = stack.warehouse_dsn()
+    empty_warehouse(dsn)
+    with songs_held(dsn) as conn:
+        submissions, held = start_held_backfill(client, conn, window)
+        old = stack.pid("scheduler")
+        kill_session(stack, "scheduler")
+        assert stack.pid("scheduler") is None
+        # In flight: the held task still runs on its worker, its runs unfinished.
+        assert lock_waiters(conn)
+        stack.up(timeout=UP_TIMEOUT_S)  # a new scheduler, as a supervisor would start
+        assert stack.pid("scheduler") not in (None, old)
+    run_chain(client, window, submissions)
+    history = tries(client, held)
+    assert history[-1]["state"] == "success"
+    assert fingerprints(dsn, window) == undisturbed
+
+
+def test_metadata_database_restarted_mid_backfill_every_partition_completes(
+    celery_live, reference, window
+):
+    stack, client = celery_live
+    _latest, undisturbed = reference
+    dsn = stack.warehouse_dsn()
+    empty_warehouse(dsn)
+    with songs_held(dsn) as conn:
+        submissions, _held = start_held_backfill(client, conn, window)
+        old = stack.pid("postgres")
+        # One server holds the metadata database and the warehouse: the restart ends every
+        # session, the held task's included (its retry loads the hour again).
+        new = stack.restart_postgres()
+        assert new != old
+    alive = {part: stack.pid(part) for part in stack.parts()}
+    run_chain(client, window, submissions)
+    assert fingerprints(dsn, window) == undisturbed
+    # Airflow's processes rode the restart out: none died and none was started again.
+    assert {part: stack.pid(part) for part in stack.parts()} == alive
+    assert all(alive.values()), alive
