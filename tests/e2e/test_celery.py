@@ -475,7 +475,7 @@ def test_metadata_database_restarted_mid_backfill_every_partition_completes(
     dsn = stack.warehouse_dsn()
     empty_warehouse(dsn)
     with songs_held(dsn) as conn:
-        submissions, _held = start_held_backfill(client, conn, window)
+        submissions, held = start_held_backfill(client, conn, window)
         old = stack.pid("postgres")
         # One server holds the metadata database and the warehouse: the restart ends every
         # session, the held task's included (its retry loads the hour again).
@@ -483,6 +483,10 @@ def test_metadata_database_restarted_mid_backfill_every_partition_completes(
         assert new != old
     alive = {part: stack.pid(part) for part in stack.parts()}
     run_chain(client, window, submissions)
+    # The held task lost its warehouse session in the restart: a later try finished it.
+    history = tries(client, held)
+    assert history[-1]["state"] == "success"
+    assert history[-1]["try_number"] > held["try_number"]
     assert fingerprints(dsn, window) == undisturbed
     # Airflow's processes rode the restart out: none died and none was started again.
     assert {part: stack.pid(part) for part in stack.parts()} == alive
