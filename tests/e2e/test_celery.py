@@ -209,6 +209,13 @@ def songs_held(dsn: str) -> Iterator[psycopg.Connection]:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (SONGS_LOCK,))
 
 
+def reset(client, dsn: str) -> None:
+    """An empty warehouse for the next run. The current hour's scheduled runs first: one
+    started after the truncation would stage the songs under today's hour."""
+    settle(client)
+    empty_warehouse(dsn)
+
+
 def start_held_backfill(client, conn: psycopg.Connection, hours: list[datetime]):
     """Backfill ``hours`` with the songs lock held: once every ``stage_events`` partition has
     finished, the first ``stage_songs`` task is running and waits, and nothing of ``model``
@@ -368,7 +375,7 @@ def test_worker_killed_mid_task_the_task_runs_again_on_the_other_worker(
     stack, client = celery_live
     _latest, undisturbed = reference
     dsn = stack.warehouse_dsn()
-    empty_warehouse(dsn)
+    reset(client, dsn)
     with songs_held(dsn) as conn:
         submissions, held = start_held_backfill(client, conn, window)
         victim = part_of(held["hostname"])
@@ -401,10 +408,10 @@ def test_worker_killed_mid_task_the_task_runs_again_on_the_other_worker(
 def test_api_server_restarted_while_backfill_waits_it_reconnects_and_finishes(
     celery_live, reference, window
 ):
-    stack, _client = celery_live
+    stack, client = celery_live
     _latest, undisturbed = reference
     dsn = stack.warehouse_dsn()
-    empty_warehouse(dsn)
+    reset(client, dsn)
     first, last = (h.strftime("%Y-%m-%dT%H") for h in (window[0], window[-1]))
     cmd = [
         str(Path(sys.executable).with_name("sparkify")), "backfill", "--from", first,
@@ -420,9 +427,9 @@ def test_api_server_restarted_while_backfill_waits_it_reconnects_and_finishes(
         cli, lines = start_lines(cmd, env)
         try:
             read_until(lines, "stage_songs:", seen, timeout=120)  # submitted; now it waits
-            with stack.api_client() as client:  # as start_held_backfill, for the same reason
-                wait_for_partitions(client, ["stage_events"], keys, since=since, timeout=300)
-                wait_for_held_task(client, conn)
+            # As start_held_backfill does, for the same reason.
+            wait_for_partitions(client, ["stage_events"], keys, since=since, timeout=300)
+            wait_for_held_task(client, conn)
             old = stack.pid("api-server")
             assert stack_process.terminate_sessions([old], timeout=30) == []
             assert not api_answers(stack)
@@ -451,7 +458,7 @@ def test_scheduler_killed_mid_backfill_every_partition_completes(celery_live, re
     stack, client = celery_live
     _latest, undisturbed = reference
     dsn = stack.warehouse_dsn()
-    empty_warehouse(dsn)
+    reset(client, dsn)
     with songs_held(dsn) as conn:
         submissions, held = start_held_backfill(client, conn, window)
         old = stack.pid("scheduler")
@@ -473,7 +480,7 @@ def test_metadata_database_restarted_mid_backfill_every_partition_completes(
     stack, client = celery_live
     _latest, undisturbed = reference
     dsn = stack.warehouse_dsn()
-    empty_warehouse(dsn)
+    reset(client, dsn)
     with songs_held(dsn) as conn:
         submissions, held = start_held_backfill(client, conn, window)
         old = stack.pid("postgres")
