@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 from sparkify.cli.backfill import when_arg
+from sparkify.cli.stack import add_executor_arguments
 from sparkify.control.dags import BackfillError
 from sparkify.local.demo import DEMO_START, DemoOptions, render_summary, run_demo
 
@@ -54,6 +55,7 @@ def register(subparsers) -> None:
         choices=("postgres", "redshift"),
         help="postgres, or redshift: the Redshift rehearsal (default: the stack's, else postgres)",
     )
+    add_executor_arguments(p)
     p.set_defaults(func=_run)
 
 
@@ -79,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         progress=not args.quiet and sys.stderr.isatty(),
         warehouse=args.warehouse,
+        executor=args.executor,
+        workers=args.workers,
     )
     stack = Stack()
     result = run_demo(options, stack=stack, echo=lambda m: console.print(m), console=console)

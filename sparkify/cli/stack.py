@@ -7,7 +7,13 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from sparkify.local.stack.config import ADMIN_USER, COMPONENTS, expand_components
+from sparkify.local.stack.config import (
+    ADMIN_USER,
+    COMPONENTS,
+    DEFAULT_WORKERS,
+    EXECUTORS,
+    expand_components,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -34,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="postgres, or redshift: the Redshift rehearsal in front of PostgreSQL "
         "(default: what the stack has, else postgres)",
     )
+    add_executor_arguments(up)
     up.set_defaults(func=_cmd_up)
     down = actions.add_parser("down", help="stop every process the stack started")
     down.add_argument("--purge", action="store_true", help="also delete the state directory")
@@ -43,6 +50,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_cmd_status)
     env = actions.add_parser("env", help='print `export` lines: eval "$(sparkify stack env)"')
     env.set_defaults(func=_cmd_env)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor`` and ``--workers``, shared with ``sparkify demo``."""
+    parser.add_argument(
+        "--executor",
+        choices=sorted(EXECUTORS),
+        help="Airflow's executor: local (LocalExecutor, the default) or celery "
+        "(CeleryExecutor with a Redis broker); default: the running stack's, else local",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help=f"Celery workers, each with its own hostname (default {DEFAULT_WORKERS}); "
+        "needs --executor celery",
+    )
 
 
 def _echo(message: str) -> None:
@@ -55,8 +79,17 @@ def _cmd_up(args: argparse.Namespace) -> int:
     stack = Stack()
     started = time.monotonic()
     components = [c.strip() for c in args.only.split(",") if c.strip()]
-    stack.up(components, timeout=args.timeout, echo=_echo, warehouse=args.warehouse)
+    stack.up(
+        components,
+        executor=args.executor,
+        workers=args.workers,
+        timeout=args.timeout,
+        echo=_echo,
+        warehouse=args.warehouse,
+    )
     print(f"Stack is up in {time.monotonic() - started:.1f}s (state: {stack.state_dir})")
+    if workers := stack.worker_parts():
+        print(f"Executor: CeleryExecutor, {len(workers)} worker(s): {', '.join(workers)}")
     wanted = expand_components(components)
     if "airflow" in wanted:
         print(f"Airflow UI: {stack.api_url}  login: {ADMIN_USER} / {stack.admin_password}")

@@ -13,12 +13,18 @@
    has finished in ``model`` and ``quality`` too, which follow by their assets.
 5. Prints a summary from the warehouse and the REST API (``--json PATH`` writes it) and
    exits 1 if any run or check failed. The stack keeps running (``--down`` stops it).
+
+``--executor celery --workers N`` brings the stack up with the CeleryExecutor and N
+workers; the summary says which executor ran the range (``"executor"``) and how many of
+the range's task instances each worker hostname ran (``"workers"``, from the task
+instances' ``hostname`` in the REST API).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -42,6 +48,7 @@ from sparkify.control import (
     wait_for_dags,
     wait_for_partitions,
 )
+from sparkify.local.stack.config import EXECUTORS
 from sparkify.pipeline import partitions
 
 if TYPE_CHECKING:
@@ -82,6 +89,8 @@ class DemoOptions:
     # postgres or redshift (the Redshift rehearsal); None: what the stack has, else postgres.
     warehouse: str | None = None
     max_active_runs: dict[str, int] = field(default_factory=lambda: dict(BACKFILL_MAX_ACTIVE_RUNS))
+    executor: str | None = None  # local | celery; None: the running stack's, else local
+    workers: int | None = None  # Celery workers (default 2)
 
 
 @dataclass
@@ -135,7 +144,12 @@ def run_demo(
         keys = [partitions.format_key(h) for h in hours]
         mark = step("data", mark)
 
-        stack.up(echo=echo, warehouse=options.warehouse)
+        stack.up(
+            executor=options.executor,
+            workers=options.workers,
+            echo=echo,
+            warehouse=options.warehouse,
+        )
         mark = step("stack up", mark)
 
         with stack.api_client() as client:
@@ -185,10 +199,12 @@ def run_demo(
                 problems.append(str(exc))
                 latest = exc.latest
             step("pipeline", mark)
+            per_host = task_instances_per_host(client, latest)
 
         timings["total"] = round(time.monotonic() - started, 1)
         summary = collect_summary(stack, hours, latest, seconds=timings["total"])
         summary["warehouse"] = stack.config.get("warehouse", "postgres")
+        summary |= {"executor": EXECUTORS[stack.executor], "workers": per_host}
         problems += summary_problems(summary, len(keys))
         if options.json_path is not None:
             write_json(options.json_path, summary)
@@ -359,6 +375,37 @@ def collect_summary(
     }
 
 
+def task_instances_per_host(
+    client: ApiClient, latest: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, int]:
+    """How many task instances of the runs in ``latest`` (DAG -> key -> run) each hostname
+    ran, from the REST API (a task's latest try; with the CeleryExecutor, the worker's)."""
+    runs = {
+        (dag_id, run["dag_run_id"]) for dag_id, by_key in latest.items() for run in by_key.values()
+    }
+    counts: Counter[str] = Counter()
+    if not runs:
+        return {}
+    body = {
+        "dag_ids": sorted({dag_id for dag_id, _ in runs}),
+        "dag_run_ids": sorted({run_id for _, run_id in runs}),
+        "page_limit": 100,
+        "order_by": "id",
+    }
+    offset = 0
+    while True:
+        page = client.post(
+            "/dags/~/dagRuns/~/taskInstances/list", json={**body, "page_offset": offset}
+        )
+        tis = page["task_instances"]
+        for ti in tis:
+            if (ti["dag_id"], ti["dag_run_id"]) in runs and ti.get("hostname"):
+                counts[ti["hostname"]] += 1
+        offset += len(tis)
+        if not tis or offset >= page["total_entries"]:
+            return dict(sorted(counts.items()))
+
+
 def warehouse_summary(dsn: str, first: datetime, last: datetime) -> dict[str, Any]:
     """Rows per table, matched plays, and the range's lines from ``staging_partitions``."""
     import psycopg
@@ -426,6 +473,7 @@ def write_json(path: Path, summary: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     names = ("warehouse", "tables", "songplays_matched", "lines", "runs", "checks")
     ordered = {k: summary[k] for k in names if k in summary}
+    ordered |= {k: summary[k] for k in ("executor", "workers") if k in summary}
     path.write_text(json.dumps({**ordered, "seconds": summary["seconds"]}, indent=2) + "\n")
 
 
@@ -470,5 +518,15 @@ def render_summary(result: DemoResult, console: Any, partitions_expected: int) -
         timings.add_column(name, justify="right")
     timings.add_row(*(f"{value:.1f}" for value in result.timings.values()))
 
-    for table in (tables, lines, runs, checks, timings):
+    printed = [tables, lines, runs, checks]
+    if "workers" in summary:
+        workers = Table(
+            title=f"Task instances per host ({summary['executor']})", title_justify="left"
+        )
+        workers.add_column("hostname")
+        workers.add_column("task instances", justify="right")
+        for host, count in summary["workers"].items():
+            workers.add_row(host, str(count))
+        printed.append(workers)
+    for table in (*printed, timings):
         console.print(table)

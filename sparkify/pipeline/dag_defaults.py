@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from sparkify.pipeline import settings
 from sparkify.pipeline.alerts import PartitionFailureNotifier, run_deadline
 from sparkify.pipeline.operators.checks import JINJA_FILTERS
 
@@ -11,7 +12,7 @@ DEFAULT_ARGS = {
     "owner": "sparkify-data",
     "depends_on_past": False,
     "retries": 3,
-    "retry_delay": timedelta(minutes=5),
+    "retry_delay": settings.retry_delay(),  # five minutes; SPARKIFY_RETRY_DELAY_SECONDS
     "email_on_retry": False,
     "email_on_failure": False,
 }

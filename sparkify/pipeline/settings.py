@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
@@ -134,6 +135,28 @@ def late_check_cron(environ: Mapping[str, str] | None = None) -> str:
             f"SPARKIFY_LATE_CHECK_CRON {cron!r} is not a five-field cron expression"
         )
     return cron
+
+
+DEFAULT_RETRY_DELAY = timedelta(minutes=5)
+
+
+def retry_delay(environ: Mapping[str, str] | None = None) -> timedelta:
+    """How long a failed task waits before its retry: ``SPARKIFY_RETRY_DELAY_SECONDS`` or
+    five minutes. Read when the DAG files are parsed, like ``late_check_cron``; the fault
+    tests shorten it so that a task killed with its worker is retried within the test."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("SPARKIFY_RETRY_DELAY_SECONDS", "").strip()
+    if not value:
+        return DEFAULT_RETRY_DELAY
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise SettingsError(
+            f"SPARKIFY_RETRY_DELAY_SECONDS {value!r} is not a number of seconds (0 or more)"
+        )
+    return timedelta(seconds=seconds)
 
 
 @cache

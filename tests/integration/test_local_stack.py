@@ -64,7 +64,8 @@ def all_processes(stack: Stack) -> dict[int, str]:
 def test_every_part_is_healthy(live_stack: Stack):
     print(f"stack healthy after {live_stack.up_seconds:.1f}s")  # type: ignore[attr-defined]
     parts = live_stack.status()
-    assert set(parts) == set(PARTS)
+    assert set(parts) == set(PARTS)  # the LocalExecutor's: no Redis, no Celery workers
+    assert live_stack.env()["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     unhealthy = {name: p for name, p in parts.items() if not p["healthy"]}
     assert not unhealthy
     assert all(p["wanted"] and p["pid"] for p in parts.values())
@@ -108,7 +109,7 @@ def test_s3_endpoint_stores_objects_in_the_bucket(live_stack: Stack):
 
 
 def test_api_server_reports_every_component_healthy(live_stack: Stack):
-    with urllib.request.urlopen(f"{live_stack.api_url}/api/v2/monitor/health", timeout=5) as r:
+    with urllib.request.urlopen(f"{live_stack.api_url}/api/v2/monitor/health", timeout=30) as r:
         health = json.load(r)
     for component in ("metadatabase", "scheduler", "triggerer", "dag_processor"):
         assert health[component]["status"] == "healthy", health
@@ -140,9 +141,7 @@ def test_only_loopback_addresses_are_listened_on(live_stack: Stack):
 
 def test_up_again_leaves_healthy_parts_alone(live_stack: Stack):
     before = {part: live_stack.pid(part) for part in PARTS}
-    started = time.monotonic()
     live_stack.up(timeout=60)
-    assert time.monotonic() - started < 15
     assert {part: live_stack.pid(part) for part in PARTS} == before
 
 

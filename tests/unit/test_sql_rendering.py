@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import sqlglot
@@ -517,3 +518,13 @@ def test_the_late_check_schedule_comes_from_the_environment() -> None:
     for bad in ("@hourly; DROP", "* * * *", "*/5 * * * * *", "every minute"):
         with pytest.raises(SettingsError, match="SPARKIFY_LATE_CHECK_CRON"):
             settings_module.late_check_cron({"SPARKIFY_LATE_CHECK_CRON": bad})
+
+
+def test_the_retry_delay_comes_from_the_environment() -> None:
+    assert settings_module.retry_delay({}) == timedelta(minutes=5)
+    assert settings_module.retry_delay({"SPARKIFY_RETRY_DELAY_SECONDS": "5"}) == timedelta(
+        seconds=5
+    )
+    for bad in ("-1", "five", "5m"):
+        with pytest.raises(SettingsError, match="SPARKIFY_RETRY_DELAY_SECONDS"):
+            settings_module.retry_delay({"SPARKIFY_RETRY_DELAY_SECONDS": bad})

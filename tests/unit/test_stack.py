@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
@@ -16,6 +17,8 @@ import pytest
 
 from sparkify.cli.main import build_parser
 from sparkify.local.stack import process as stack_process
+from sparkify.local.stack import workers as celery_parts
+from sparkify.local.stack.config import STOP_PHASES, executor_parts
 from sparkify.local.stack.postgres import PostgresError, find_bindir
 from sparkify.local.stack.stack import (
     COMPONENTS,
@@ -72,7 +75,7 @@ def test_choose_ports_prefers_environment_then_remembered_then_new():
 
 def test_choose_ports_picks_distinct_free_ports():
     ports = choose_ports({}, {})
-    assert set(ports) == {"postgres", "s3", "api", "redshift"}
+    assert set(ports) == {"postgres", "s3", "api", "redshift", "redis"}
     assert len(set(ports.values())) == 4
     assert all(stack_process.port_is_free(p) for p in ports.values())
 
@@ -299,3 +302,109 @@ def test_cli_status_fails_when_nothing_runs(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SPARKIFY_HOME", str(tmp_path))
     assert main(["stack", "status", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["postgres"]["state"] == "stopped"
+
+
+# -- the executor ---------------------------------------------------------------------------
+CELERY_CFG = {
+    **CFG,
+    "ports": {**CFG["ports"], "redis": 5004},
+    "secrets": {**CFG["secrets"], "redis_password": "redis-pass"},
+    "executor": "celery",
+    "workers": 2,
+}
+
+
+def test_render_env_points_the_celery_executor_at_redis_and_the_metadata_db(tmp_path: Path):
+    env = render_env(CELERY_CFG, state_dir=tmp_path, dags=tmp_path / "dags")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:redis-pass@127.0.0.1:5004/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == (
+        "db+postgresql://airflow:af-pass@127.0.0.1:5001/airflow"
+    )
+    assert "AIRFLOW__CELERY__BROKER_URL" not in render_env(CFG, state_dir=tmp_path, dags=tmp_path)
+
+
+def test_executor_parts_are_redis_and_one_part_per_worker():
+    assert executor_parts(CFG) == ()
+    assert executor_parts(CELERY_CFG) == ("redis", "worker-1", "worker-2")
+    assert executor_parts({**CELERY_CFG, "workers": 3})[-1] == "worker-3"
+
+
+def test_workers_stop_after_the_scheduler_and_redis_last():
+    phases = Stack._stop_phases(("scheduler", "api-server", "redis", "worker-1", "worker-2"))
+    assert phases[0] == ("scheduler", "triggerer", "dag-processor")
+    assert phases[1] == ("worker-1", "worker-2")
+    assert phases[-1][-1] == "redis"
+    assert Stack._stop_phases(("scheduler",)) == [tuple(p) for p in STOP_PHASES]
+
+
+def test_workers_report_their_own_hostname(monkeypatch: pytest.MonkeyPatch):
+    env = celery_parts.worker_env("worker-2")
+    assert env["SPARKIFY_WORKER_HOSTNAME"] == celery_parts.celery_hostname("worker-2")
+    assert env["SPARKIFY_WORKER_HOSTNAME"].startswith("worker-2@")
+    monkeypatch.setenv("SPARKIFY_WORKER_HOSTNAME", env["SPARKIFY_WORKER_HOSTNAME"])
+    # [core] hostname_callable is a dotted path that Airflow imports in the task processes.
+    module, _, name = env["AIRFLOW__CORE__HOSTNAME_CALLABLE"].rpartition(".")
+    callable_ = getattr(importlib.import_module(module), name)
+    assert callable_() == env["SPARKIFY_WORKER_HOSTNAME"]
+    cmd = celery_parts.worker_command("worker-2")
+    assert "--skip-serve-logs" in cmd
+    assert cmd[cmd.index("--celery-hostname") + 1] == env["SPARKIFY_WORKER_HOSTNAME"]
+
+
+def test_redis_config_is_private_loopback_and_persists_nothing(tmp_path: Path):
+    path = celery_parts.write_redis_config(CELERY_CFG, tmp_path / "redis")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    lines = path.read_text().splitlines()
+    assert "bind 127.0.0.1" in lines
+    assert "port 5004" in lines
+    assert "requirepass redis-pass" in lines
+    assert {"protected-mode yes", 'save ""', "appendonly no"} <= set(lines)
+
+
+def _stack_with(tmp_path: Path, cfg: dict) -> Stack:
+    stack = Stack(tmp_path)
+    stack._save_config(cfg)
+    return stack
+
+
+def test_choose_executor_defaults_to_local_and_celery_to_two_workers(tmp_path: Path):
+    stack = _stack_with(tmp_path, dict(CELERY_CFG))
+    cfg = dict(CELERY_CFG)
+    stack._choose_executor(cfg, None, None)  # nothing running: back to the default
+    assert cfg["executor"] == "local"
+    assert "workers" not in cfg
+    stack._choose_executor(cfg, "celery", None)
+    assert (cfg["executor"], cfg["workers"]) == ("celery", 2)
+    stack._choose_executor(cfg, "celery", 3)
+    assert cfg["workers"] == 3
+    with pytest.raises(StackError, match="--workers needs --executor celery"):
+        stack._choose_executor(cfg, "local", 2)
+    with pytest.raises(StackError, match="Unknown executor"):
+        stack._choose_executor(cfg, "kubernetes", None)
+    with pytest.raises(StackError, match="at least 1"):
+        stack._choose_executor(cfg, "celery", 0)
+
+
+def test_choose_executor_refuses_a_change_under_running_processes(tmp_path: Path):
+    stack = _stack_with(tmp_path, dict(CELERY_CFG))
+    stack_process.write_pid(stack._pid_path("scheduler"), os.getpid())  # "running"
+    cfg = dict(CELERY_CFG)
+    stack._choose_executor(cfg, None, None)  # keeps what runs
+    assert (cfg["executor"], cfg["workers"]) == ("celery", 2)
+    with pytest.raises(StackError, match="stack down"):
+        stack._choose_executor(cfg, "local", None)
+    with pytest.raises(StackError, match="stack down"):
+        stack._choose_executor(cfg, "celery", 4)
+
+
+def test_cli_takes_executor_options_on_stack_up_and_demo():
+    parser = build_parser()
+    args = parser.parse_args(["stack", "up", "--executor", "celery", "--workers", "3"])
+    assert (args.executor, args.workers) == ("celery", 3)
+    args = parser.parse_args(["stack", "up"])
+    assert (args.executor, args.workers) == (None, None)
+    args = parser.parse_args(["demo", "--executor", "celery", "--workers", "2"])
+    assert (args.executor, args.workers) == ("celery", 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["stack", "up", "--executor", "kubernetes"])

@@ -52,7 +52,14 @@ _STOP_WHOLE_SESSION = {"scheduler", "triggerer"}
 _PARTS_OF = {"postgres": ("postgres",), "s3": ("s3",), "airflow-db": (), "airflow": AIRFLOW_PARTS}
 PORT_ENV = {"postgres": "SPARKIFY_PG_PORT", "s3": "SPARKIFY_S3_PORT", "api": "SPARKIFY_API_PORT"}
 PORT_ENV["redshift"] = "SPARKIFY_REDSHIFT_PORT"
-_PORT_OF = {"postgres": "postgres", "s3": "s3", "api-server": "api", REDSHIFT_PART: "redshift"}
+PORT_ENV["redis"] = "SPARKIFY_REDIS_PORT"  # the CeleryExecutor's broker; chosen even if unused
+_PORT_OF = {
+    "postgres": "postgres",
+    "s3": "s3",
+    "api-server": "api",
+    REDSHIFT_PART: "redshift",
+    "redis": "redis",
+}
 _HEALTH_KEY = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 _AIRFLOW_ARGS = {
     "api-server": ("api-server", "--host", HOST),  # --port added from the config
@@ -68,7 +75,20 @@ _SECRETS = {
     "jwt_secret": lambda: secrets.token_urlsafe(64),
     "api_secret_key": lambda: secrets.token_urlsafe(32),
     "fernet_key": lambda: base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    "redis_password": lambda: secrets.token_urlsafe(24),
 }
+
+# The executor: Airflow's LocalExecutor (the default), or the CeleryExecutor with a Redis
+# broker (Debian's redis-server) and N workers, each a part of its own (``worker-1`` ...).
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+DEFAULT_EXECUTOR = "local"
+DEFAULT_WORKERS = 2
+REDIS_PART = "redis"
+WORKER_PREFIX = "worker-"
+# Task slots per Celery worker: two workers hold as many as the LocalExecutor's parallelism.
+WORKER_CONCURRENCY = 4
+# Each worker's task processes report this as their task instances' hostname.
+WORKER_HOSTNAME_ENV = "SPARKIFY_WORKER_HOSTNAME"
 
 
 class StackError(CliError):
@@ -128,6 +148,37 @@ def choose_ports(stored: dict[str, int], environ: dict[str, str]) -> dict[str, i
             if port not in ports.values():
                 ports[name] = port
     return ports
+
+
+def worker_parts(workers: int) -> tuple[str, ...]:
+    """``worker-1`` .. ``worker-N``."""
+    return tuple(f"{WORKER_PREFIX}{n}" for n in range(1, workers + 1))
+
+
+def executor_parts(cfg: dict[str, Any] | None) -> tuple[str, ...]:
+    """The parts the configured executor adds to Airflow's: Redis and the Celery workers."""
+    if not cfg or cfg.get("executor", DEFAULT_EXECUTOR) != "celery":
+        return ()
+    return (REDIS_PART, *worker_parts(int(cfg.get("workers", DEFAULT_WORKERS))))
+
+
+def executor_env(cfg: dict[str, Any]) -> dict[str, str]:
+    """Airflow's executor settings for ``cfg["executor"]`` (nothing for the LocalExecutor)."""
+    if cfg.get("executor", DEFAULT_EXECUTOR) != "celery":
+        return {}
+    ports, sec = cfg["ports"], cfg["secrets"]
+    return {
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS["celery"],
+        "AIRFLOW__CELERY__BROKER_URL": (
+            f"redis://:{sec['redis_password']}@{HOST}:{ports['redis']}/0"
+        ),
+        # Task states on the metadata database, as SQLAlchemy URLs with celery's db+ prefix.
+        "AIRFLOW__CELERY__RESULT_BACKEND": (
+            f"db+postgresql://{AIRFLOW_ROLE}:{sec['airflow_db_password']}"
+            f"@{HOST}:{ports['postgres']}/{AIRFLOW_DB}"
+        ),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+    }
 
 
 def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str, str]:
@@ -206,6 +257,7 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         "AWS_SECRET_ACCESS_KEY": FAKE_AWS_KEY,
         "AWS_DEFAULT_REGION": AWS_REGION,
         **({"SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE} if redshift else {}),
+        **executor_env(cfg),
     }
 
 

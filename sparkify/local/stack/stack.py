@@ -7,7 +7,10 @@ Parts, each a process started and stopped by its own PID:
 - ``s3``: ``moto_server``, an S3 endpoint with the source bucket. moto keeps its data
   in memory: ``down`` (or a moto restart) loses everything landed; land it again;
 - Airflow's ``api-server``, ``scheduler``, ``dag-processor`` and ``triggerer``, sharing
-  ``AIRFLOW_HOME=<state>/airflow``, the LocalExecutor and the repository's ``dags/``.
+  ``AIRFLOW_HOME=<state>/airflow``, the LocalExecutor and the repository's ``dags/``;
+- with ``executor="celery"``: the CeleryExecutor, a Redis broker (``redis``) and N Celery
+  workers (``worker-1`` ..), see ``sparkify.local.stack.workers``. The executor and the
+  number of workers are kept in ``stack.json`` until ``down``.
 
 The state directory is ``$SPARKIFY_HOME``, else ``./.sparkify``. Ports are chosen on the
 first ``up`` and kept in ``<state>/stack.json`` (mode 0600) together with the generated
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkify.errors import CliError
 from sparkify.local.stack import process as proc
+from sparkify.local.stack import workers as celery_parts
 from sparkify.local.stack.config import (
     _AIRFLOW_ARGS,
     _HEALTH_KEY,
@@ -46,14 +50,17 @@ from sparkify.local.stack.config import (
     AIRFLOW_DB,
     AIRFLOW_PARTS,
     AIRFLOW_ROLE,
-    ALL_PARTS,
     AWS_REGION,
     COMPONENTS,
     DEFAULT_BUCKET,
+    DEFAULT_EXECUTOR,
+    DEFAULT_WORKERS,
+    EXECUTORS,
     FAKE_AWS_KEY,
     HOST,
     PARTS,
     PORT_ENV,
+    REDIS_PART,
     REDSHIFT_PART,
     STOP_PHASES,
     WAREHOUSE_DB,
@@ -65,6 +72,8 @@ from sparkify.local.stack.config import (
     choose_ports,
     dags_folder,
     default_state_dir,
+    executor_env,
+    executor_parts,
     expand_components,
     export_lines,
     render_env,
@@ -102,8 +111,12 @@ class Stack:
     as the generated ``admin`` user; ``warehouse_dsn()`` is a psycopg connection string.
     """
 
-    def __init__(self, state_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | str | None = None, *, environ: dict[str, str] | None = None
+    ) -> None:
         self.state_dir = Path(state_dir).resolve() if state_dir else default_state_dir()
+        # Added to every process it starts, over its own settings (tests' shorter timeouts).
+        self.extra_env = dict(environ or {})
         self.config_path = self.state_dir / "stack.json"
         self.log_dir = self.state_dir / "logs"
         self.run_dir = self.state_dir / "run"
@@ -152,7 +165,7 @@ class Stack:
         return render_env(self.config, state_dir=self.state_dir, dags=dags_folder())
 
     def _process_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env(), "PYTHONUNBUFFERED": "1"}
+        return {**os.environ, **self.env(), **self.extra_env, "PYTHONUNBUFFERED": "1"}
 
     @property
     def api_url(self) -> str:
@@ -224,21 +237,43 @@ class Stack:
         """``(part, pid, address, port)`` for every socket the stack's processes listen on."""
         return [
             (part, *sock)
-            for part in ALL_PARTS
+            for part in self.parts()
             for sock in proc.listening_sockets(self.processes(part))
         ]
+
+    def parts(self, cfg: dict[str, Any] | None = None) -> tuple[str, ...]:
+        """Every part of this stack: ``PARTS``, what its executor adds, and the Redshift
+        rehearsal where the stack's warehouse is redshift (or the rehearsal still runs)."""
+        cfg = cfg if cfg is not None else self._read_config()
+        rehearsal = (REDSHIFT_PART,) if (cfg or {}).get("warehouse") == "redshift" else ()
+        if not rehearsal and self.pid(REDSHIFT_PART):
+            rehearsal = (REDSHIFT_PART,)
+        return (*PARTS, *executor_parts(cfg), *rehearsal)
+
+    @property
+    def executor(self) -> str:
+        """``local`` or ``celery``: the executor of the last ``up`` (kept until ``down``)."""
+        return (self._read_config() or {}).get("executor", DEFAULT_EXECUTOR)
+
+    def worker_parts(self) -> tuple[str, ...]:
+        """The Celery workers' part names, ``worker-1`` ..; none with the LocalExecutor."""
+        return tuple(p for p in self.parts() if celery_parts.is_worker(p))
 
     # -- up -----------------------------------------------------------------------------------
     def up(
         self,
         components: Iterable[str] = COMPONENTS,
         *,
+        executor: str | None = None,
+        workers: int | None = None,
         timeout: float = 180.0,
         echo: Callable[[str], None] = lambda _msg: None,
         warehouse: str | None = None,
     ) -> None:
         """Start what is not running (``components`` and what they need) and wait until
-        all of it is healthy; a running, healthy part is left alone.
+        all of it is healthy; a running, healthy part is left alone. ``executor`` is
+        ``local`` or ``celery`` (with ``workers`` workers, default 2); None keeps the
+        running stack's, else the LocalExecutor.
 
         ``warehouse`` (``postgres`` or ``redshift``; default: what the stack has, else
         ``postgres``) is kept in the state: ``redshift`` adds the Redshift rehearsal in front
@@ -259,6 +294,7 @@ class Stack:
                         f"({', '.join(running)} running): `sparkify stack down` first"
                     )
                 cfg["warehouse"] = warehouse
+            self._choose_executor(cfg, executor, workers)
             self._save_config(cfg)
             self._check_ports(wanted, cfg)
             if "s3" in wanted:
@@ -273,13 +309,72 @@ class Stack:
                 self._migrate(cfg, deadline, echo)
             if "airflow" in wanted:
                 self._write_passwords_file(cfg)
+                if REDIS_PART in executor_parts(cfg):
+                    self._up_redis(cfg, deadline, echo)
                 for part in AIRFLOW_PARTS:
                     self._ensure_process(part, cfg, echo)
+                for part in self.worker_parts():
+                    self._ensure_process(part, cfg, echo)
                 self._wait_airflow(deadline, timeout, echo)
+                self._wait_workers(cfg, deadline, timeout, echo)
+
+    def _choose_executor(
+        self, cfg: dict[str, Any], executor: str | None, workers: int | None
+    ) -> None:
+        """Record the executor and worker count in ``cfg``; refuse to change them under
+        running Airflow processes, which took theirs when they started."""
+        if executor is not None and executor not in EXECUTORS:
+            raise StackError(f"Unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
+        if workers is not None and workers < 1:
+            raise StackError("--workers must be at least 1")
+        running = sorted(p for p in (*AIRFLOW_PARTS, *self.parts(cfg)) if self.pid(p))
+        was = (cfg.get("executor", DEFAULT_EXECUTOR), cfg.get("workers"))
+        if executor is None:
+            executor = was[0] if running else DEFAULT_EXECUTOR
+        if executor != "celery" and workers is not None:
+            raise StackError("--workers needs --executor celery")
+        if executor == "celery" and workers is None:
+            workers = was[1] if running and was[0] == "celery" else DEFAULT_WORKERS
+        if running and (executor, workers) != was:
+            raise StackError(
+                f"The stack runs the {was[0]} executor"
+                f"{f' with {was[1]} workers' if was[1] else ''} ({', '.join(running)}): "
+                "`sparkify stack down` first"
+            )
+        cfg["executor"] = executor
+        if workers is None:
+            cfg.pop("workers", None)
+        else:
+            cfg["workers"] = workers
+
+    def _up_redis(self, cfg: dict[str, Any], deadline: float, echo) -> None:
+        celery_parts.write_redis_config(cfg, self.state_dir / "redis")
+        self._ensure_process(REDIS_PART, cfg, echo)
+        while not celery_parts.redis_healthy(cfg)[0]:
+            self._check_alive(REDIS_PART)
+            if time.monotonic() > deadline:
+                raise self._fail(REDIS_PART, "does not answer PING")
+            time.sleep(0.1)
+
+    def _wait_workers(self, cfg: dict[str, Any], deadline: float, timeout: float, echo) -> None:
+        parts = list(self.worker_parts())
+        if not parts:
+            return
+        broker = executor_env(cfg)["AIRFLOW__CELERY__BROKER_URL"]
+        while missing := sorted(set(parts) - celery_parts.ping_workers(broker, parts)):
+            for part in missing:
+                self._check_alive(part)
+            if time.monotonic() > deadline:
+                raise self._fail(missing[0], f"does not answer a ping after {timeout:.0f}s")
+            time.sleep(0.5)
+        echo(f"celery: {len(parts)} worker(s) answering")
 
     def _check_ports(self, wanted: list[str], cfg: dict[str, Any]) -> None:
         """Fail before starting anything if a part to start would find its port taken."""
-        for part in (p for c in wanted for p in _PARTS_OF[c] if p in _PORT_OF):
+        parts = [p for c in wanted for p in _PARTS_OF[c]]
+        if "airflow" in wanted:
+            parts += executor_parts(cfg)
+        for part in (p for p in parts if p in _PORT_OF):
             port = cfg["ports"][_PORT_OF[part]]
             if self.pid(part) is None and not proc.port_is_free(port, HOST):
                 raise StackError(
@@ -305,6 +400,11 @@ class Stack:
             moto = Path(sys.executable).with_name("moto_server")
             cmd = [str(moto)] if moto.exists() else [sys.executable, "-m", "moto.server"]
             cmd += ["--host", HOST, "--port", str(port)]
+        elif part == REDIS_PART:
+            cmd = celery_parts.redis_command(self.state_dir / "redis" / "redis.conf")
+        elif celery_parts.is_worker(part):
+            cmd = celery_parts.worker_command(part)
+            env |= celery_parts.worker_env(part)
         else:
             cmd = [sys.executable, "-m", "airflow", *_AIRFLOW_ARGS[part]]
             if part == "api-server":
@@ -546,12 +646,18 @@ class Stack:
         wanted = set()
         for component in (cfg or {}).get("components", []):
             wanted |= set(_PARTS_OF[component])
+            if component == "airflow":
+                wanted |= set(executor_parts(cfg))
         if (cfg or {}).get("warehouse") == "redshift" and "postgres" in wanted:
             wanted.add(REDSHIFT_PART)
         airflow = self._airflow_health() if cfg and self.pid("api-server") else {}
+        workers = [p for p in self.parts(cfg) if celery_parts.is_worker(p) and self.pid(p)]
+        answering = set()
+        if workers and self.pid(REDIS_PART):
+            broker = executor_env(cfg)["AIRFLOW__CELERY__BROKER_URL"]
+            answering = celery_parts.ping_workers(broker, workers)
         result: dict[str, PartStatus] = {}
-        listed = ALL_PARTS if REDSHIFT_PART in wanted or self.pid(REDSHIFT_PART) else PARTS
-        for part in listed:
+        for part in self.parts(cfg):
             pid = self.pid(part)
             port = cfg["ports"].get(_PORT_OF.get(part, "")) if cfg else None
             if cfg is None or pid is None:
@@ -564,6 +670,12 @@ class Stack:
             elif part == "s3":
                 code = self._s3_answer(cfg, cfg["bucket"])
                 ok, detail = code == 200, f"bucket {cfg['bucket']}: HTTP {code}"
+            elif part == REDIS_PART:
+                ok, detail = celery_parts.redis_healthy(cfg)
+            elif celery_parts.is_worker(part):
+                ok = part in answering
+                name = celery_parts.celery_hostname(part)
+                detail = f"{name}: {'answers' if ok else 'does not answer'} a ping"
             else:
                 ok, detail = airflow.get(part, (False, "API server not running"))
             state = "healthy" if ok else ("unhealthy" if pid else "stopped")
@@ -590,13 +702,14 @@ class Stack:
             return
         with self._lock():
             survivors = []
-            for phase in STOP_PHASES:
+            all_parts = self.parts()
+            for phase in self._stop_phases(all_parts):
                 sids, whole = [], []
                 for part in phase:
                     if (pid := proc.owned_session(self._pid_path(part))) is not None:
                         echo(f"{part}: stopping (pid {pid})")
                         sids.append(pid)
-                        if part in _STOP_WHOLE_SESSION:
+                        if part in _STOP_WHOLE_SESSION or celery_parts.is_worker(part):
                             whole.append(pid)
                 survivors += proc.terminate_sessions(sids, timeout=timeout, whole=whole)
             survivors += self._down_postgres(timeout, echo)
@@ -607,13 +720,27 @@ class Stack:
             if survivors:
                 pids = ", ".join(str(p.pid) for p in survivors)
                 raise StackError(f"Processes would not stop: {pids}")
-            for part in ALL_PARTS:
+            for part in all_parts:
                 self._pid_path(part).unlink(missing_ok=True)
             if (cfg := self._read_config()) is not None:
                 cfg["components"] = []
+                cfg.pop("executor", None)  # the next ``up`` starts with the default again
+                cfg.pop("workers", None)
                 self._save_config(cfg)
         if purge:
             self._purge()
+
+    @staticmethod
+    def _stop_phases(parts: Iterable[str]) -> list[tuple[str, ...]]:
+        """``STOP_PHASES`` with the executor's parts: the Celery workers right after the
+        scheduler (their tasks report through the API server), Redis with the last phase."""
+        phases = [tuple(phase) for phase in STOP_PHASES]
+        workers = tuple(p for p in parts if celery_parts.is_worker(p))
+        if workers:
+            phases.insert(1, workers)
+        if REDIS_PART in parts:
+            phases[-1] = (*phases[-1], REDIS_PART)
+        return phases
 
     def _down_postgres(self, timeout: float, echo) -> list:
         cfg = self._read_config() or {"ports": {"postgres": 0}}
@@ -633,7 +760,7 @@ class Stack:
         return proc.wait_gone(tree, timeout)
 
     def _purge(self) -> None:
-        known = {"stack.json", "stack.lock", "logs", "run", "pg", "airflow", "demo-data"}
+        known = {"stack.json", "stack.lock", "logs", "run", "pg", "airflow", "demo-data", "redis"}
         contents = {p.name for p in self.state_dir.iterdir()}
         if "stack.json" not in contents or not contents <= known:
             raise StackError(
