@@ -25,11 +25,21 @@ SELECT
     e.user_agent
 FROM staging_events AS e
 LEFT JOIN (
-    SELECT title, artist_name, duration, song_id, artist_id,
-           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
-    FROM staging_songs
+    -- The song a play's triple picks among every staged song, but only once that song is
+    -- in `songs` (its partition modelled): a play is never matched to a song the star
+    -- schema does not hold yet, whatever order the hours are modelled in. Until then it
+    -- stays unmatched, and the re-match below matches it when the song's own partition is
+    -- modelled, to the same pick.
+    SELECT r.title, r.artist_name, r.duration, r.song_id, r.artist_id
+    FROM (
+        SELECT title, artist_name, duration, song_id, artist_id,
+               ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
+        FROM staging_songs
+    ) AS r
+    JOIN songs AS loaded ON loaded.song_id = r.song_id
+    WHERE r.pick = 1
 ) AS m
-    ON m.pick = 1 AND m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
+    ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
 WHERE e.partition_hour = %(partition_hour)s
   AND e.page = 'NextSong';
 

@@ -329,3 +329,33 @@ def test_events_redelivered_under_another_hour_are_loaded_once(
     assert staged == later.lines
     plays = conn.execute("SELECT COUNT(*), COUNT(DISTINCT songplay_id) FROM songplays").fetchone()
     assert plays[0] == plays[1]
+
+
+def test_a_later_hour_modelled_first_never_refers_to_a_song_not_loaded(
+    schema_ready, s3, bucket, landed, dags
+) -> None:
+    """Both hours staged, the songs under the first; ``model`` for the second runs first.
+
+    Its plays must not point at songs ``songs`` does not hold yet (``quality`` checks that
+    every play's song and artist exist); once the first hour is modelled, they match, and
+    the tables end as in order.
+    """
+    conn = schema_ready
+    assert land_songs(s3, bucket, landed) > 0
+    first, second = landed["hours"][:2]
+    for key in (first, second):
+        for dag_id in ("stage_events", "stage_songs"):
+            run(dags, dag_id, key)  # the songs are staged for the first hour
+
+    run(dags, "model", second)
+    dangling = conn.execute(
+        "SELECT COUNT(*) FROM songplays AS p WHERE p.song_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM songs AS s WHERE s.song_id = p.song_id)"
+    ).fetchone()
+    assert dangling == (0,)
+    run(dags, "quality", second)  # plays_songs_exist and plays_artists_exist hold
+
+    run(dags, "model", first)
+    run(dags, "quality", first)
+    assert matched_plays(conn, first) == expected_plays(landed, first)
+    assert matched_plays(conn, second) == expected_plays(landed, second)
