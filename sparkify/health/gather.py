@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sparkify.health.model import Health, Run, parse_range
-from sparkify.health.warehouse import newest_hours, read_warehouse
+from sparkify.health.warehouse import OneConnection, newest_hours, read_warehouse
 
 RunSource = Callable[[datetime, datetime], dict[str, dict[datetime, Run]]]
 
@@ -27,15 +27,24 @@ def gather(
     :param db_hook: the warehouse's DB-API hook (default: the ``warehouse`` connection's)
     :raises ValueError: for a range the user wrote wrong
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from sparkify.pipeline.warehouse import hook, hook_dialect
 
     db_hook = db_hook if db_hook is not None else hook()
     dialect = hook_dialect(db_hook)
     now = now or datetime.now(UTC)
-    newest = None
-    if first is None or last is None:
-        _, newest = newest_hours(db_hook, dialect, now.replace(minute=0, second=0, microsecond=0))
-    start, end = parse_range(first, last, newest, now=now)
-    health = Health(start, end, generated_at=now)
-    health.runs = runs(start, end)
-    return read_warehouse(health, db_hook, dialect)
+    with OneConnection(db_hook) as records:
+        newest = None
+        if first is None or last is None:
+            floor = now.replace(minute=0, second=0, microsecond=0)
+            _, newest = newest_hours(records, dialect, floor)
+        start, end = parse_range(first, last, newest, now=now)
+        health = Health(start, end, generated_at=now)
+        # Airflow's run states and the warehouse's figures are two databases: read both at
+        # once (each waits on its server, not on this process).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(runs, start, end)
+            read_warehouse(health, records, dialect)
+            health.runs = pending.result()
+    return health

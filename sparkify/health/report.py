@@ -18,18 +18,18 @@ from sparkify.pipeline import partitions
 
 
 class DsnRecords:
-    """``get_records`` over a PostgreSQL DSN, for the local stack (no Airflow connection)."""
+    """A hook-like ``get_conn`` over a PostgreSQL DSN, for the local stack (no Airflow
+    connection needed)."""
 
     conn_type = "postgres"
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
 
-    def get_records(self, sql: str, parameters: Any = None) -> list[tuple]:
+    def get_conn(self) -> Any:
         import psycopg
 
-        with psycopg.connect(self.dsn) as conn:
-            return conn.execute(sql, parameters).fetchall()
+        return psycopg.connect(self.dsn)
 
 
 def write_report(

@@ -7,11 +7,37 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sparkify.health.model import FailedCheck, Health, HourStats
+from sparkify.health.model import FailedCheck, Health, HourStats, hours
 from sparkify.pipeline import partitions
 from sparkify.pipeline.sql import render, statements
 
 REASONS_PER_HOUR = 3
+
+
+class OneConnection:
+    """``get_records`` over one DB-API connection of ``db_hook`` for all of a page's reads
+    (a hook's own ``get_records`` opens a connection per statement: six logins a page)."""
+
+    def __init__(self, db_hook: Any) -> None:
+        self.conn_type = getattr(db_hook, "conn_type", None)
+        self._conn = db_hook.get_conn()
+
+    def get_records(self, sql: str, parameters: Any = None) -> list:
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> OneConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _query(db_hook: Any, dialect: str, name: str, first: datetime, last: datetime) -> list:
@@ -33,28 +59,40 @@ def newest_hours(db_hook: Any, dialect: str, until: datetime) -> tuple[datetime 
 def read_warehouse(health: Health, db_hook: Any, dialect: str) -> Health:
     """Fill ``health``'s per-hour figures, failed checks and freshness from the warehouse."""
     first, last = health.first, health.last
-    stats: dict[datetime, HourStats] = defaultdict(HourStats)
-    for _dataset, hour, _objects, read, staged, rejected, duplicate, coerced in _query(
+    # The reads give each hour as epoch seconds (``EXTRACT(EPOCH ...)``): one look-up each.
+    hour_of = {int(h.timestamp()): h for h in hours(first, last)}
+    stats: dict[datetime, HourStats] = {}
+
+    def at(epoch: Any) -> HourStats:
+        hour = hour_of.get(int(epoch)) or datetime.fromtimestamp(int(epoch), UTC)
+        found = stats.get(hour)
+        if found is None:
+            found = stats[hour] = HourStats()
+        return found
+
+    for _dataset, epoch, _objects, read, staged, rejected, duplicate, coerced in _query(
         db_hook, dialect, "read_partition_stats", first, last
     ):
-        s = stats[_utc(hour)]
+        s = at(epoch)
         s.read += read
         s.staged += staged
         s.rejected += rejected
         s.duplicate += duplicate
         s.coerced += coerced
-    reasons: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
-    for hour, reason, lines in _query(db_hook, dialect, "read_reject_reasons", first, last):
-        reasons[_utc(hour)].append((reason, int(lines)))
-    for hour, found in reasons.items():
-        stats[hour].reasons = sorted(found, key=lambda r: (-r[1], r[0]))[:REASONS_PER_HOUR]
-    for hour, plays, matched in _query(db_hook, dialect, "read_plays", first, last):
-        stats[_utc(hour)].plays, stats[_utc(hour)].matched = int(plays), int(matched)
-    for hour, outcomes, failed in _query(
+    reasons: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for epoch, reason, lines in _query(db_hook, dialect, "read_reject_reasons", first, last):
+        reasons[epoch].append((reason, int(lines)))
+    for epoch, found in reasons.items():
+        at(epoch).reasons = sorted(found, key=lambda r: (-r[1], r[0]))[:REASONS_PER_HOUR]
+    for epoch, plays, matched in _query(db_hook, dialect, "read_plays", first, last):
+        s = at(epoch)
+        s.plays, s.matched = int(plays), int(matched)
+    for epoch, outcomes, failed in _query(
         db_hook, dialect, "read_check_failures_per_hour", first, last
     ):
-        stats[_utc(hour)].checks, stats[_utc(hour)].checks_failed = int(outcomes), int(failed)
-    health.hours = dict(stats)
+        s = at(epoch)
+        s.checks, s.checks_failed = int(outcomes), int(failed)
+    health.hours = stats
     health.failed_checks = [
         FailedCheck(check, table, _utc(hour), value, _utc(checked_at))
         for check, table, hour, value, checked_at in _query(
