@@ -22,10 +22,10 @@ import httpx
 import psycopg
 
 from benchmarks.common import median
+from sparkify.health.model import GRID_DAGS
 
 YEAR_START = datetime(2017, 1, 1, tzinfo=UTC)  # no other benchmark data lands in 2017
 HOURS = 8760
-GRID_DAGS = ("stage_events", "stage_songs", "model", "quality")
 
 
 def fill_warehouse(dsn: str, first: datetime, hours: int) -> None:
