@@ -55,6 +55,7 @@ def _environment(root: str) -> jinja2.Environment:
         autoescape=False,  # SQL, not HTML; only validated identifiers are interpolated
     )
     env.filters["ident"] = quoted
+    env.filters["name"] = identifier  # validated, unquoted: for names never reserved
     return env
 
 

@@ -64,3 +64,12 @@ def dialect_of(conn_type: str | None) -> str:
 
 def hook_dialect(db_hook: Any) -> str:
     return dialect_of(getattr(db_hook, "conn_type", None))
+
+
+def is_serverless(db_hook: Any) -> bool:
+    """Whether the Redshift connection is a Serverless workgroup (its ``is_serverless`` extra,
+    the amazon provider's own switch): Serverless has no ``stl_`` system tables."""
+    connection = getattr(db_hook, "connection", None)
+    extra = getattr(connection, "extra_dejson", None) or {}
+    value = extra.get("is_serverless", False)
+    return value is True or str(value).lower() == "true"

@@ -4,10 +4,14 @@
     append          insert what arrives, as it is.
     The caller's body is the SELECT of incoming rows, in `columns` order. -#}
 {#- Loads of one table from different partitions queue on this lock, so model runs of
-    different hours can run side by side without racing on the same keys. -#}
+    different hours can run side by side without racing on the same keys.
+    PostgreSQL: the table itself, in a mode that blocks other writers, never readers.
+    Redshift: LOCK is always exclusive and would block every reader of the star table for the
+    whole model transaction; the model runs queue on the lock_model table instead (LOCK again
+    within the same transaction is a no-op), taken by the first load, before the snapshot. -#}
 {% macro lock(table) -%}
 {% if dialect == 'redshift' -%}
-LOCK {{ table | ident }};
+LOCK lock_model;
 {%- else -%}
 LOCK TABLE {{ table | ident }} IN SHARE ROW EXCLUSIVE MODE;
 {%- endif %}

@@ -164,3 +164,13 @@ CREATE TABLE IF NOT EXISTS check_results (
 )
 DISTSTYLE EVEN
 SORTKEY (partition_hour);
+
+-- Redshift has no advisory locks: these empty tables stand in for them. `LOCK` on one, as a
+-- transaction's first statement, makes the pipeline's writers of one kind queue (staging:
+-- sql/ledger/lock.redshift.sql; model: sql/load/macros.sql) without locking a table that
+-- anyone reads, so readers of the star schema are never blocked by a load.
+CREATE TABLE IF NOT EXISTS lock_staging (held BOOLEAN)
+DISTSTYLE ALL;
+
+CREATE TABLE IF NOT EXISTS lock_model (held BOOLEAN)
+DISTSTYLE ALL;

@@ -111,8 +111,9 @@ def stage(wh: Warehouse, objects: list[SourceObject], dataset: str = "events", p
 
 
 def partition_row(wh: Warehouse) -> dict[str, Any]:
+    """The counts written to ``staging_partitions``, by their short names (``read``...)."""
     (params,) = [p for s, p in wh.executed if s.startswith("INSERT INTO staging_partitions")]
-    return params
+    return {k.removeprefix("rows_"): v for k, v in params.items()}
 
 
 def test_an_empty_hour_stages_zero_rows_without_a_copy() -> None:
@@ -154,14 +155,21 @@ def test_the_ledger_is_replaced_per_partition_and_names_each_object() -> None:
     wh = Warehouse(copied=2, merged=2)
     stage(wh, [A, B])
     deletes = [
-        (s, p) for s, p in wh.executed if s.startswith("DELETE FROM load_ledger WHERE dataset = 'e")
+        p
+        for s, p in wh.executed
+        if s.startswith("DELETE FROM load_ledger") and "partition_hour" in s
     ]
-    assert [p["partition_hour"] for _, p in deletes] == [NAIVE_HOUR]
-    inserted = [p for s, p in wh.executed if s.startswith("INSERT INTO load_ledger")]
-    assert [(p["key"], p["etag"], p["size"]) for p in inserted] == [
-        (A.key, "e1", 10),
-        (B.key, "e2", 20),
-    ]
+    assert [(p["dataset"], p["partition_hour"]) for p in deletes] == [("events", NAIVE_HOUR)]
+    (inserted,) = [p for s, p in wh.executed if s.startswith("INSERT INTO load_objects")]
+    assert [
+        (inserted[f"source_key_{i}"], inserted[f"etag_{i}"], inserted[f"size_bytes_{i}"])
+        for i in range(2)
+    ] == [(A.key, "e1", 10), (B.key, "e2", 20)]
+    # Redshift's COPY cannot say what each object held: no per-object counts.
+    assert inserted["rows_read_0"] is None
+    merged = [s for s in wh.sql() if s.startswith("INSERT INTO load_ledger")]
+    assert merged
+    assert "FROM load_objects" in merged[0]
 
 
 def test_unchanged_objects_are_not_copied_again() -> None:
@@ -205,7 +213,7 @@ def test_songs_without_new_files_record_an_empty_partition_without_a_copy() -> N
 
 def test_songs_already_loaded_keep_the_partitions_counts() -> None:
     song = SourceObject("song_data/A/B/C/TRAAA.json", "s1", 10)
-    wh = Warehouse(ledger=[(song.key, "s1")], partition=(1, 1, 1, 0, 0, 0))
+    wh = Warehouse(ledger=[(song.key, "s1")], partition=(1, 1, 1, 0, 0, 0, "{}"))
     stats, _ = stage(wh, [song], dataset="songs", prefix="song_data/")
     assert wh.copies() == []
     assert not [s for s in wh.sql() if s.startswith("INSERT")]
@@ -276,3 +284,77 @@ def test_songs_without_id_or_duration_are_rejected() -> None:
     assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (2, 1, 1, 0)
     (sql,) = [s for s, _ in wh.executed if "missing_field" in s]
     assert 'FROM "load_songs"' in sql
+
+
+def test_every_staging_transaction_first_queues_on_the_staging_lock() -> None:
+    for dataset, objects in (("events", [A]), ("events", []), ("songs", [])):
+        wh = Warehouse(copied=1, merged=1)
+        stage(wh, objects, dataset=dataset)
+        assert wh.sql()[0] == "LOCK lock_staging", dataset
+        assert not any("pg_advisory" in s for s in wh.sql())
+
+
+class SerializationFailure(Exception):
+    """What redshift_connector raises for Redshift's error 1023 (its args: the fields)."""
+
+
+REDSHIFT_1023 = {
+    "S": "ERROR",
+    "C": "XX000",
+    "M": "1023",
+    "D": "Serializable isolation violation on table - 119371, transactions forming the "
+    "cycle are: 1745830, 1745762 (pid:15021)",
+}
+
+
+def test_a_serialization_failure_runs_the_whole_transaction_again() -> None:
+    wh = Warehouse(copied=2, merged=2)
+    real_execute = Cursor.execute
+    failures = []
+
+    def execute(self, sql, params=None):
+        if sql.startswith("INSERT INTO staging_events") and not failures:
+            failures.append(sql)
+            raise SerializationFailure(REDSHIFT_1023)
+        return real_execute(self, sql, params)
+
+    with (
+        mock.patch.object(Cursor, "execute", execute),
+        mock.patch("sparkify.pipeline.serialization.delay", return_value=0),
+    ):
+        stats, _source = stage(wh, [A])
+    assert failures, "the failure was raised"
+    assert wh.rolled_back
+    assert wh.committed
+    # The second attempt started again from the lock and copied again.
+    assert wh.sql().count("LOCK lock_staging") == 2
+    assert len(wh.copies()) == 2
+    assert (stats.read, stats.staged) == (2, 2)
+
+
+def test_other_errors_are_not_retried() -> None:
+    wh = Warehouse(copied=2, merged=2)
+    with (
+        mock.patch.object(Cursor, "fetchone", side_effect=SerializationFailure({"M": "1216"})),
+        pytest.raises(SerializationFailure),
+    ):
+        stage(wh, [A])
+    assert wh.sql().count("LOCK lock_staging") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "table"),
+    [({}, "stl_load_errors"), ({"is_serverless": True}, "sys_load_error_detail")],
+)
+def test_copy_refusals_are_read_from_the_warehouses_error_table(extra, table) -> None:
+    wh = Warehouse(copied=2, rejected=1, merged=2)
+    wh.connection = mock.Mock(extra_dejson=extra)
+    stage(wh, [A])
+    (sql, params) = next(
+        (s, p) for s, p in wh.executed if s.startswith("INSERT INTO staging_rejects")
+    )
+    assert f"FROM {table}" in sql
+    other = {"stl_load_errors", "sys_load_error_detail"} - {table}
+    assert other.pop() not in sql
+    # The error tables name files by URL; the key starts right after s3://bucket/.
+    assert params["key_starts_at"] == len(f"s3://{BUCKET}/") + 1

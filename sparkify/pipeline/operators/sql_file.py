@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 
 from sparkify.pipeline import partitions
+from sparkify.pipeline.serialization import retrying
 from sparkify.pipeline.settings import WAREHOUSE_CONN_ID
 from sparkify.pipeline.sql import MODES, render, statements
 from sparkify.pipeline.warehouse import hook_dialect, prepared
@@ -22,7 +23,9 @@ class SqlFileOperator(SQLExecuteQueryOperator):
     A thin house default over common-sql's ``SQLExecuteQueryOperator``: the dialect comes from
     the warehouse connection's type, and ``%(partition_hour)s`` is bound to the run's
     partition hour when ``partitioned`` is set. Several files run in the order given, all in
-    the one transaction: either every one of them is applied or none is.
+    the one transaction: either every one of them is applied or none is. A transaction that
+    Redshift aborts as a serializable isolation violation is run again
+    (``sparkify.pipeline.serialization``).
 
     :param sql_file: path under ``sql/`` without the ``.sql`` suffix, e.g. ``load/load_users``,
         or a sequence of such paths
@@ -66,4 +69,6 @@ class SqlFileOperator(SQLExecuteQueryOperator):
             self.log.info("Running %s (%s) for partition %s", named, dialect, hour)
         else:
             self.log.info("Running %s (%s)", named, dialect)
-        return super().execute(context)
+        # Each attempt is the whole transaction on a new connection: a serialization failure
+        # (Redshift's 1023) rolled all of it back, so it is simply run again.
+        return retrying(lambda: super(SqlFileOperator, self).execute(context), what=named)

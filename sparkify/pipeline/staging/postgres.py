@@ -7,7 +7,6 @@ partition's rejects, ledger rows and counts. A failure at any point rolls all of
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,7 @@ from sparkify.pipeline.records import (
     strip_line,
 )
 from sparkify.pipeline.sql import render, statements
-from sparkify.pipeline.staging.ledger import restore_if_unchanged
+from sparkify.pipeline.staging import ledger as bookkeeping
 from sparkify.pipeline.staging.lines import numbered_lines
 from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
@@ -36,22 +35,12 @@ _PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"
 DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
-LEDGER_COLUMNS = (
-    "dataset",
-    "source_key",
-    "etag",
-    "size_bytes",
-    "partition_hour",
-    "rows_read",
-    "rows_staged",
-    "rows_rejected",
-    "rows_duplicate",
-    "rows_coerced",
-)
 
 
-def _cols(columns: Iterable[str]) -> str:
-    return ", ".join(columns)
+def _one(name: str, **context: object) -> str:
+    """The one statement of ``sql/<name>.sql``."""
+    (sql,) = statements(render(name, **context))
+    return sql
 
 
 def raw_text(line: bytes, limit: int) -> str:
@@ -86,15 +75,10 @@ def stage_events(
     params = {"partition_hour": hour_value}
     with conn.transaction(), conn.cursor() as cur:
         # Concurrent runs of one partition queue here rather than both loading its objects.
-        cur.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"events:{stats.partition_key}",)
-        )
-        if not force and restore_if_unchanged(cur, stats, objects, hour_value):
+        bookkeeping.lock(cur, "postgres", f"events:{stats.partition_key}")
+        if not force and bookkeeping.restore_if_unchanged(cur, stats, objects, hour_value):
             return stats
-        cur.execute(
-            "DELETE FROM staging_rejects WHERE dataset = 'events' AND partition_hour = %s",
-            (hour_value,),
-        )
+        bookkeeping.forget_partition(cur, "events", hour_value)
         delete_sql, insert_sql = statements(
             render("staging/replace_events_partition", columns=EVENT_COLUMNS)
         )
@@ -109,10 +93,7 @@ def stage_events(
                 )
                 stats.staged = stats.read - stats.rejected
         except psycopg.errors.UniqueViolation:
-            cur.execute(
-                "CREATE TEMP TABLE load_events ON COMMIT DROP AS "
-                "SELECT * FROM staging_events WITH NO DATA"
-            )
+            cur.execute(_one("staging/create_load_events"))
             stats, parser, ledger = _load_events(
                 cur, source, objects, hour_value, reject_text_limit, direct=False
             )
@@ -122,12 +103,8 @@ def stage_events(
         stats.coerced = parser.coerced
         stats.drift = parser.drift.as_dict()
         _record_duplicates_per_object(cur, ledger, hour_value)
-        cur.execute(
-            "DELETE FROM load_ledger WHERE dataset = 'events' AND partition_hour = %s",
-            (hour_value,),
-        )
         _write_ledger(cur, "events", ledger, hour_value)
-        _write_partition(cur, stats, hour_value)
+        bookkeeping.write_partition(cur, stats, hour_value)
     return stats
 
 
@@ -169,10 +146,7 @@ def _copy_event_object(
     key = obj.key
     parse = parser.parse
     table, types = ("staging_events", DIRECT_COPY_TYPES) if direct else ("load_events", None)
-    copy_sql = (
-        f"COPY {table} (partition_hour, source_key, line_no, {_cols(EVENT_COLUMNS)}) "
-        "FROM STDIN (FORMAT BINARY)"
-    )
+    copy_sql = _one("staging/copy_event_rows", table=table, columns=EVENT_COLUMNS)
     with cur.copy(copy_sql) as copy:
         copy.set_types(types or DIRECT_COPY_TYPES)
         write = copy.write_row
@@ -210,7 +184,7 @@ def _copy_event_object(
 def _copy_rejects(cur: psycopg.Cursor, rejects: list[tuple[Any, ...]]) -> None:
     if not rejects:
         return
-    with cur.copy(f"COPY staging_rejects ({_cols(REJECT_COLUMNS)}) FROM STDIN") as copy:
+    with cur.copy(_one("ledger/copy_rejects", columns=REJECT_COLUMNS)) as copy:
         for reject in rejects:
             copy.write_row(reject)
 
@@ -221,11 +195,7 @@ def _record_duplicates_per_object(
     """Fill each object's staged and duplicate counts from what actually went in."""
     if not ledger:
         return
-    cur.execute(
-        "SELECT source_key, COUNT(*) FROM staging_events WHERE partition_hour = %s "
-        "GROUP BY source_key",
-        (hour_value,),
-    )
+    bookkeeping.run(cur, "staging/count_staged_per_object", {"partition_hour": hour_value})
     staged = dict(cur.fetchall())
     for obj, counts in ledger:
         counts["staged"] = staged.get(obj.key, 0)
@@ -238,60 +208,14 @@ def _write_ledger(
     ledger: list[tuple[SourceObject, dict[str, int]]],
     hour_value: datetime,
 ) -> None:
-    rows = [
-        (
-            dataset,
-            obj.key,
-            obj.etag,
-            obj.size,
-            hour_value,
-            c["read"],
-            c["staged"],
-            c["rejected"],
-            c["duplicate"],
-            c["coerced"],
-        )
-        for obj, c in ledger
-    ]
-    if not rows:
-        return
-    cur.execute(
-        "DELETE FROM load_ledger WHERE dataset = %s AND source_key = ANY(%s)",
-        (dataset, [r[1] for r in rows]),
-    )
-    with cur.copy(f"COPY load_ledger ({_cols(LEDGER_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-def _write_partition(cur: psycopg.Cursor, stats: StageStats, hour_value: datetime) -> None:
-    cur.execute(
-        "DELETE FROM staging_partitions WHERE dataset = %s AND partition_hour = %s",
-        (stats.dataset, hour_value),
-    )
-    cur.execute(
-        "INSERT INTO staging_partitions (dataset, partition_hour, objects, rows_read, "
-        "rows_staged, rows_rejected, rows_duplicate, rows_coerced, drift) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            stats.dataset,
-            hour_value,
-            stats.objects,
-            stats.read,
-            stats.staged,
-            stats.rejected,
-            stats.duplicate,
-            stats.coerced,
-            json.dumps(stats.drift, sort_keys=True),
-        ),
-    )
+    rows = [bookkeeping.ledger_row(dataset, obj, hour_value, c) for obj, c in ledger]
+    bookkeeping.write_objects(cur, rows)
 
 
 def loaded_etags(conn: psycopg.Connection, dataset: str) -> dict[str, str]:
     """The ledger's ETag of every object of ``dataset`` loaded so far."""
     with conn.cursor() as cur:
-        cur.execute("SELECT source_key, etag FROM load_ledger WHERE dataset = %s", (dataset,))
-        return dict(cur.fetchall())
+        return bookkeeping.loaded_objects(cur, dataset)
 
 
 def stage_songs(
@@ -313,17 +237,12 @@ def stage_songs(
     ledger = []
     with conn.transaction(), conn.cursor() as cur:
         # One song loader at a time: two partitions must not both load one new file.
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('songs'))")
-        done = loaded_etags(conn, "songs")
+        bookkeeping.lock(cur, "postgres", "songs")
+        done = bookkeeping.loaded_objects(cur, "songs")
         objects = [o for o in objects if done.get(o.key) != o.etag]
-        cur.execute(
-            "CREATE TEMP TABLE load_songs ON COMMIT DROP AS "
-            "SELECT * FROM staging_songs WITH NO DATA"
-        )
+        cur.execute(_one("staging/create_load_songs"))
         rejects = []
-        with cur.copy(
-            f"COPY load_songs ({_cols(SONG_COLUMNS)}, source_key, partition_hour) FROM STDIN"
-        ) as copy:
+        with cur.copy(_one("staging/copy_song_rows", columns=SONG_COLUMNS)) as copy:
             for obj in objects:
                 content = strip_line(b"".join(source.chunks(obj.key))).strip()
                 counts = {"read": 1, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
@@ -352,14 +271,11 @@ def stage_songs(
                 ledger.append((obj, counts))
         if objects:
             keys = [o.key for o in objects]
-            cur.execute(
-                "DELETE FROM staging_rejects WHERE dataset = 'songs' AND source_key = ANY(%s)",
-                (keys,),
-            )
+            bookkeeping.forget_object_rejects(cur, "songs", keys)
             _copy_rejects(cur, rejects)
             for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
                 cur.execute(sql)
-            cur.execute("SELECT source_key FROM staging_songs WHERE source_key = ANY(%s)", (keys,))
+            bookkeeping.run(cur, "staging/staged_song_keys", {"keys": keys})
             staged_keys = {r[0] for r in cur.fetchall()}
             for obj, counts in ledger:
                 if obj.key in staged_keys:
@@ -371,48 +287,7 @@ def stage_songs(
             stats.coerced = parser.coerced
             stats.drift = parser.drift.as_dict()
             _write_ledger(cur, "songs", ledger, hour_value)
-            _write_partition_from_ledger(cur, stats, hour_value)
+            bookkeeping.write_partition_from_ledger(cur, stats, hour_value)
         else:
-            cur.execute(
-                "SELECT objects, rows_read, rows_staged, rows_rejected, rows_duplicate, "
-                "rows_coerced FROM staging_partitions WHERE dataset = 'songs' "
-                "AND partition_hour = %s",
-                (hour_value,),
-            )
-            before = cur.fetchone()
-            if before is None:
-                _write_partition(cur, stats, hour_value)
-            else:
-                (
-                    stats.objects,
-                    stats.read,
-                    stats.staged,
-                    stats.rejected,
-                    stats.duplicate,
-                    stats.coerced,
-                ) = before
+            bookkeeping.keep_or_record_empty(cur, stats, hour_value)
     return stats
-
-
-def _write_partition_from_ledger(
-    cur: psycopg.Cursor, stats: StageStats, hour_value: datetime
-) -> None:
-    """Songs: the partition's counts are everything the ledger holds for it (re-runs add up)."""
-    cur.execute(
-        "SELECT COUNT(*), COALESCE(SUM(rows_read), 0), COALESCE(SUM(rows_staged), 0), "
-        "COALESCE(SUM(rows_rejected), 0), COALESCE(SUM(rows_duplicate), 0), "
-        "COALESCE(SUM(rows_coerced), 0) FROM load_ledger "
-        "WHERE dataset = 'songs' AND partition_hour = %s",
-        (hour_value,),
-    )
-    totals = cur.fetchone()
-    snapshot = StageStats("songs", stats.partition_key, drift=stats.drift)
-    (
-        snapshot.objects,
-        snapshot.read,
-        snapshot.staged,
-        snapshot.rejected,
-        snapshot.duplicate,
-        snapshot.coerced,
-    ) = (int(v) for v in totals)
-    _write_partition(cur, snapshot, hour_value)

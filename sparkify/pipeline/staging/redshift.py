@@ -3,18 +3,23 @@
 The listed objects (a manifest names exactly them) are copied into a temporary table; the
 rows COPY loaded but PostgreSQL's staging would reject (a required value missing, an object
 where text belongs) are rejected in SQL with PostgreSQL's reasons; the rest are moved into
-place together with the rejects (COPY's own from ``stl_load_errors``), the ledger and the
-partition's counts, in one transaction. An hour without objects is recorded as zero rows
-without a COPY. No access key is ever part of the SQL: Redshift assumes the configured role.
+place together with the rejects (COPY's own from ``stl_load_errors``, or
+``sys_load_error_detail`` on Serverless), the ledger and the partition's counts, in one
+transaction, which queues first on the staging lock (``sql/ledger/lock.redshift.sql``) and
+is run again whole if Redshift aborts it as a serializable isolation violation. An hour
+without objects is recorded as zero rows without a COPY. No access key is ever part of the
+SQL: Redshift assumes the configured role.
 
 What this path cannot know, and so does not record (README, staging rules): which object
 and line a staged row or a SQL-rejected row came from, per-object counts in the ledger,
-coerced values and schema drift.
+coerced values and schema drift. A song partition's counts add up over its runs (PostgreSQL
+sums its per-object ledger rows, which Redshift cannot fill).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -27,9 +32,10 @@ from sparkify.pipeline.records import (
     SONG_FIELDS,
     SONG_REQUIRED,
 )
+from sparkify.pipeline.serialization import retrying
 from sparkify.pipeline.settings import Settings
 from sparkify.pipeline.sql import render, statements
-from sparkify.pipeline.staging.ledger import restore_if_unchanged
+from sparkify.pipeline.staging import ledger as bookkeeping
 from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
 
@@ -75,6 +81,10 @@ def manifest_key(dataset: str, hour: datetime) -> str:
     return f"_manifests/{dataset}/{hour:%Y/%m/%d/%H}.manifest"
 
 
+DIALECT = "redshift"
+log = logging.getLogger(__name__)
+
+
 def stage_redshift(
     db_hook: Any,
     source: Any,
@@ -93,20 +103,46 @@ def stage_redshift(
     hour whose objects (keys and ETags) are what the ledger recorded is not reloaded, as on
     PostgreSQL.
     """
-    from sparkify.pipeline.warehouse import bind_named_parameters
+    from sparkify.pipeline.warehouse import bind_named_parameters, is_serverless
 
     bind_named_parameters()  # our SQL binds values as %(name)s: see sparkify.pipeline.warehouse
+    serverless = is_serverless(db_hook)
+    key = partitions.format_key(hour)
+    return retrying(
+        lambda: _stage_once(
+            db_hook, source, objects, hour, prefix, dataset, settings, serverless=serverless
+        ),
+        what=f"staging {dataset} {key}",
+        logger=log,
+    )
+
+
+def _stage_once(
+    db_hook: Any,
+    source: Any,
+    objects: list[SourceObject],
+    hour: datetime,
+    prefix: str,
+    dataset: str,
+    settings: Settings,
+    *,
+    serverless: bool,
+) -> StageStats:
     stats = StageStats(dataset, partitions.format_key(hour))
-    hour_value = partitions.naive_utc(hour)
-    params = {"partition_hour": hour_value, "dataset": dataset, "source_key": prefix}
+    params = {
+        "partition_hour": partitions.naive_utc(hour),
+        "dataset": dataset,
+        "source_key": prefix,
+        # COPY's error tables name a file by its URL: the key starts after s3://bucket/.
+        "key_starts_at": len(f"s3://{settings.bucket}/") + 1,
+    }
     conn = db_hook.get_conn()
     conn.autocommit = False
     try:
         with conn.cursor() as cur:
-            if dataset == "songs":
-                _stage_songs(cur, source, objects, hour, params, settings, stats)
-            else:
-                _stage_events(cur, source, objects, hour, params, settings, stats)
+            bookkeeping.lock(cur, DIALECT, "staging")  # first: before the snapshot is taken
+            stage = _stage_songs if dataset == "songs" else _stage_events
+            stage(cur, source, objects, hour, params, settings, stats, serverless)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -121,13 +157,17 @@ def _put_manifest(source: Any, settings: Settings, key: str, objects: list[Sourc
     source.client.put_object(Bucket=settings.bucket, Key=key, Body=body)
 
 
-def _copy(cur: Any, copy_sql: list[str], params: dict[str, Any], stats: StageStats) -> int:
+def _copy(
+    cur: Any, copy_sql: list[str], params: dict[str, Any], stats: StageStats, serverless: bool
+) -> int:
     """Run the COPY statements and record what COPY refused; returns the rows it loaded."""
     for sql in copy_sql:
         cur.execute(sql)
     cur.execute("SELECT pg_last_copy_count()")
     copied = int(cur.fetchone()[0])
-    (rejects_sql,) = statements(render("staging/record_copy_rejects", "redshift"))
+    (rejects_sql,) = statements(
+        render("staging/record_copy_rejects", DIALECT, serverless=serverless)
+    )
     cur.execute(rejects_sql, params)
     stats.rejected = max(cur.rowcount, 0)
     return copied
@@ -143,7 +183,7 @@ def invalid_rows_sql(dataset: str) -> list[str]:
     return statements(
         render(
             "staging/reject_invalid_rows",
-            "redshift",
+            DIALECT,
             table=table,
             fields=[(key, column, kind, key in required) for key, column, kind in fields],
         )
@@ -167,36 +207,30 @@ def _stage_events(
     params: dict[str, Any],
     settings: Settings,
     stats: StageStats,
+    serverless: bool,
 ) -> None:
     hour_value = params["partition_hour"]
-    if restore_if_unchanged(cur, stats, objects, hour_value):
+    if bookkeeping.restore_if_unchanged(cur, stats, objects, hour_value):
         return
-    cur.execute(
-        "DELETE FROM staging_rejects WHERE dataset = 'events' "
-        "AND partition_hour = %(partition_hour)s",
-        params,
-    )
+    # The ledger and the rejects are replaced per partition, as on PostgreSQL: a removed
+    # object leaves the ledger.
+    bookkeeping.forget_partition(cur, "events", hour_value)
     if objects:
         key = manifest_key("events", hour)
         _put_manifest(source, settings, key, objects)
-        copied = _copy(cur, copy_events_sql(settings, key), params, stats)
+        copied = _copy(cur, copy_events_sql(settings, key), params, stats, serverless)
         missing = _reject_invalid(cur, params)
-        merge = render("staging/replace_events_partition", "redshift", columns=EVENT_COLUMNS)
+        merge = render("staging/replace_events_partition", DIALECT, columns=EVENT_COLUMNS)
         for sql in statements(merge):
             cur.execute(sql, params)
         stats.staged = max(cur.rowcount, 0)
     else:
         # Nothing to COPY (and COPY of nothing fails): the partition now holds no event.
-        cur.execute("DELETE FROM staging_events WHERE partition_hour = %(partition_hour)s", params)
+        bookkeeping.run(cur, "staging/clear_events_partition", params, DIALECT)
         copied = missing = 0
     _account(stats, objects, copied, missing)
-    # The ledger is replaced per partition, as on PostgreSQL: a removed object leaves it.
-    cur.execute(
-        "DELETE FROM load_ledger WHERE dataset = 'events' AND partition_hour = %(partition_hour)s",
-        params,
-    )
     _write_ledger(cur, "events", objects, hour_value)
-    _write_partition(cur, params, stats)
+    bookkeeping.write_partition(cur, stats, hour_value)
 
 
 def _stage_songs(
@@ -207,42 +241,33 @@ def _stage_songs(
     params: dict[str, Any],
     settings: Settings,
     stats: StageStats,
+    serverless: bool,
 ) -> None:
     hour_value = params["partition_hour"]
-    cur.execute("SELECT source_key, etag FROM load_ledger WHERE dataset = 'songs'")
-    done = dict(cur.fetchall())
+    done = bookkeeping.loaded_objects(cur, "songs")
     objects = [o for o in objects if done.get(o.key) != o.etag]
     if not objects:
-        # Nothing new: the partition keeps what it recorded before, or is recorded empty.
-        cur.execute(
-            "SELECT objects, rows_read, rows_staged, rows_rejected, rows_duplicate, "
-            "rows_coerced FROM staging_partitions WHERE dataset = 'songs' "
-            "AND partition_hour = %(partition_hour)s",
-            params,
-        )
-        before = cur.fetchone()
-        if before is None:
-            _write_partition(cur, params, stats)
-        else:
-            (
-                stats.objects,
-                stats.read,
-                stats.staged,
-                stats.rejected,
-                stats.duplicate,
-                stats.coerced,
-            ) = (int(v) for v in before)
+        bookkeeping.keep_or_record_empty(cur, stats, hour_value)
         return
+    bookkeeping.forget_object_rejects(cur, "songs", [o.key for o in objects], DIALECT)
     key = manifest_key("songs", hour)
     _put_manifest(source, settings, key, objects)
-    copied = _copy(cur, copy_songs_sql(settings, key), params, stats)
+    copied = _copy(cur, copy_songs_sql(settings, key), params, stats, serverless)
     missing = _reject_invalid(cur, params)
-    for sql in statements(render("staging/merge_songs", "redshift", columns=SONG_COLUMNS)):
+    for sql in statements(render("staging/merge_songs", DIALECT, columns=SONG_COLUMNS)):
         cur.execute(sql, params)
     stats.staged = max(cur.rowcount, 0)
     _account(stats, objects, copied, missing)
     _write_ledger(cur, "songs", objects, hour_value)
-    _write_partition(cur, params, stats)
+    # What earlier runs of this hour loaded stays counted: PostgreSQL sums its ledger rows.
+    before = StageStats("songs", stats.partition_key)
+    if bookkeeping.read_partition(cur, before, hour_value):
+        total = StageStats("songs", stats.partition_key, drift=before.drift)
+        for name in ("objects", "read", "staged", "rejected", "duplicate", "coerced"):
+            setattr(total, name, getattr(before, name) + getattr(stats, name))
+        bookkeeping.write_partition(cur, total, hour_value)
+    else:
+        bookkeeping.write_partition(cur, stats, hour_value)
 
 
 def _account(stats: StageStats, objects: list[SourceObject], copied: int, missing: int) -> None:
@@ -258,41 +283,6 @@ def _account(stats: StageStats, objects: list[SourceObject], copied: int, missin
 def _write_ledger(
     cur: Any, dataset: str, objects: list[SourceObject], hour_value: datetime
 ) -> None:
-    for obj in objects:
-        row = {
-            "dataset": dataset,
-            "key": obj.key,
-            "etag": obj.etag,
-            "size": obj.size,
-            "partition_hour": hour_value,
-        }
-        cur.execute(
-            "DELETE FROM load_ledger WHERE dataset = %(dataset)s AND source_key = %(key)s", row
-        )
-        cur.execute(
-            "INSERT INTO load_ledger (dataset, source_key, etag, size_bytes, partition_hour) "
-            "VALUES (%(dataset)s, %(key)s, %(etag)s, %(size)s, %(partition_hour)s)",
-            row,
-        )
-
-
-def _write_partition(cur: Any, params: dict[str, Any], stats: StageStats) -> None:
-    cur.execute(
-        "DELETE FROM staging_partitions WHERE dataset = %(dataset)s "
-        "AND partition_hour = %(partition_hour)s",
-        params,
-    )
-    cur.execute(
-        "INSERT INTO staging_partitions (dataset, partition_hour, objects, rows_read, "
-        "rows_staged, rows_rejected, rows_duplicate, rows_coerced, drift) VALUES "
-        "(%(dataset)s, %(partition_hour)s, %(objects)s, %(read)s, %(staged)s, "
-        "%(rejected)s, %(duplicate)s, 0, '{}')",
-        {
-            **params,
-            "objects": stats.objects,
-            "read": stats.read,
-            "staged": stats.staged,
-            "rejected": stats.rejected,
-            "duplicate": stats.duplicate,
-        },
-    )
+    """The objects loaded; COPY cannot say what each object held, so no per-object counts."""
+    rows = [bookkeeping.ledger_row(dataset, obj, hour_value, None) for obj in objects]
+    bookkeeping.write_objects(cur, rows, DIALECT)

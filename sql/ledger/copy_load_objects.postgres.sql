@@ -1,0 +1,1 @@
+COPY load_objects ({{ columns | map('ident') | join(', ') }}) FROM STDIN;
