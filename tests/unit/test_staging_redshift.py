@@ -358,3 +358,14 @@ def test_copy_refusals_are_read_from_the_warehouses_error_table(extra, table) ->
     assert other.pop() not in sql
     # The error tables name files by URL; the key starts right after s3://bucket/.
     assert params["key_starts_at"] == len(f"s3://{BUCKET}/") + 1
+
+
+def test_a_later_run_of_a_song_hour_adds_to_what_the_hour_loaded_before() -> None:
+    # The hour loaded one song file before; this run finds one new file.
+    old = SourceObject("song_data/A/B/C/TRAAA.json", "s1", 10)
+    new = SourceObject("song_data/A/B/C/TRBBB.json", "s2", 10)
+    wh = Warehouse(ledger=[(old.key, "s1")], partition=(1, 1, 1, 0, 0, 0, "{}"), copied=1, merged=1)
+    stats, _ = stage(wh, [old, new], dataset="songs", prefix="song_data/")
+    assert (stats.objects, stats.read, stats.staged) == (1, 1, 1)  # this run's own
+    row = partition_row(wh)
+    assert (row["objects"], row["read"], row["staged"]) == (2, 2, 2)  # the hour's, as on PG
