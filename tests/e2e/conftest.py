@@ -48,6 +48,19 @@ def start_pipeline(stack, client) -> None:
         print(f"marked failed {len(leftovers)} runs left by earlier tests: {leftovers}")
 
 
+def stop_every_run(client) -> None:
+    """Pause the scheduled DAGs and fail every run still queued or running, the current
+    hour's scheduled ones too: none may touch the warehouse while its tables are made again
+    (a try failed on a missing table retries minutes later, into the next test)."""
+    for dag_id in SCHEDULED_DAGS:
+        if not dag_info(client, dag_id)["is_paused"]:
+            client.patch(f"/dags/{dag_id}", json={"is_paused": True}, update_mask="is_paused")
+    for dag_id in SCHEDULED_DAGS:
+        active = client.get(f"/dags/{dag_id}/dagRuns", state=["queued", "running"], limit=100)
+        for run in active["dag_runs"]:
+            client.patch(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+
+
 @pytest.fixture(scope="session")
 def live(stack):
     """The session's stack with all of Airflow running, and a REST client."""
@@ -70,9 +83,7 @@ def live_redshift(live):
     """
     stack, client = live
     started = time.monotonic()
-    for dag_id in SCHEDULED_DAGS:  # nothing starts before the Redshift tables exist
-        if not dag_info(client, dag_id)["is_paused"]:
-            client.patch(f"/dags/{dag_id}", json={"is_paused": True}, update_mask="is_paused")
+    stop_every_run(client)
     # This process's pooled connections to the metadata database would outlive its server.
     if (airflow_settings := sys.modules.get("airflow.settings")) is not None:
         airflow_settings.dispose_orm()
