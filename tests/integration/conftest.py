@@ -86,15 +86,16 @@ def repo_root() -> Path:
 
 # -- the Redshift rehearsal ----------------------------------------------------------------------
 @contextlib.contextmanager
-def running_rehearsal(stack, *, s3: Any = None) -> Iterator[int]:
+def running_rehearsal(stack, *, s3: Any = None, isolation: str = "read committed") -> Iterator[int]:
     """The Redshift rehearsal in this process, in front of the stack's PostgreSQL, on a free
     port of 127.0.0.1; yields the port. ``s3``: the client its COPY reads with (default: the
-    environment's endpoint)."""
+    environment's endpoint); ``isolation``: its sessions' (``serializable`` as Redshift's)."""
     config = Config(
         backend_host=HOST,
         backend_port=stack.config["ports"]["postgres"],
         password=stack.config["secrets"]["warehouse_password"],
         s3=s3,
+        isolation=isolation,
     )
     server = RehearsalServer((HOST, 0), config)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
