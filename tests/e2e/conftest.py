@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from sparkify.control import PIPELINE_DAGS, dag_info, trigger_and_wait, unpause, wait_for_dags
-from tests.e2e.chain import WAREHOUSE_TABLES, fail_leftover_runs
+from tests.e2e.chain import WAREHOUSE_TABLES, fail_leftover_runs, mark_failed
 
 UP_TIMEOUT_S = 240
 SCHEDULED_DAGS = (*PIPELINE_DAGS, "restage_late")
@@ -58,7 +58,7 @@ def stop_every_run(client) -> None:
     for dag_id in SCHEDULED_DAGS:
         active = client.get(f"/dags/{dag_id}/dagRuns", state=["queued", "running"], limit=100)
         for run in active["dag_runs"]:
-            client.patch(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"})
+            mark_failed(client, dag_id, run["dag_run_id"])
 
 
 @pytest.fixture(scope="session")
