@@ -149,7 +149,7 @@ class EventParser:
         if b"\\u0000" not in line:
             try:
                 return _astuple(_clean_event.decode(line))
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError):  # not UTF-8: not JSON text
                 pass
         return self._parse_slow(line)
 
@@ -160,7 +160,7 @@ class EventParser:
         """Decode to a plain object and convert field by field, naming what is wrong."""
         try:
             obj = _any.decode(line)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # not UTF-8: not JSON text
             return Reject("not_json")
         if not isinstance(obj, dict):
             return Reject("not_object")

@@ -41,6 +41,16 @@ def identifier(name: str) -> str:
     return name
 
 
+JSON_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def json_key(name: str) -> str:
+    """``name`` if it is a plain JSON attribute name, safe as a quoted name and a literal."""
+    if not JSON_KEY.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain JSON attribute name")
+    return name
+
+
 def quoted(name: str) -> str:
     """A validated identifier, double-quoted (``time`` is reserved on Redshift)."""
     return f'"{identifier(name)}"'
@@ -56,6 +66,7 @@ def _environment(root: str) -> jinja2.Environment:
     )
     env.filters["ident"] = quoted
     env.filters["name"] = identifier  # validated, unquoted: for names never reserved
+    env.filters["json_key"] = json_key
     return env
 
 

@@ -93,6 +93,9 @@ def test_lossless_conversions_are_kept_and_counted(change, column, expected) -> 
         (b'{"ts": 1541990217796, "sessionId": 1', "not_json"),
         (b"[1, 2, 3]", "not_object"),
         (b'"a string"', "not_object"),
+        # Bytes that are not UTF-8 are not JSON text: a reject, never a failed task.
+        (b'{"ts": 1541990217796, "artist": "o\xffk"}', "not_json"),
+        (b"\xff\xfe", "not_json"),
     ],
 )
 def test_unreadable_lines_are_rejected(line, reason) -> None:

@@ -239,7 +239,7 @@ def test_every_statement_is_accepted_by_the_driver(bag, dag_id, task_id, dialect
 
 def test_the_staging_tasks_were_run_through_redshift_staging(bag, monkeypatch) -> None:
     conn = run_task(bag, "stage_events", "stage_events", "redshift", monkeypatch)
-    copies = [sql for sql, _ in conn.executed if sql.startswith("COPY load_events")]
+    copies = [sql for sql, _ in conn.executed if sql.startswith("COPY load_lines")]
     assert len(copies) == 1
 
 

@@ -1,4 +1,5 @@
-"""The rehearsal's COPY: the statement read, and JSON records turned into rows or errors."""
+"""The rehearsal's COPY: the statement read, and JSON records or text lines turned into rows
+or errors; and the statements it translates for PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sparkify.local.redshift.copy import (
 )
 from sparkify.local.redshift.server import copy_text, translate
 from sparkify.pipeline import settings as settings_module
-from sparkify.pipeline.staging.redshift import copy_events_sql, copy_songs_sql
+from sparkify.pipeline.staging.redshift import copy_lines_sql
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -27,23 +28,22 @@ def command(extra: str = "", json_arg: str = "auto"):
     )
 
 
-def test_the_pipelines_own_copy_statements_parse() -> None:
+def test_the_pipelines_own_copy_statement_parses() -> None:
     settings = settings_module.load(
         "aws", environ={"SPARKIFY_BUCKET": "sparkify-bk", "SPARKIFY_IAM_ROLE": ROLE}
     )
-    (events,) = [s for s in copy_events_sql(settings, "_m/e.manifest") if s.startswith("COPY")]
-    (songs,) = [s for s in copy_songs_sql(settings, "_m/s.manifest") if s.startswith("COPY")]
-    for sql in (events, songs):
-        assert is_s3_copy(sql)
-        parsed = parse_copy(sql)
-        assert parsed.manifest
-        assert parsed.truncate_columns
-        assert parsed.accept_inv_chars == "?"
-        assert parsed.iam_role == ROLE
-        assert parsed.max_errors == settings.max_errors
-    assert parse_copy(events).json == "s3://sparkify-bk/log_json_path.json"
-    assert parse_copy(songs).json == "auto"
-    assert parse_copy(events).table == "load_events"
+    (sql,) = [s for s in copy_lines_sql(settings, "_m/e.manifest") if s.startswith("COPY")]
+    assert is_s3_copy(sql)
+    parsed = parse_copy(sql)
+    assert parsed.manifest
+    assert parsed.json == ""  # the text format
+    assert parsed.delimiter == "\x1f"
+    assert parsed.ignore_blank_lines
+    assert not parsed.truncate_columns
+    assert parsed.accept_inv_chars is None
+    assert parsed.iam_role == ROLE
+    assert parsed.max_errors == settings.max_errors
+    assert (parsed.table, parsed.columns) == ("load_lines", ["line"])
 
 
 def test_other_statements_are_not_intercepted() -> None:
@@ -56,7 +56,8 @@ def test_other_statements_are_not_intercepted() -> None:
     [
         ("CREDENTIALS 'aws_access_key_id=x'", "refuses access keys"),
         ("ACCESS_KEY_ID 'x'", "refuses access keys"),
-        ("DELIMITER ','", "does not carry out COPY option DELIMITER"),
+        ("DELIMITER ','", "DELIMITER is not valid with FORMAT AS JSON"),
+        ("ESCAPE", "does not carry out COPY option ESCAPE"),
     ],
 )
 def test_what_the_rehearsal_does_not_do_is_refused(extra, message) -> None:
@@ -167,3 +168,59 @@ def test_redshift_ddl_clauses_are_dropped() -> None:
     sql = "CREATE TABLE x (a INT) DISTSTYLE KEY DISTKEY (a) COMPOUND SORTKEY (a, b)"
     assert translate(sql).split() == ["CREATE", "TABLE", "x", "(a", "INT)"]
     assert translate("SELECT 'DISTSTYLE ALL'") == "SELECT 'DISTSTYLE ALL'"
+
+
+LINE = [Column("line", "character varying(12)")]
+
+
+def text_copy(extra: str = "DELIMITER '\\037'") -> object:
+    return parse_copy(f"COPY t (line) FROM 's3://bk/p/' IAM_ROLE '{ROLE}' {extra}")
+
+
+def test_the_text_format_loads_each_line_whole() -> None:
+    loader = Loader(text_copy("DELIMITER '\\037' IGNOREBLANKLINES"), LINE)
+    data = b'{"a":\n\n  \n\\N\nx|y\\z\r\nlast'
+    rows = list(loader.rows_of("s3://bk/p/x.json", data))
+    # A blank line is skipped; white space, backslashes, | and a carriage return are data;
+    # a line that is exactly \N is NULL; the last line needs no newline.
+    assert rows == [['{"a":'], ["  "], [None], ["x|y\\z\r"], ["last"]]
+    assert loader.errors == []
+
+
+def test_the_text_format_refuses_long_lines_invalid_utf8_and_extra_fields() -> None:
+    loader = Loader(text_copy(), [*LINE])
+    data = b"ok\n" + b"x" * 13 + b"\nbad \xff\na\x1fb\n\nfine"
+    rows = list(loader.rows_of("s3://bk/p/x.json", data))
+    assert rows == [["ok"], [""], ["fine"]]  # without IGNOREBLANKLINES an empty line loads
+    assert [(e.line_number, e.err_code) for e in loader.errors] == [(2, 1204), (3, 1220), (4, 1214)]
+
+
+def test_the_default_delimiter_is_a_pipe_and_octal_escapes_are_read() -> None:
+    assert parse_copy(f"COPY t FROM 's3://b/k' IAM_ROLE '{ROLE}'").delimiter == "|"
+    assert text_copy("DELIMITER AS '\\t'").delimiter == "\t"
+    with pytest.raises(CopyError, match="single character"):
+        text_copy("DELIMITER 'ab'")
+
+
+def test_super_columns_are_json_navigated_by_quoted_attribute() -> None:
+    declared: set[str] = set()
+    create = translate("CREATE TEMP TABLE d (line VARCHAR(10), doc SUPER)", declared)
+    assert create == "CREATE TEMP TABLE d (line VARCHAR(10), doc json)"
+    assert declared == {"doc"}
+    select = translate('SELECT JSON_TYPEOF(doc."itemInSession"), c.doc."a""b" FROM d', declared)
+    assert select == "SELECT JSON_TYPEOF((doc -> 'itemInSession')), (c.doc -> 'a\"b') FROM d"
+    # Another session's, or an undeclared, name is not navigation.
+    assert translate('SELECT t."ts" FROM t', declared) == 'SELECT t."ts" FROM t'
+    assert translate('SELECT doc."ts" FROM d') == 'SELECT doc."ts" FROM d'
+
+
+def test_unpivot_and_the_case_setting_are_translated() -> None:
+    sql = "SELECT attr FROM c_l AS c, UNPIVOT c.doc AS v AT attr"
+    assert (
+        translate(sql)
+        == "SELECT attr FROM c_l AS c, LATERAL json_each(c.doc) AS unpivoted(attr, v)"
+    )
+    assert (
+        translate("SET enable_case_sensitive_identifier TO true")
+        == "SET rehearsal.enable_case_sensitive_identifier TO true"
+    )

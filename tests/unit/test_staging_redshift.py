@@ -1,8 +1,8 @@
 """Redshift staging with the warehouse and S3 replaced: what it COPYs, skips and records.
 
-The connection answers the few queries staging reads (the ledger, ``pg_last_copy_count()``,
-a partition's record); everything executed is kept, so each test checks the statements
-that would reach Redshift and the manifest that would reach S3.
+The connection answers the few queries staging reads (the ledger, what the judged lines
+came to, drift, column widths, a partition's record); everything executed is kept, so each
+test checks the statements that would reach Redshift and the manifest that would reach S3.
 """
 
 from __future__ import annotations
@@ -31,13 +31,17 @@ class Warehouse:
     """A DB-API connection that records statements and answers staging's queries."""
 
     def __init__(
-        self, *, ledger=(), partition=None, copied=0, rejected=0, missing=0, merged=0
+        self, *, ledger=(), partition=None, copied=0, rejected=0, missing=0, merged=0, coerced=0
     ) -> None:
+        """``copied`` lines COPY loaded, ``rejected`` it refused, ``missing`` of the loaded
+        ones check_lines rejects (a required value missing); ``merged`` rows go in."""
         self.ledger = list(ledger)  # (source_key, etag) rows
         self.partition = partition  # the staging_partitions row, or None
-        self.copied = copied
-        self.rejected = rejected
-        self.missing = missing
+        self.lines = [(None, copied - missing, coerced)]
+        if rejected:
+            self.lines.append(("copy_error:line:Invalid UTF8", rejected, 0))
+        if missing:
+            self.lines.append(("missing_field:ts", missing, 0))
         self.merged = merged
         self.executed: list[tuple[str, Any]] = []
         self.committed = self.rolled_back = self.closed = False
@@ -79,12 +83,12 @@ class Cursor:
             self.rows = self.wh.ledger
         elif text.startswith("SELECT objects, rows_read"):
             self.rows = [self.wh.partition] if self.wh.partition else []
-        elif text == "SELECT pg_last_copy_count()":
-            self.rows = [(self.wh.copied,)]
-        elif text.startswith("INSERT INTO staging_rejects") and "missing_field" in text:
-            self.rowcount = self.wh.missing
-        elif text.startswith("INSERT INTO staging_rejects"):
-            self.rowcount = self.wh.rejected
+        elif text.startswith("SELECT reason, COUNT(*), SUM(coerced)"):
+            self.rows = self.wh.lines
+        elif text.startswith("SELECT SUM(CASE WHEN JSON_TYPEOF"):
+            self.rows = [tuple(0 for _ in range(text.count("JSON_TYPEOF")))]
+        elif text.startswith("SELECT column_name, character_maximum_length"):
+            self.rows = [("auth", 32)]
         elif text.startswith(("INSERT INTO staging_events", "INSERT INTO staging_songs")):
             self.rowcount = self.wh.merged
 
@@ -145,7 +149,9 @@ def test_the_copy_reads_a_manifest_of_exactly_the_objects_listed() -> None:
     }
     (copy,) = wh.copies()
     assert f"FROM 's3://{BUCKET}/{EVENTS_MANIFEST}'" in copy
-    assert re.search(r"FORMAT AS JSON 's3://[^']+' MANIFEST ", copy)
+    # Each line whole into load_lines, through the manifest: no JSON COPY.
+    assert re.search(r"^COPY load_lines \(line\) FROM '[^']+' IAM_ROLE '[^']+' MANIFEST ", copy)
+    assert "FORMAT AS JSON" not in copy
     assert f"'s3://{BUCKET}/{PREFIX}'" not in copy  # never the prefix itself
     assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (6, 4, 1, 1)
     assert stats.source_keys == [A.key, B.key]
@@ -228,7 +234,8 @@ def test_new_songs_are_copied_through_their_manifest() -> None:
     body = json.loads(source.client.put_object.call_args.kwargs["Body"])
     assert body["entries"] == [{"url": f"s3://{BUCKET}/{new.key}", "mandatory": True}]
     (copy,) = wh.copies()
-    assert "FORMAT AS JSON 'auto' MANIFEST" in copy
+    assert copy.startswith("COPY load_lines (line) FROM")
+    assert " MANIFEST " in copy
     assert (stats.objects, stats.read, stats.staged) == (1, 1, 1)
 
 
@@ -261,20 +268,26 @@ def test_only_json_objects_are_listed_for_the_manifest() -> None:
 def test_rows_without_a_required_value_are_rejected_not_counted_as_duplicates() -> None:
     # COPY read 8 lines: it refused 1 and loaded 7, of which 2 lack a required value and
     # 1 repeats another event: 4 are staged.
-    wh = Warehouse(copied=7, rejected=1, missing=2, merged=4)
+    wh = Warehouse(copied=7, rejected=1, missing=2, merged=4, coerced=3)
     stats, _ = stage(wh, [A])
     assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (8, 4, 3, 1)
     assert stats.read == stats.staged + stats.rejected + stats.duplicate
-    (sql, params) = next((s, p) for s, p in wh.executed if "missing_field" in s)
-    assert 'FROM "load_events"' in sql
+    assert stats.coerced == 3
+    assert dict(stats.reasons) == {"copy_error:line:Invalid UTF8": 1, "missing_field:ts": 2}
+    order = [" ".join(s.split()) for s, _ in wh.executed]
+    judged = next(i for i, s in enumerate(order) if s.startswith("CREATE TEMP TABLE checked_lines"))
+    assert "missing_field:ts" in order[judged]
+    (params,) = [p for s, p in wh.executed if s.startswith("INSERT INTO staging_rejects")]
     assert params["partition_hour"] == NAIVE_HOUR
     assert params["source_key"] == PREFIX
-    # Checked before the merge, which leaves those rows out.
-    order = [s for s, _ in wh.executed]
+    # Judged before the merge, which takes only the lines that passed; text is cut to width.
+    passed = next(i for i, s in enumerate(order) if s.startswith("INSERT INTO load_events"))
     merge = next(i for i, s in enumerate(order) if s.startswith("INSERT INTO staging_events"))
-    assert order.index(sql) < merge
+    assert judged < passed < merge
+    assert 'CAST("auth" AS VARCHAR(32))' in order[passed]
+    assert order[passed].endswith("FROM checked_lines WHERE reason IS NULL")
     row = partition_row(wh)
-    assert (row["read"], row["rejected"], row["duplicate"]) == (8, 3, 1)
+    assert (row["read"], row["rejected"], row["duplicate"], row["coerced"]) == (8, 3, 1, 3)
 
 
 def test_songs_without_id_or_duration_are_rejected() -> None:
@@ -282,8 +295,10 @@ def test_songs_without_id_or_duration_are_rejected() -> None:
     wh = Warehouse(copied=2, missing=1, merged=1)
     stats, _ = stage(wh, [song, SourceObject("song_data/x.json", "s2", 5)], dataset="songs")
     assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (2, 1, 1, 0)
-    (sql,) = [s for s, _ in wh.executed if "missing_field" in s]
-    assert 'FROM "load_songs"' in sql
+    (sql,) = [s for s, _ in wh.executed if s.startswith("CREATE TEMP TABLE checked_lines")]
+    assert "missing_field:song_id" in sql
+    assert "missing_field:duration" in sql
+    assert any(s.startswith("INSERT INTO load_songs") for s, _ in wh.executed)
 
 
 def test_every_staging_transaction_first_queues_on_the_staging_lock() -> None:
@@ -351,13 +366,16 @@ def test_copy_refusals_are_read_from_the_warehouses_error_table(extra, table) ->
     wh.connection = mock.Mock(extra_dejson=extra)
     stage(wh, [A])
     (sql, params) = next(
-        (s, p) for s, p in wh.executed if s.startswith("INSERT INTO staging_rejects")
+        (s, p) for s, p in wh.executed if s.startswith("CREATE TEMP TABLE load_refusals")
     )
     assert f"FROM {table}" in sql
     other = {"stl_load_errors", "sys_load_error_detail"} - {table}
     assert other.pop() not in sql
     # The error tables name files by URL; the key starts right after s3://bucket/.
     assert params["key_starts_at"] == len(f"s3://{BUCKET}/") + 1
+    (insert,) = [s for s, _ in wh.executed if s.startswith("INSERT INTO staging_rejects")]
+    assert "FROM load_refusals" in insert
+    assert "FROM checked_lines" in insert
 
 
 def test_a_later_run_of_a_song_hour_adds_to_what_the_hour_loaded_before() -> None:

@@ -1,9 +1,18 @@
-"""Redshift's ``COPY ... FROM 's3://...' FORMAT AS JSON`` carried out by the rehearsal.
+r"""Redshift's ``COPY ... FROM 's3://...' FORMAT AS JSON`` carried out by the rehearsal.
 
 Three steps, each testable without a server: ``parse_copy`` reads the statement (and
 refuses what the rehearsal does not do, rather than ignoring it), ``sources`` lists the S3
 objects it names (a prefix, or a manifest's entries), and ``Loader`` turns their JSON
-records into rows of the target columns, or load errors, with Redshift's documented rules:
+records (``FORMAT AS JSON``) or their lines (the text format, Redshift's default) into rows
+of the target columns, or load errors, with Redshift's documented rules.
+
+The text format: a line ends at ``\n`` only; it is split at the ``DELIMITER`` (default
+``|``) into exactly one field per column (fewer is error 1214, more 1214 too); ``\N``
+loads NULL; backslashes are otherwise data (no ``ESCAPE``); with ``IGNOREBLANKLINES`` a line
+holding nothing is skipped, otherwise it loads an empty field. Each field is converted as
+below.
+
+JSON:
 
 - records are JSON objects, one after another (one a line, or spread over lines);
 - ``'auto'`` maps a top-level key to the column of exactly that name, ``'auto ignorecase'``
@@ -50,7 +59,7 @@ _TOKEN = re.compile(
 )
 _S3_COPY = re.compile(r"^\s*COPY\s.*?\bFROM\s+'s3://", re.IGNORECASE | re.DOTALL)
 _KEY_OPTIONS = {"CREDENTIALS", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN"}
-_FLAGS = {"MANIFEST", "TRUNCATECOLUMNS", "GZIP"}
+_FLAGS = {"MANIFEST", "TRUNCATECOLUMNS", "GZIP", "IGNOREBLANKLINES"}
 _IGNORED = {"COMPUPDATE", "STATUPDATE"}  # about compression and statistics: no effect here
 
 
@@ -72,8 +81,10 @@ class CopyCommand:
     columns: list[str] | None
     source: str
     iam_role: str
-    json: str  # 'auto', 'auto ignorecase' or an s3:// JSONPaths URI
+    json: str  # 'auto', 'auto ignorecase' or an s3:// JSONPaths URI; '' for the text format
     manifest: bool = False
+    delimiter: str = "|"  # the text format's field delimiter
+    ignore_blank_lines: bool = False
     max_errors: int = 0
     truncate_columns: bool = False
     accept_inv_chars: str | None = None  # the replacement character, when ACCEPTINVCHARS
@@ -176,8 +187,15 @@ def parse_copy(sql: str) -> CopyCommand:
             if peek_word() == "AS":
                 take()
             if take()[1].upper() != "JSON":
-                raise CopyError("the rehearsal's COPY reads FORMAT AS JSON only", sqlstate="0A000")
+                raise CopyError(
+                    "the rehearsal's COPY reads FORMAT AS JSON and the text format only",
+                    sqlstate="0A000",
+                )
             command.json = _string(take())
+        elif option == "DELIMITER":
+            if peek_word() == "AS":
+                take()
+            command.delimiter = _delimiter(_string(take()))
         elif option == "JSON":
             command.json = _string(take())
         elif option == "MAXERROR":
@@ -204,15 +222,27 @@ def parse_copy(sql: str) -> CopyCommand:
             command.manifest |= option == "MANIFEST"
             command.truncate_columns |= option == "TRUNCATECOLUMNS"
             command.gzip |= option == "GZIP"
+            command.ignore_blank_lines |= option == "IGNOREBLANKLINES"
         else:
             raise CopyError(f"the rehearsal does not carry out COPY option {option}", "0A000")
     if not command.iam_role:
         raise CopyError("COPY needs IAM_ROLE (no other authorization is accepted)", "42501")
-    if not command.json:
-        raise CopyError("the rehearsal's COPY reads FORMAT AS JSON only", sqlstate="0A000")
+    if command.json and "DELIMITER" in command.options:
+        raise CopyError("DELIMITER is not valid with FORMAT AS JSON", sqlstate="42601")
     if not command.source.startswith("s3://"):
         raise CopyError("COPY FROM must name an s3:// location", sqlstate="22023")
     return command
+
+
+def _delimiter(text: str) -> str:
+    """A DELIMITER argument: one character, or its octal escape (``'\\037'``) or ``'\\t'``."""
+    if re.fullmatch(r"\\[0-7]{3}", text):
+        text = chr(int(text[1:], 8))
+    elif text == "\\t":
+        text = "\t"
+    if len(text) != 1 or text == "\n":
+        raise CopyError(f"DELIMITER must be a single character, not {text!r}", sqlstate="42601")
+    return text
 
 
 # -- the objects --------------------------------------------------------------------------
@@ -522,6 +552,9 @@ class Loader:
 
     def rows_of(self, uri: str, data: bytes) -> Iterator[list[Any]]:
         """The rows of one object; its failed lines are added to ``errors``."""
+        if not self.command.json:
+            yield from self._text_rows(uri, data)
+            return
         text = data.decode("utf-8", "surrogateescape")
         if text.startswith("\ufeff"):
             text = text[1:]
@@ -566,6 +599,32 @@ class Loader:
                     row.append(convert(value, column, self.command))
             except _FieldError as err:
                 self._error(uri, last_line, raw, current, err)
+                continue
+            self.rows += 1
+            yield row
+
+    def _text_rows(self, uri: str, data: bytes) -> Iterator[list[Any]]:
+        """The text format: a row a line, split at the delimiter, ``\\N`` as NULL."""
+        text = data.decode("utf-8", "surrogateescape")
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the newline ending the last line ends no further line
+        delimiter, width = self.command.delimiter, len(self.columns)
+        for number, line in enumerate(lines, start=1):
+            if line == "" and self.command.ignore_blank_lines:
+                continue
+            fields = line.split(delimiter)
+            if len(fields) != width:
+                reason = "Delimiter not found" if len(fields) < width else "Extra column(s) found"
+                self._error(uri, number, line, None, _FieldError(1214, reason, line))
+                continue
+            row = []
+            try:
+                for column, value in zip(self.columns, fields, strict=True):
+                    current = column
+                    row.append(None if value == "\\N" else convert(value, column, self.command))
+            except _FieldError as err:
+                self._error(uri, number, line, current, err)
                 continue
             self.rows += 1
             yield row

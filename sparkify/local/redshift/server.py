@@ -14,9 +14,10 @@ do what Redshift does:
   against PostgreSQL 15) and checked against the warehouse role's password; the rehearsal
   then logs in to PostgreSQL itself, with SCRAM. SSL is declined (``ssl: false`` in the
   connection's extra).
-- **COPY from S3.** ``COPY <table> [(cols)] FROM 's3://...' IAM_ROLE '...' FORMAT AS JSON
-  'auto' | 'auto ignorecase' | 's3://jsonpaths' [MANIFEST] [MAXERROR n] [TRUNCATECOLUMNS]
-  [ACCEPTINVCHARS] [REGION ...] [GZIP]``, in the simple and the extended query protocol,
+- **COPY from S3.** ``COPY <table> [(cols)] FROM 's3://...' IAM_ROLE '...' [FORMAT AS JSON
+  'auto' | 'auto ignorecase' | 's3://jsonpaths'] [DELIMITER 'c'] [IGNOREBLANKLINES]
+  [MANIFEST] [MAXERROR n] [TRUNCATECOLUMNS] [ACCEPTINVCHARS] [REGION ...] [GZIP]`` (JSON, or
+  Redshift's text format), in the simple and the extended query protocol,
   is carried out by the rehearsal (``sparkify.local.redshift.copy``): it reads the objects
   from the stack's S3 endpoint (boto3, with the endpoint and the fake keys of the stack's
   environment; the IAM role is only checked for presence) and feeds the converted rows to
@@ -31,6 +32,11 @@ do what Redshift does:
 - **DDL.** ``DISTSTYLE``, ``DISTKEY``, ``SORTKEY`` and ``ENCODE`` clauses are dropped from
   ``CREATE TABLE``; ``GETDATE()``, ``IS_VALID_JSON()`` and ``IS_VALID_JSON_ARRAY()`` exist
   as functions.
+- **SUPER.** A column declared ``SUPER`` is PostgreSQL ``json``; navigating it by a quoted
+  attribute (``doc."itemInSession"``) is ``doc -> 'itemInSession'``; object ``UNPIVOT`` is
+  ``json_each``; ``JSON_PARSE``, ``CAN_JSON_PARSE``, ``JSON_SERIALIZE`` and
+  ``JSON_EXTRACT_PATH_TEXT`` on text exist as functions (``JSON_TYPEOF`` is PostgreSQL's);
+  ``SET enable_case_sensitive_identifier`` sets a placeholder (see ``translate``).
 
 What it proves: the pipeline's Redshift path (the hook, the driver, its parameter binding,
 the ``*.redshift.sql`` variants, Redshift's COPY statement with its manifest, JSONPaths and
@@ -51,9 +57,10 @@ transactions Redshift's serializable isolation aborts (PostgreSQL's SSI decides 
 with its own, row-level rules, while Redshift's conflicts are per table),
 Redshift's exact error texts (the rehearsal's say what failed, with Redshift's load error
 codes), IAM (no role is assumed), Redshift-only SQL beyond what the pipeline uses
-(PostgreSQL rejects it, which the rehearsal reports as the error it is), and SUPER, Parquet
-or CSV loads. Run it with ``python -m sparkify.local.redshift.server``; the password comes
-from ``$SPARKIFY_REDSHIFT_PASSWORD``, never from the command line.
+(PostgreSQL rejects it, which the rehearsal reports as the error it is), SUPER's semantics
+beyond what ``json`` mirrors, and SUPER, Parquet or CSV loads. Run it with
+``python -m sparkify.local.redshift.server``; the password comes from
+``$SPARKIFY_REDSHIFT_PASSWORD``, never from the command line.
 """
 
 from __future__ import annotations
@@ -143,17 +150,72 @@ SYSTEM_OBJECTS = (
         LANGUAGE plpgsql IMMUTABLE AS $$
         BEGIN RETURN json_typeof(t::json) = 'array';
         EXCEPTION WHEN others THEN RETURN false; END $$""",
+    # SUPER as json: JSON_PARSE (strict: invalid text fails, as on Redshift), CAN_JSON_PARSE,
+    # JSON_SERIALIZE; JSON_TYPEOF is PostgreSQL's own json_typeof, with Redshift's answers.
+    """CREATE OR REPLACE FUNCTION public.json_parse(t text) RETURNS json
+        LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT t::json $$""",
+    """CREATE OR REPLACE FUNCTION public.can_json_parse(t text) RETURNS boolean
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN PERFORM t::json; RETURN t IS NOT NULL;
+        EXCEPTION WHEN others THEN RETURN false; END $$""",
+    """CREATE OR REPLACE FUNCTION public.json_serialize(j json) RETURNS text
+        LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT j::text $$""",
+    # Redshift's JSON_EXTRACT_PATH_TEXT takes JSON text, and null_if_invalid.
+    """CREATE OR REPLACE FUNCTION public.json_extract_path_text(t text, k text,
+            null_if_invalid boolean) RETURNS text
+        LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN RETURN json_extract_path_text(t::json, k);
+        EXCEPTION WHEN others THEN
+            IF null_if_invalid THEN RETURN NULL; END IF;
+            RAISE;
+        END $$""",
     """CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
         LANGUAGE sql STABLE AS $$
         SELECT date_trunc('second', now() AT TIME ZONE 'UTC')::timestamp $$""",
 )
 
 
-def translate(sql: str) -> str:
-    """Redshift DDL clauses PostgreSQL has no use for, left out."""
-    if not _CREATE_TABLE.search(sql):
-        return sql
-    return _DDL_CLAUSES.sub("", sql)
+# SUPER: a column declared SUPER is PostgreSQL json, navigated by quoted attribute names.
+_SUPER_COLUMN = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s+SUPER\b", re.IGNORECASE)
+_CASE_SETTING = re.compile(
+    r"\bSET\s+(enable_case_sensitive_identifier|enable_case_sensitive_super_attribute)\b",
+    re.IGNORECASE,
+)
+_UNPIVOT = re.compile(
+    r"\bUNPIVOT\s+([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s+AS\s+([A-Za-z_]\w*)\s+AT\s+([A-Za-z_]\w*)",
+    re.IGNORECASE,
+)
+
+
+def _navigate(column: str, quoted_attribute: str) -> str:
+    attribute = quoted_attribute.replace('""', '"')
+    return f"({column} -> {quote_literal(attribute)})"
+
+
+def translate(sql: str, super_columns: set[str] | None = None) -> str:
+    """A Redshift statement as PostgreSQL runs it.
+
+    - DDL clauses PostgreSQL has no use for are left out;
+    - a ``SUPER`` column is ``json`` (each session remembers the names it declared), and
+      navigating it by a quoted attribute name, ``doc."itemInSession"``, is ``doc ->
+      'itemInSession'`` (case kept, as Redshift keeps it once
+      ``enable_case_sensitive_identifier`` is on);
+    - ``SET enable_case_sensitive_identifier`` (or ``..._super_attribute``) sets a
+      placeholder setting: PostgreSQL's quoted names are always case sensitive;
+    - object unpivoting, ``FROM t AS c, UNPIVOT c.doc AS v AT k``, is ``json_each``.
+    """
+    if _CREATE_TABLE.search(sql):
+        sql = _DDL_CLAUSES.sub("", sql)
+        if super_columns is not None:
+            super_columns.update(m.group(1).lower() for m in _SUPER_COLUMN.finditer(sql))
+        sql = _SUPER_COLUMN.sub(r"\1 json", sql)
+    sql = _CASE_SETTING.sub(r"SET rehearsal.\1", sql)
+    sql = _UNPIVOT.sub(r"LATERAL json_each(\1.\2) AS unpivoted(\4, \3)", sql)
+    if super_columns:
+        names = "|".join(re.escape(n) for n in sorted(super_columns))
+        navigation = re.compile(rf'\b((?:[A-Za-z_]\w*\.)?(?:{names}))\."((?:[^"]|"")+)"')
+        sql = navigation.sub(lambda m: _navigate(m.group(1), m.group(2)), sql)
+    return sql
 
 
 def md5_password(password: str, user: str, salt: bytes) -> bytes:
@@ -254,6 +316,7 @@ class Session:
         self.copy_statements: dict[str, str] = {}
         self.copy_portals: dict[str, str] = {}
         self.side: Any = None  # psycopg connection for the error tables, opened when needed
+        self.super_columns: set[str] = set()  # columns this session declared SUPER
 
     # -- startup ----------------------------------------------------------------------
     def run(self) -> None:
@@ -462,7 +525,7 @@ class Session:
                 if is_s3_copy(sql):
                     self.simple_copy(sql)
                 else:
-                    self.send_backend(wire.query(translate(sql)))
+                    self.send_backend(wire.query(translate(sql, self.super_columns)))
                     self.relay_until_ready()
                 continue
             if kind in b"PBDECH" and len(kind) == 1:
@@ -512,7 +575,8 @@ class Session:
         if kind == b"P":
             name, rest = body.split(b"\x00", 1)
             sql, params = rest.split(b"\x00", 1)
-            body = name + b"\x00" + translate(sql.decode()).encode() + b"\x00" + params
+            sql = translate(sql.decode(), self.super_columns).encode()
+            body = name + b"\x00" + sql + b"\x00" + params
         return wire.message(kind, body)
 
     def is_copy_message(self, kind: bytes, body: bytes) -> bool:
@@ -672,7 +736,7 @@ class Session:
         paths = None
         if command.json.lower().startswith("s3://"):
             paths = jsonpaths(s3, command.json)
-        elif command.json.strip().lower() not in ("auto", "auto ignorecase"):
+        elif command.json and command.json.strip().lower() not in ("auto", "auto ignorecase"):
             raise CopyError(f"JSON argument {command.json!r} is not valid", sqlstate="22023")
         loader = Loader(command, columns, paths)
         (query_id,) = (

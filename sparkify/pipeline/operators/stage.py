@@ -82,7 +82,8 @@ class StageJsonOperator(BaseOperator):
     ``staging_rejects`` with their reason. The counts become the outlet Asset event's ``extra``.
 
     On PostgreSQL the objects are streamed through msgspec into ``COPY ... FROM STDIN``; on
-    Redshift, Redshift's own ``COPY ... FORMAT AS JSON`` reads them with the configured IAM role.
+    Redshift, Redshift's own ``COPY`` reads their lines with the configured IAM role, and SQL
+    judges them with the same rules.
 
     :param source_prefix: key prefix, as a strftime pattern of the partition hour
         (``log_data/%Y/%m/%d/%H/``); templated

@@ -1,19 +1,22 @@
-"""Staging into Redshift: Redshift's own ``COPY ... FORMAT AS JSON`` with an IAM role.
+"""Staging into Redshift: Redshift's own ``COPY`` from S3 with an IAM role, judged in SQL.
 
-The listed objects (a manifest names exactly them) are copied into a temporary table; the
-rows COPY loaded but PostgreSQL's staging would reject (a required value missing, an object
-where text belongs) are rejected in SQL with PostgreSQL's reasons; the rest are moved into
-place together with the rejects (COPY's own from ``stl_load_errors``, or
-``sys_load_error_detail`` on Serverless), the ledger and the partition's counts, in one
-transaction, which queues first on the staging lock (``sql/ledger/lock.redshift.sql``) and
-is run again whole if Redshift aborts it as a serializable isolation violation. An hour
-without objects is recorded as zero rows without a COPY. No access key is ever part of the
-SQL: Redshift assumes the configured role.
+Every line of the listed objects (a manifest names exactly them) is copied whole into a
+one-column temporary table (``sql/staging/copy_lines.redshift.sql``), then read as JSON and
+judged field by field in SQL with PostgreSQL staging's rules and reasons
+(``check_lines.redshift.sql``): a line cut short is one rejected line, as on PostgreSQL,
+where Redshift's JSON COPY would read on into the next lines; coerced values and schema
+drift are counted. The lines that pass are moved into place together with the rejects (with
+their text; COPY's own refusals from ``stl_load_errors``, or ``sys_load_error_detail`` on
+Serverless), the ledger and the partition's counts, in one transaction, which queues first
+on the staging lock (``sql/ledger/lock.redshift.sql``) and is run again whole if Redshift
+aborts it as a serializable isolation violation. An hour without objects is recorded as
+zero rows without a COPY. No access key is ever part of the SQL: Redshift assumes the
+configured role.
 
 What this path cannot know, and so does not record (README, staging rules): which object
-and line a staged row or a SQL-rejected row came from, per-object counts in the ledger,
-coerced values and schema drift. A song partition's counts add up over its runs (PostgreSQL
-sums its per-object ledger rows, which Redshift cannot fill).
+and line a staged row or a SQL-rejected row came from (Redshift's COPY does not say), and
+so per-object counts in the ledger. A song partition's counts add up over its runs
+(PostgreSQL sums its per-object ledger rows, which Redshift cannot fill).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from sparkify.pipeline import partitions
 from sparkify.pipeline.records import (
+    BOM,
     EVENT_COLUMNS,
     EVENT_FIELDS,
     EVENT_REQUIRED,
@@ -40,15 +44,13 @@ from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
 
 
-def copy_events_sql(settings: Settings, manifest_key: str) -> list[str]:
-    """The statements that COPY the event objects listed in a manifest into ``load_events``."""
+def copy_lines_sql(settings: Settings, manifest_key: str) -> list[str]:
+    """The statements that COPY every line of the objects listed in a manifest, whole."""
     return statements(
         render(
-            "staging/copy_events",
+            "staging/copy_lines",
             "redshift",
-            columns=EVENT_COLUMNS,
             manifest_uri=f"s3://{settings.bucket}/{manifest_key}",
-            jsonpaths_uri=f"s3://{settings.bucket}/{settings.jsonpaths_key}",
             iam_role=settings.iam_role,
             region=settings.region,
             max_errors=settings.max_errors,
@@ -56,17 +58,34 @@ def copy_events_sql(settings: Settings, manifest_key: str) -> list[str]:
     )
 
 
-def copy_songs_sql(settings: Settings, manifest_key: str) -> list[str]:
-    """The statements that COPY the song files listed in a manifest into ``load_songs``."""
+def _fields(dataset: str) -> list[tuple[str, str, str, bool]]:
+    """(JSON key, column, kind, required) of a data set's fields, in the parser's order."""
+    fields, required = (
+        (EVENT_FIELDS, EVENT_REQUIRED) if dataset == "events" else (SONG_FIELDS, SONG_REQUIRED)
+    )
+    return [(key, column, kind, key in required) for key, column, kind in fields]
+
+
+def check_lines_sql(dataset: str) -> list[str]:
+    """The statements that read the copied lines as JSON and judge them (``checked_lines``)."""
+    return statements(
+        render("staging/check_lines", DIALECT, fields=_fields(dataset), bom=BOM.decode())
+    )
+
+
+def insert_checked_rows_sql(dataset: str, widths: dict[str, int]) -> list[str]:
+    """The statements that put the lines that passed into ``load_events`` / ``load_songs``."""
+    events = dataset == "events"
+    table = "staging_events" if events else "staging_songs"
+    columns = EVENT_COLUMNS if events else SONG_COLUMNS
     return statements(
         render(
-            "staging/copy_songs",
-            "redshift",
-            columns=SONG_COLUMNS,
-            manifest_uri=f"s3://{settings.bucket}/{manifest_key}",
-            iam_role=settings.iam_role,
-            region=settings.region,
-            max_errors=settings.max_errors,
+            "staging/insert_checked_rows",
+            DIALECT,
+            table=table,
+            load_table=f"load_{dataset}",
+            columns=columns,
+            widths=widths,
         )
     )
 
@@ -157,46 +176,59 @@ def _put_manifest(source: Any, settings: Settings, key: str, objects: list[Sourc
     source.client.put_object(Bucket=settings.bucket, Key=key, Body=body)
 
 
-def _copy(
-    cur: Any, copy_sql: list[str], params: dict[str, Any], stats: StageStats, serverless: bool
+def _load(
+    cur: Any,
+    source: Any,
+    objects: list[SourceObject],
+    hour: datetime,
+    params: dict[str, Any],
+    settings: Settings,
+    stats: StageStats,
+    serverless: bool,
 ) -> int:
-    """Run the COPY statements and record what COPY refused; returns the rows it loaded."""
-    for sql in copy_sql:
+    """COPY the objects' lines, judge them, keep the rejects and fill ``load_<dataset>``.
+
+    Fills ``stats``' read, rejected, coerced, reasons and drift; returns how many lines passed.
+    """
+    dataset = params["dataset"]
+    key = manifest_key(dataset, hour)
+    _put_manifest(source, settings, key, objects)
+    for sql in copy_lines_sql(settings, key):
         cur.execute(sql)
-    bookkeeping.run(cur, "staging/read_last_copy_count", {}, DIALECT)
-    copied = int(cur.fetchone()[0])
-    (rejects_sql,) = statements(
-        render("staging/record_copy_rejects", DIALECT, serverless=serverless)
-    )
-    cur.execute(rejects_sql, params)
-    stats.rejected = max(cur.rowcount, 0)
-    return copied
+    for sql in statements(render("staging/record_copy_rejects", DIALECT, serverless=serverless)):
+        cur.execute(sql, params)
+    for sql in check_lines_sql(dataset):
+        cur.execute(sql)
+    bookkeeping.run(cur, "staging/record_rejects", params, DIALECT)
+    bookkeeping.run(cur, "staging/read_line_counts", {}, DIALECT)
+    passed = 0
+    for reason, count, coerced in cur.fetchall():
+        stats.read += int(count)
+        if reason is None:
+            passed = int(count)
+            stats.coerced = int(coerced or 0)
+        else:
+            stats.rejected += int(count)
+            stats.reasons[reason] += int(count)
+    stats.drift = _drift(cur, dataset)
+    table = "staging_events" if dataset == "events" else "staging_songs"
+    bookkeeping.run(cur, "staging/read_text_widths", {"table": table}, DIALECT)
+    widths = {name: int(width) for name, width in cur.fetchall()}
+    for sql in insert_checked_rows_sql(dataset, widths):
+        cur.execute(sql)
+    return passed
 
 
-def invalid_rows_sql(dataset: str) -> list[str]:
-    """The INSERT of the loaded rows PostgreSQL would reject, and their DELETE."""
-    fields, required, table = (
-        (EVENT_FIELDS, EVENT_REQUIRED, "load_events")
-        if dataset == "events"
-        else (SONG_FIELDS, SONG_REQUIRED, "load_songs")
-    )
-    return statements(
-        render(
-            "staging/reject_invalid_rows",
-            DIALECT,
-            table=table,
-            fields=[(key, column, kind, key in required) for key, column, kind in fields],
-        )
-    )
-
-
-def _reject_invalid(cur: Any, params: dict[str, Any]) -> int:
-    """Reject the loaded rows PostgreSQL's staging would reject; returns how many."""
-    insert_sql, delete_sql = invalid_rows_sql(params["dataset"])
-    cur.execute(insert_sql, params)
-    rejected = max(cur.rowcount, 0)
-    cur.execute(delete_sql)
-    return rejected
+def _drift(cur: Any, dataset: str) -> dict[str, dict[str, int]]:
+    """Fields absent and attributes unmapped among the lines that passed, as PostgreSQL's."""
+    fields = _fields(dataset)
+    absent_sql, unmapped_sql = statements(render("staging/read_drift", DIALECT, fields=fields))
+    cur.execute(absent_sql)
+    row = cur.fetchone() or ()
+    absent = {key: int(n) for (key, _, _, _), n in zip(fields, row, strict=False) if n}
+    cur.execute(unmapped_sql)
+    unmapped = {str(name): int(n) for name, n in cur.fetchall()}
+    return {"unmapped": unmapped, "absent": absent}
 
 
 def _stage_events(
@@ -216,10 +248,7 @@ def _stage_events(
     # object leaves the ledger.
     bookkeeping.forget_partition(cur, "events", hour_value)
     if objects:
-        key = manifest_key("events", hour)
-        _put_manifest(source, settings, key, objects)
-        copied = _copy(cur, copy_events_sql(settings, key), params, stats, serverless)
-        missing = _reject_invalid(cur, params)
+        passed = _load(cur, source, objects, hour, params, settings, stats, serverless)
         merge = render("staging/replace_events_partition", DIALECT, columns=EVENT_COLUMNS)
         for sql in statements(merge):
             cur.execute(sql, params)
@@ -227,8 +256,8 @@ def _stage_events(
     else:
         # Nothing to COPY (and COPY of nothing fails): the partition now holds no event.
         bookkeeping.run(cur, "staging/clear_events_partition", params, DIALECT)
-        copied = missing = 0
-    _account(stats, objects, copied, missing)
+        passed = 0
+    _account(stats, objects, passed)
     _write_ledger(cur, "events", objects, hour_value)
     bookkeeping.write_partition(cur, stats, hour_value)
 
@@ -250,19 +279,16 @@ def _stage_songs(
         bookkeeping.keep_or_record_empty(cur, stats, hour_value)
         return
     bookkeeping.forget_object_rejects(cur, "songs", [o.key for o in objects], DIALECT)
-    key = manifest_key("songs", hour)
-    _put_manifest(source, settings, key, objects)
-    copied = _copy(cur, copy_songs_sql(settings, key), params, stats, serverless)
-    missing = _reject_invalid(cur, params)
+    passed = _load(cur, source, objects, hour, params, settings, stats, serverless)
     for sql in statements(render("staging/merge_songs", DIALECT, columns=SONG_COLUMNS)):
         cur.execute(sql, params)
     stats.staged = max(cur.rowcount, 0)
-    _account(stats, objects, copied, missing)
+    _account(stats, objects, passed)
     _write_ledger(cur, "songs", objects, hour_value)
     # What earlier runs of this hour loaded stays counted: PostgreSQL sums its ledger rows.
     before = StageStats("songs", stats.partition_key)
     if bookkeeping.read_partition(cur, before, hour_value):
-        total = StageStats("songs", stats.partition_key, drift=before.drift)
+        total = StageStats("songs", stats.partition_key, drift=stats.drift)
         for name in ("objects", "read", "staged", "rejected", "duplicate", "coerced"):
             setattr(total, name, getattr(before, name) + getattr(stats, name))
         bookkeeping.write_partition(cur, total, hour_value)
@@ -270,14 +296,12 @@ def _stage_songs(
         bookkeeping.write_partition(cur, stats, hour_value)
 
 
-def _account(stats: StageStats, objects: list[SourceObject], copied: int, missing: int) -> None:
-    """``stats.rejected`` holds COPY's refusals; ``missing``: loaded rows rejected after."""
+def _account(stats: StageStats, objects: list[SourceObject], passed: int) -> None:
+    """The counts ``_load`` left out: objects, keys, and the lines the merge left out."""
     stats.objects = len(objects)
-    stats.read = copied + stats.rejected
-    stats.rejected += missing
     stats.source_keys = [o.key for o in objects]
-    # Rows COPY loaded, complete, that the merge left out as copies of another event.
-    stats.duplicate = copied - missing - stats.staged
+    # Lines that passed but the merge left out, as copies of another event or song.
+    stats.duplicate = passed - stats.staged
 
 
 def _write_ledger(
