@@ -139,6 +139,33 @@ def redshift_connect(stack, port: int, database: str, **kwargs: Any):
     )
 
 
+def use_redshift_warehouse(
+    stack, port: int, database: str, monkeypatch: pytest.MonkeyPatch, **extra: Any
+) -> settings.Settings:
+    """Point the pipeline's ``warehouse`` connection at the rehearsal on ``port`` (a
+    ``redshift`` connection, as the stack gives it, ``extra`` added to its extra), with the
+    rehearsal's IAM role; returns the settings staging then reads."""
+    from sparkify.local.stack.config import REHEARSAL_IAM_ROLE
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE",
+        json.dumps(
+            {
+                "conn_type": "redshift",
+                "host": HOST,
+                "port": port,
+                "login": WAREHOUSE_ROLE,
+                "password": stack.config["secrets"]["warehouse_password"],
+                "schema": database,
+                "extra": {"ssl": False, **extra},
+            }
+        ),
+    )
+    monkeypatch.setenv("SPARKIFY_IAM_ROLE", REHEARSAL_IAM_ROLE)
+    settings.current.cache_clear()
+    return settings.current()
+
+
 def backend_connect(stack, database: str) -> psycopg.Connection:
     """An autocommit psycopg connection to ``database`` on the stack's PostgreSQL itself,
     beside the rehearsal: for looking at what the Redshift path left."""

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 import redshift_connector
 
-from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
-from sparkify.pipeline import partitions, settings
+from sparkify.local.stack.config import HOST, WAREHOUSE_ROLE
+from sparkify.pipeline import partitions
 from sparkify.pipeline.serialization import is_serialization_failure, retrying
 from sparkify.pipeline.sql import MODEL_LOADS, render, statements
 from tests.integration.conftest import (
@@ -29,6 +29,7 @@ from tests.integration.conftest import (
     redshift_connect,
     repo_root,
     running_rehearsal,
+    use_redshift_warehouse,
 )
 
 pytestmark = pytest.mark.integration
@@ -173,23 +174,7 @@ def test_concurrent_staging_runs_queue_and_stage_every_event_once(
     from sparkify.pipeline.staging.objects import S3Objects
     from sparkify.pipeline.staging.redshift import stage_redshift
 
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_WAREHOUSE",
-        json.dumps(
-            {
-                "conn_type": "redshift",
-                "host": HOST,
-                "port": rehearsal,
-                "login": WAREHOUSE_ROLE,
-                "password": stack.config["secrets"]["warehouse_password"],
-                "schema": rehearsal_database,
-                "extra": {"ssl": False},
-            }
-        ),
-    )
-    monkeypatch.setenv("SPARKIFY_IAM_ROLE", REHEARSAL_IAM_ROLE)
-    settings.current.cache_clear()
-    cfg = settings.current()
+    cfg = use_redshift_warehouse(stack, rehearsal, rehearsal_database, monkeypatch)
     # Two hours; the second repeats 20 of the first hour's events (a redelivery).
     put_lines(s3, bucket, "log_data/2018/11/02/13/a.json", events(H1, 0, 60, session=7))
     put_lines(

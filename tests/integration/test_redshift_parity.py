@@ -16,9 +16,9 @@ import os
 
 import pytest
 
-from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
+from sparkify.local.stack.config import HOST, WAREHOUSE_ROLE
 from sparkify.pipeline import settings
-from tests.integration.conftest import backend_connect
+from tests.integration.conftest import backend_connect, use_redshift_warehouse
 
 # The generated hours and the parsed DAGs, as the idempotency tests have them.
 from tests.integration.test_idempotency import (  # noqa: F401
@@ -45,18 +45,7 @@ def redshift_warehouse(stack, rehearsal, rehearsal_database, monkeypatch):
 
     Yields a psycopg connection to it, for looking.
     """
-    conn_json = {
-        "conn_type": "redshift",
-        "host": HOST,
-        "port": rehearsal,
-        "login": WAREHOUSE_ROLE,
-        "password": stack.config["secrets"]["warehouse_password"],
-        "schema": rehearsal_database,
-        "extra": {"ssl": False},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(conn_json))
-    monkeypatch.setenv("SPARKIFY_IAM_ROLE", REHEARSAL_IAM_ROLE)
-    settings.current.cache_clear()
+    use_redshift_warehouse(stack, rehearsal, rehearsal_database, monkeypatch)
     conn = backend_connect(stack, rehearsal_database)
     try:
         yield conn

@@ -15,13 +15,13 @@ import json
 
 import pytest
 
-from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
-from sparkify.pipeline import partitions, settings
+from sparkify.pipeline import partitions
 from sparkify.pipeline.sql import render, statements
 from tests.integration.conftest import (
     backend_connect,
     fresh_database,
     redshift_connect,
+    use_redshift_warehouse,
 )
 
 pytestmark = pytest.mark.integration
@@ -67,23 +67,7 @@ def stage_hour(stack, rehearsal, s3, bucket, monkeypatch, extra: dict) -> list[t
             cur.execute(sql)
         conn.commit()
         conn.close()
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_WAREHOUSE",
-            json.dumps(
-                {
-                    "conn_type": "redshift",
-                    "host": HOST,
-                    "port": rehearsal,
-                    "login": WAREHOUSE_ROLE,
-                    "password": stack.config["secrets"]["warehouse_password"],
-                    "schema": database,
-                    "extra": {"ssl": False, **extra},
-                }
-            ),
-        )
-        monkeypatch.setenv("SPARKIFY_IAM_ROLE", REHEARSAL_IAM_ROLE)
-        settings.current.cache_clear()
-        cfg = settings.current()
+        cfg = use_redshift_warehouse(stack, rehearsal, database, monkeypatch, **extra)
         source = S3Objects(s3, bucket)
         hour = partitions.parse_key("2018-11-02T13:00:00")
         prefix = partitions.events_prefix(cfg.events_prefix, hour)
