@@ -66,10 +66,10 @@ def main() -> int:
         help="partitions backfilled, ours and the floor (168 = 7 days: about an hour here)",
     )
     parser.add_argument(
-        "--backfill-max-active-runs",
-        type=int,
-        default=None,
-        help="concurrent runs of each staging backfill (default: each DAG's max_active_runs)",
+        "--backfill-grain",
+        choices=("hour", "day", "range"),
+        default="hour",
+        help="one run per hour (default: the live schedule's grain), day, or the whole range",
     )
     parser.add_argument(
         "--airflow-env",
@@ -137,7 +137,7 @@ def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str
                 throughput.run(
                     live.client,
                     hours=args.backfill_hours,
-                    max_active_runs=args.backfill_max_active_runs,
+                    grain=args.backfill_grain,
                     echo=console.print,
                 )
             )

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
+# Objects have landed for a partition key (an hour, or a window of hours): what starts
+# staging. Emitted by `detect_landing` (the hourly clock and its S3 sensor) and by anything
+# else that learns of new objects (bucket notifications), always with the key of the hours.
+landed = Asset(name="landed", uri="sparkify://source/log_data")
 warehouse_schema = Asset(name="warehouse_schema", uri="sparkify://warehouse/schema")
 staged_events = Asset(name="staged_events", uri="sparkify://warehouse/staging_events")
 staged_songs = Asset(name="staged_songs", uri="sparkify://warehouse/staging_songs")

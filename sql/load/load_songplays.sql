@@ -1,11 +1,13 @@
--- songplays: exactly the partition's NextSong events, replaced as a whole (delete and insert
--- in one transaction), so a re-run never duplicates a fact. A play matches a song on
+-- songplays: exactly the window's NextSong events, replaced as a whole (delete and insert
+-- in one transaction), so a re-run never duplicates a fact; each row keeps its own hour in
+-- partition_hour, whatever window loaded it. A play matches a song on
 -- (title, artist name, length); where several songs match, the least song_id wins.
 {% from "load/macros.sql" import lock with context %}
 -- One songplays load at a time: the re-match below touches other partitions' rows.
 {{ lock("songplays") }}
 
-DELETE FROM songplays WHERE partition_hour = %(partition_hour)s;
+DELETE FROM songplays
+WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s;
 
 INSERT INTO songplays (
     songplay_id, partition_hour, start_time, user_id, level, song_id, artist_id,
@@ -40,21 +42,27 @@ LEFT JOIN (
     WHERE r.pick = 1
 ) AS m
     ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
-WHERE e.partition_hour = %(partition_hour)s
+WHERE e.partition_hour >= %(window_start)s AND e.partition_hour < %(window_end)s
   AND e.page = 'NextSong';
 
 -- Late-arriving songs: plays of any partition still unmatched are matched again against
--- the songs staged for this partition, so the result does not depend on arrival order.
+-- the songs this run brought into `songs` (arrived_songs, from load_songs), so the result
+-- does not depend on arrival order, nor on which run loaded a song.
 UPDATE songplays
 SET song_id = m.song_id, artist_id = m.artist_id
 FROM staging_events AS e, (
-    SELECT title, artist_name, duration, song_id, artist_id, partition_hour,
-           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
-    FROM staging_songs
+    SELECT r.title, r.artist_name, r.duration, r.song_id, r.artist_id
+    FROM (
+        SELECT title, artist_name, duration, song_id, artist_id,
+               ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
+        FROM staging_songs
+    ) AS r
+    JOIN arrived_songs AS a ON a.song_id = r.song_id
+    WHERE r.pick = 1
 ) AS m
 WHERE songplays.song_id IS NULL
   AND e.session_id = songplays.session_id
   AND e.item_in_session = songplays.item_in_session
-  AND m.pick = 1
-  AND m.partition_hour = %(partition_hour)s
   AND m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length;
+
+DROP TABLE arrived_songs;

@@ -160,7 +160,11 @@ CREATE TABLE IF NOT EXISTS check_results (
     partition_hour TIMESTAMP,
     value          VARCHAR(1024),
     passed         BOOLEAN NOT NULL,
-    checked_at     TIMESTAMP NOT NULL DEFAULT GETDATE()
+    checked_at     TIMESTAMP NOT NULL DEFAULT GETDATE(),
+    -- The window judged: partition_hour (its first hour) up to window_end (exclusive),
+    -- and the run's partition key (an hour, or an interval for a backfill's window).
+    window_end     TIMESTAMP,
+    partition_key  VARCHAR(64)
 )
 DISTSTYLE EVEN
 SORTKEY (partition_hour);

@@ -149,6 +149,13 @@ CREATE TABLE IF NOT EXISTS check_results (
     partition_hour TIMESTAMP,
     value          VARCHAR,
     passed         BOOLEAN NOT NULL,
-    checked_at     TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+    checked_at     TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
+    -- The window judged: partition_hour (its first hour) up to window_end (exclusive),
+    -- and the run's partition key (an hour, or an interval for a backfill's window).
+    window_end     TIMESTAMP,
+    partition_key  VARCHAR
 );
+-- Warehouses made before windows: the columns are added, nothing else changes.
+ALTER TABLE check_results ADD COLUMN IF NOT EXISTS window_end TIMESTAMP;
+ALTER TABLE check_results ADD COLUMN IF NOT EXISTS partition_key VARCHAR;
 CREATE INDEX IF NOT EXISTS check_results_partition_ix ON check_results (partition_hour);

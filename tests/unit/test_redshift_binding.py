@@ -138,6 +138,7 @@ def check_postgres(operation: str, args: Any) -> None:
 def answer_for(task: Any, dialect: str):
     """What the warehouse answers the task's queries with: enough for every path to finish."""
     reconcile = statements(render("checks/reconcile_partition", dialect))[0]
+    freshness = statements(render("checks/read_freshness", dialect))[0]
 
     def answer(sql: str) -> list[tuple[Any, ...]]:
         if "AS check_columns" in sql:
@@ -145,7 +146,9 @@ def answer_for(task: Any, dialect: str):
         if "AS check_table" in sql:
             return [(name, 1) for name in task.checks]
         if sql == reconcile:
-            return [(2, 2, 0, 0, "{}", 1, 1, 1, 1, NAIVE_HOUR, NAIVE_HOUR)]
+            return [(NAIVE_HOUR, 2, 2, 0, 0, "{}", 1, 1, 1)]
+        if sql == freshness:
+            return [(NAIVE_HOUR, NAIVE_HOUR)]
         if "pg_last_copy_count" in sql:
             return [(1,)]
         if " ".join(sql.split()).startswith("SELECT partition_hour FROM staging_partitions"):
