@@ -5,21 +5,23 @@ so `airflow backfill create --dag-id detect_landing` works for any past range). 
 waits for the hour's prefix `log_data/YYYY/MM/DD/HH/`, or for the hour's grace period to
 pass when it is empty (an empty hour is legitimate), and on success emits the `landed`
 Asset for the hour's key; `stage_events` and `stage_songs` run for that key by themselves.
-`landed` is the pipeline's one entry point: bucket notifications and `sparkify backfill`
-start the same staging DAGs with an hour's key or a window's.
+`landed` is the pipeline's one entry point: bucket notifications (`route_notifications`)
+and `sparkify backfill` start the same staging DAGs with an hour's key or a window's.
+With `SPARKIFY_INGEST=events` it is unscheduled (runs only by hand); `schedule` and `both`
+(the default) keep it hourly, the safety net for notifications that were lost.
 When it fails: the sensor timed out (six hours without the hour's grace passing: check the
 scheduler's clock) or could not reach S3 (the `aws` connection). Re-running is safe.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronPartitionTimetable, dag
+from airflow.sdk import dag
 
+from sparkify.pipeline import ingest
 from sparkify.pipeline.assets import landed
 from sparkify.pipeline.dag_defaults import (
     DEFAULT_ARGS,
     EVENTS_PREFIX,
-    HOURLY,
     ON_FAILURE,
     RUN_DEADLINE,
     START_DATE,
@@ -28,7 +30,7 @@ from sparkify.pipeline.operators.sensors import HourPrefixSensor
 
 
 @dag(
-    schedule=CronPartitionTimetable(HOURLY, timezone="UTC", run_offset=-1),
+    schedule=ingest.detect_landing_schedule(),  # hourly unless SPARKIFY_INGEST=events
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,

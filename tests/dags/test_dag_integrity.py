@@ -49,6 +49,7 @@ DAG_IDS = {
     "model",
     "quality",
     "restage_late",
+    "route_notifications",
 }
 STAGING = ("stage_events", "stage_songs")
 MODE_TEMPLATE = "{{ params.dimension_mode }}"
@@ -86,6 +87,48 @@ def test_detect_landing_is_the_hourly_clock_of_the_hour_just_ended(dags) -> None
     assert timetable.run_offset == -1
     # The pipeline parses partition keys strictly; the timetable must write them that way.
     assert timetable.key_format == partitions.KEY_FORMAT
+
+
+def parse_with(monkeypatch, dag_id: str, **environ: str):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+QUEUE = "https://sqs.us-west-2.amazonaws.com/123456789012/sparkify-landing"
+
+
+def test_route_notifications_is_scheduled_by_the_queues_watcher(monkeypatch) -> None:
+    dag = parse_with(
+        monkeypatch,
+        "route_notifications",
+        SPARKIFY_INGEST="both",
+        SPARKIFY_NOTIFICATIONS_QUEUE=QUEUE,
+    )
+    (watched,) = dag.timetable.asset_condition.objects
+    assert watched.name == "bucket_notifications"
+    (watcher,) = watched.watchers
+    assert watcher.trigger.serialize()[1]["sqs_queue"] == QUEUE
+    assert dag.max_active_runs == 1  # batches arriving meanwhile go in the next run together
+    (task,) = dag.tasks
+    assert task.outlets == [assets.landed]
+
+
+def test_route_notifications_without_a_queue_fails_to_parse_and_says_why(monkeypatch) -> None:
+    monkeypatch.setenv("SPARKIFY_INGEST", "events")
+    monkeypatch.delenv("SPARKIFY_NOTIFICATIONS_QUEUE", raising=False)
+    bag = DagBag(dag_folder=str(DAGS / "route_notifications.py"))
+    (error,) = bag.import_errors.values()
+    assert "SPARKIFY_NOTIFICATIONS_QUEUE is not set" in error
+
+
+def test_each_ingest_mode_leaves_its_entry_point_unscheduled(monkeypatch) -> None:
+    events = parse_with(monkeypatch, "detect_landing", SPARKIFY_INGEST="events")
+    assert events.timetable.can_be_scheduled is False
+    schedule = parse_with(monkeypatch, "route_notifications", SPARKIFY_INGEST="schedule")
+    assert schedule.timetable.can_be_scheduled is False
 
 
 @pytest.mark.parametrize("dag_id", STAGING)
