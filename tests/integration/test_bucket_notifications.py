@@ -89,3 +89,19 @@ def test_the_queue_is_in_the_buckets_region(notified, s3) -> None:
     assert arn.split(":")[3] == region
     config = s3.get_bucket_notification_configuration(Bucket=bucket)
     assert {q["QueueArn"] for q in config["QueueConfigurations"]} == {arn}
+
+
+def test_suspended_notifications_announce_nothing_and_come_back(notified, s3) -> None:
+    bucket, url, _configured, sqs = notified
+    receive_all(sqs, url)  # the test event of the configuration
+    before = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    with notifications.suspended(os.environ["AWS_ENDPOINT_URL"], bucket):
+        s3.put_object(Bucket=bucket, Key="log_data/2018/11/13/05/history.json", Body=b"{}\n")
+    s3.put_object(Bucket=bucket, Key="log_data/2018/11/13/07/live.json", Body=b"{}\n")
+    routing = Router(bucket=bucket, events_prefix="log_data", songs_prefix="song_data").route(
+        receive_all(sqs, url), now=datetime.now(UTC)
+    )
+    assert routing.keys == ["2018-11-13T07:00:00"]
+    assert routing.test_events == 1  # the configuration put back
+    after = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
+    assert after == before

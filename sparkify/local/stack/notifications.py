@@ -10,6 +10,8 @@ Nothing here starts a process; ``Stack.up`` calls ``ensure`` once the endpoint a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sparkify.local.stack.config import (
@@ -118,3 +120,17 @@ def _queue_rules(config: dict[str, Any]) -> set[tuple]:
             )
         )
     return rules
+
+
+@contextmanager
+def suspended(endpoint: str, bucket: str) -> Iterator[None]:
+    """The bucket notifies nobody inside: for landing history that is then backfilled.
+    Its configuration is put back afterwards (S3 sends its test event again, ignored)."""
+    s3, _sqs = clients(endpoint)
+    saved = s3.get_bucket_notification_configuration(Bucket=bucket)
+    saved.pop("ResponseMetadata", None)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        yield
+    finally:
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=saved)
