@@ -1,6 +1,7 @@
 """Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
 
-``staging``, ``memory`` and ``incremental`` run on a stack of PostgreSQL and S3 only;
+``staging``, ``memory``, ``incremental`` and ``rematch`` run on a stack of PostgreSQL and S3
+only;
 ``latency``, ``backfill`` and ``health`` on a second, full stack with Airflow
 (``airflow_stack``).
 """
@@ -21,13 +22,13 @@ from benchmarks import common
 
 RESULTS = Path(__file__).with_name("results.json")
 EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
-STACK_PARTS = ("staging", "memory", "incremental")
+STACK_PARTS = ("staging", "memory", "incremental", "rematch")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
 PARTS = (*STACK_PARTS, *AIRFLOW_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
-    "health_runs",
+    "health_runs", "rematch_runs",
 )  # fmt: skip
 
 
@@ -174,6 +175,11 @@ def run_stack_parts(parts, args, results: dict, console) -> None:
             from benchmarks import incremental
 
             results.update(incremental.run(stack))
+        if "rematch" in parts:
+            console.print("re-match cost, 10k and 1M unmatched plays in history ...")
+            from benchmarks import rematch
+
+            results.update(rematch.run(stack, args.repeats))
 
 
 if __name__ == "__main__":
