@@ -133,6 +133,9 @@ def build(
         conn.execute(SONGS_SQL, {"hour": hour, "songs": SONGS})
         for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
             conn.execute(sql)
+        if (sql_dir() / "staging" / "merge_song_picks.sql").exists():
+            for sql in statements(render("staging/merge_song_picks")):
+                conn.execute(sql)
     staged = time.perf_counter() - start
     if analyze_staged:
         conn.execute("ANALYZE")

@@ -8,6 +8,3 @@ FROM (
     FROM load_songs AS l
 ) AS d
 WHERE d.pick = 1 AND d.song_id IS NOT NULL AND d.duration IS NOT NULL;
-
--- The matching table model reads: the picks of the triples this merge touched.
-{% include "staging/merge_song_picks.sql" %}

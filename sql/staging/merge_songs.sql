@@ -9,6 +9,3 @@ FROM (
     FROM load_songs AS l
 ) AS d
 WHERE d.pick = 1;
-
--- The matching table model reads: the picks of the triples this merge touched.
-{% include "staging/merge_song_picks.sql" %}
