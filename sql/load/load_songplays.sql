@@ -58,6 +58,30 @@ WHERE p.partition_hour = %(partition_hour)s
 -- the picks staged for this partition (whose songs load_songs has just put in `songs`), so
 -- the result does not depend on arrival order. From the few picks of this partition to
 -- the plays waiting for them, by index: never every staged song against every play.
+{% if dialect == 'postgres' -%}
+-- PostgreSQL: the plays waiting for each pick looked up by unmatched_plays_song_ix, pick by
+-- pick (OFFSET 0 keeps the subquery from being flattened into a join the planner may hash).
+-- Once song_picks is analysed, a catalogue hour's 15,000 picks look dearer as index probes
+-- than one scan of every unmatched play; the scan costs the history, the probes do not.
+UPDATE songplays
+SET song_id = m.song_id, artist_id = m.artist_id
+FROM (
+    SELECT w.songplay_id, p.song_id, p.artist_id
+    FROM song_picks AS p
+    CROSS JOIN LATERAL (
+        SELECT u.songplay_id
+        FROM unmatched_plays AS u
+        WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
+        OFFSET 0
+    ) AS w
+    WHERE p.partition_hour = %(partition_hour)s
+) AS m
+WHERE songplays.songplay_id = m.songplay_id
+  AND songplays.song_id IS NULL;
+{%- else -%}
+-- Redshift: the partition's picks (sorted by partition_hour, on every node) joined to
+-- unmatched_plays (sorted by the triple), then to the plays by songplay_id, their common
+-- distribution key.
 UPDATE songplays
 SET song_id = p.song_id, artist_id = p.artist_id
 FROM song_picks AS p, unmatched_plays AS u
@@ -65,6 +89,7 @@ WHERE p.partition_hour = %(partition_hour)s
   AND u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
   AND songplays.songplay_id = u.songplay_id
   AND songplays.song_id IS NULL;
+{%- endif %}
 
 DELETE FROM unmatched_plays
 USING song_picks AS p
