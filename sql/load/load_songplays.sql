@@ -91,8 +91,25 @@ WHERE p.partition_hour = %(partition_hour)s
   AND songplays.song_id IS NULL;
 {%- endif %}
 
+-- Those plays wait no more. (PostgreSQL: found pick by pick again, as above.)
+{% if dialect == 'postgres' -%}
+DELETE FROM unmatched_plays
+USING (
+    SELECT w.songplay_id
+    FROM song_picks AS p
+    CROSS JOIN LATERAL (
+        SELECT u.songplay_id
+        FROM unmatched_plays AS u
+        WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
+        OFFSET 0
+    ) AS w
+    WHERE p.partition_hour = %(partition_hour)s
+) AS m
+WHERE unmatched_plays.songplay_id = m.songplay_id;
+{%- else -%}
 DELETE FROM unmatched_plays
 USING song_picks AS p
 WHERE p.partition_hour = %(partition_hour)s
   AND unmatched_plays.title = p.title AND unmatched_plays.artist_name = p.artist_name
   AND unmatched_plays.duration = p.duration;
+{%- endif %}
