@@ -10,6 +10,7 @@ import boto3
 import psycopg
 
 from sparkify.control import PIPELINE_DAGS, STAGING_DAGS, backfill, wait_for_partitions
+from sparkify.control.api import ApiError
 
 CHAIN_TIMEOUT_S = 420
 WAREHOUSE_TABLES = (
@@ -34,6 +35,23 @@ def empty_bucket(stack) -> None:
             s3.delete_object(Bucket=stack.bucket, Key=item["Key"])
 
 
+def mark_failed(client, dag_id: str, run_id: str, *, attempts: int = 5) -> None:
+    """PATCH a run to ``failed``. The API answers 500 ("Database error") when its update
+    meets the scheduler's own on the same run's rows in the metadata database; the run is
+    read again and the PATCH repeated while it is still active."""
+    path = f"/dags/{dag_id}/dagRuns/{run_id}"
+    for attempt in range(1, attempts + 1):
+        try:
+            client.patch(path, json={"state": "failed"})
+            return
+        except ApiError as exc:
+            if exc.status_code < 500 or attempt == attempts:
+                raise
+            time.sleep(2)
+            if client.get(path)["state"] not in ("queued", "running"):
+                return
+
+
 def fail_leftover_runs(client, *, quiet_for: float = 6.0, timeout: float = 60.0) -> list[str]:
     """Mark failed the runs this test did not ask for, until none appear for ``quiet_for``.
 
@@ -54,9 +72,7 @@ def fail_leftover_runs(client, *, quiet_for: float = 6.0, timeout: float = 60.0)
             for run in active:
                 if run["run_type"] == "scheduled":
                     continue
-                client.patch(
-                    f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}", json={"state": "failed"}
-                )
+                mark_failed(client, dag_id, run["dag_run_id"])
                 failed.append(f"{dag_id} {run['partition_key']}")
                 quiet_since = time.monotonic()
         time.sleep(1)

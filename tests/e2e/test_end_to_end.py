@@ -1,8 +1,8 @@
-"""End to end: the real scheduler runs the whole chain over six landed hours.
+"""End to end: the real scheduler runs the whole chain over landed hours, on each warehouse.
 
 Brings the test session's stack up in full (scheduler, dag-processor, triggerer, API
 server), lands one generated day in the stack's bucket, runs ``setup``, backfills both
-staging DAGs over six of its hours through the REST API (``sparkify.control``) and waits
+staging DAGs over a few of its hours through the REST API (``sparkify.control``) and waits
 for ``model`` and ``quality``, which follow by their assets. Then: every DAG ran exactly
 once per partition key, and the tables hold what the input says, counted here from the
 generated files with nothing of the pipeline's code. Backfilling the window again re-runs
@@ -10,6 +10,13 @@ every DAG for every hour and changes no table.
 
 The scheduler's processes take their environment when they start, so this uses the
 stack's own warehouse tables (the ``public`` schema), emptied first, and the stack's bucket.
+
+Every test runs twice: on PostgreSQL (``live``), and on the Redshift rehearsal
+(``live_redshift``: the same stack brought up as ``sparkify stack up --warehouse
+redshift``, whose tasks reach the warehouse through ``RedshiftSQLHook``,
+``redshift_connector``, the ``*.redshift.sql`` variants and Redshift's ``COPY``), each with
+a day of its own, so that one's runs are not counted as the other's (and a shorter window
+on Redshift's path, whose statements are slower).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -30,17 +38,22 @@ from tests.e2e.chain import empty_bucket, empty_warehouse, run_window
 
 pytestmark = pytest.mark.e2e
 
-DAY = date(2018, 11, 20)  # a day no other test lands
-WINDOW_HOURS = 6
+# Per warehouse: a day no other test lands, the generator's seed for it, and the window's
+# hours. Three on Redshift's path: each statement through the rehearsal takes about 0.1 s
+# (tests/integration/test_faults.py says why), and six hours twice took some 8 minutes.
+RUNS = {"postgres": (date(2018, 11, 20), 20, 6), "redshift": (date(2018, 11, 22), 22, 3)}
 EVENTS_PER_HOUR = 30.0
-SEED = 20
 STAR_AND_STAGING = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists")
 
 
 @dataclass
 class Pipeline:
-    """One full pass: what was asked, what ran, and the time it started."""
+    """One full pass: on which warehouse and stack, what was asked, what ran, and the time
+    it started."""
 
+    warehouse: str
+    stack: Any
+    client: Any
     keys: list[str]
     hours: list[datetime]
     started: datetime
@@ -67,9 +80,9 @@ def read_songs(source: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((source / "song_data").rglob("*.json"))]
 
 
-def choose_window(events: list[dict], songs: list[dict]) -> list[datetime]:
-    """Six consecutive hours of the day with an empty hour, plays and a matched play, so
-    that the window covers what the contract promises (an empty hour completes too)."""
+def choose_window(events: list[dict], songs: list[dict], day: date, length: int) -> list[datetime]:
+    """``length`` consecutive hours of the day with an empty hour, plays and a matched play,
+    so that the window covers what the contract promises (an empty hour completes too)."""
     triples = {(s["title"], s["artist_name"], s["duration"]) for s in songs}
     per_hour: dict[datetime, Counter] = {}
     for e in events:
@@ -78,9 +91,9 @@ def choose_window(events: list[dict], songs: list[dict]) -> list[datetime]:
         if e["page"] == "NextSong":
             c["plays"] += 1
             c["matched"] += (e["song"], e["artist"], e["length"]) in triples
-    start = datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC)
-    for first in range(24 - WINDOW_HOURS + 1):
-        hours = [start + timedelta(hours=first + n) for n in range(WINDOW_HOURS)]
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    for first in range(24 - length + 1):
+        hours = [start + timedelta(hours=first + n) for n in range(length)]
         counts = [per_hour.get(h, Counter()) for h in hours]
         empty = any(c["events"] == 0 for c in counts)
         if empty and sum(c["plays"] for c in counts) >= 10 and any(c["matched"] for c in counts):
@@ -146,26 +159,40 @@ def runs_by_dag(client, keys: list[str]) -> dict[str, list[dict]]:
 
 
 # -- fixtures --------------------------------------------------------------------------------------
+@pytest.fixture(
+    scope="module", params=["postgres", pytest.param("redshift", marks=pytest.mark.redshift)]
+)
+def e2e_warehouse(request) -> str:
+    """The warehouse the stack's pipeline runs on (``redshift``: through the rehearsal)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("e2e-data")
-    generate(out, start=DAY, days=1, events_per_hour=EVENTS_PER_HOUR, seed=SEED)
+def source(e2e_warehouse, tmp_path_factory) -> Path:
+    day, seed, _length = RUNS[e2e_warehouse]
+    out = tmp_path_factory.mktemp(f"e2e-data-{e2e_warehouse}")
+    generate(out, start=day, days=1, events_per_hour=EVENTS_PER_HOUR, seed=seed)
     return out
 
 
 @pytest.fixture(scope="module")
-def pipeline(live, source) -> Pipeline:
-    stack, client = live
-    hours = choose_window(read_events(source), read_songs(source))
+def pipeline(e2e_warehouse, source, request) -> Pipeline:
+    stack, client = request.getfixturevalue(
+        "live" if e2e_warehouse == "postgres" else "live_redshift"
+    )
+    day, _seed, length = RUNS[e2e_warehouse]
+    hours = choose_window(read_events(source), read_songs(source), day, length)
     empty_warehouse(stack.warehouse_dsn())
     empty_bucket(stack)
     assert trigger_and_wait(client, "setup")["state"] == "success"
     settle(client)  # the scheduled stage_songs run of this hour must not take the songs
-    land_data(stack, source, DAY, DAY)
+    land_data(stack, source, day, day)
     since, seconds, _ = run_window(client, hours)
     keys = [h.strftime("%Y-%m-%dT%H:%M:%S") for h in hours]
-    print(f"{len(keys)} partitions through the whole chain in {seconds:.1f}s")
-    return Pipeline(keys, hours, since, runs_by_dag(client, keys), seconds)
+    print(f"{len(keys)} partitions through the whole chain on {e2e_warehouse} in {seconds:.1f}s")
+    return Pipeline(
+        e2e_warehouse, stack, client, keys, hours, since, runs_by_dag(client, keys), seconds
+    )
 
 
 # -- tests -----------------------------------------------------------------------------------------
@@ -182,15 +209,46 @@ def test_every_dag_runs_once_per_partition_key(pipeline: Pipeline):
     assert chained == {"asset_triggered"}
 
 
-def test_tables_hold_what_the_input_says(pipeline: Pipeline, live, source: Path):
-    stack, _client = live
+def test_tables_hold_what_the_input_says(pipeline: Pipeline, source: Path):
     expected = expected_counts(read_events(source), read_songs(source), pipeline.hours)
     assert expected["songplays_matched"] > 0
-    assert table_counts(stack.warehouse_dsn()) == expected
+    assert table_counts(pipeline.stack.warehouse_dsn()) == expected
 
 
-def test_staging_and_checks_reconcile(pipeline: Pipeline, live):
-    stack, _client = live
+def test_the_tasks_went_through_the_warehouses_own_path(pipeline: Pipeline):
+    """What only that warehouse's path leaves: on PostgreSQL the line each staged event came
+    from and its unique index; on Redshift's, COPY's rows (the hour's prefix, no line
+    number), the tables of the Redshift DDL (``setup`` through the rehearsal) and the
+    rehearsal's stand-ins for Redshift's system objects."""
+    with psycopg.connect(pipeline.stack.warehouse_dsn()) as conn:
+        numbered, prefixed, total = conn.execute(
+            "SELECT COUNT(line_no), COUNT(*) FILTER (WHERE source_key LIKE '%/'), COUNT(*) "
+            "FROM public.staging_events"
+        ).fetchone()
+        (auth_type,) = conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'public.staging_events'::regclass AND attname = 'auth'"
+        ).fetchone()
+        unique_index = conn.execute(
+            "SELECT to_regclass('public.staging_events_event_uq')"
+        ).fetchone()[0]
+        copy_id = conn.execute("SELECT to_regproc('public.pg_last_copy_id')").fetchone()[0]
+    assert total > 0
+    if pipeline.warehouse == "postgres":
+        assert (numbered, prefixed) == (total, 0)
+        assert (auth_type, unique_index, copy_id) == (
+            "character varying",
+            "staging_events_event_uq",
+            None,
+        )
+    else:
+        assert (numbered, prefixed) == (0, total)
+        assert (auth_type, unique_index) == ("character varying(32)", None)
+        assert copy_id is not None
+
+
+def test_staging_and_checks_reconcile(pipeline: Pipeline):
+    stack = pipeline.stack
     first, last = (h.replace(tzinfo=None) for h in (pipeline.hours[0], pipeline.hours[-1]))
     with psycopg.connect(stack.warehouse_dsn()) as conn:
         read, staged, rejected, hours = conn.execute(
@@ -209,15 +267,15 @@ def test_staging_and_checks_reconcile(pipeline: Pipeline, live):
             "WHERE partition_hour BETWEEN %s AND %s",
             (first, last),
         ).fetchone()[0]
-    assert hours == WINDOW_HOURS  # empty hours too
+    assert hours == len(pipeline.hours)  # empty hours too
     assert read == staged
     assert rejected == 0
-    assert checked == WINDOW_HOURS
+    assert checked == len(pipeline.hours)
     assert failed == []
 
 
-def test_backfilling_again_reruns_everything_and_changes_nothing(pipeline: Pipeline, live):
-    stack, client = live
+def test_backfilling_again_reruns_everything_and_changes_nothing(pipeline: Pipeline):
+    stack, client = pipeline.stack, pipeline.client
     before = fingerprints(stack.warehouse_dsn(), pipeline.hours)
     since, seconds, _ = run_window(client, pipeline.hours)
     print(f"backfilled again in {seconds:.1f}s")

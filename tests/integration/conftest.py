@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import psycopg
 import pytest
 
+from sparkify.local.redshift.server import Config, RehearsalServer
+from sparkify.local.stack.config import HOST, WAREHOUSE_ROLE
 from sparkify.pipeline import settings
 
 
@@ -76,3 +82,85 @@ def put_lines(s3, bucket: str, key: str, lines: list[str | bytes], *, final_newl
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+# -- the Redshift rehearsal ----------------------------------------------------------------------
+@contextlib.contextmanager
+def running_rehearsal(stack, *, s3: Any = None, isolation: str = "read committed") -> Iterator[int]:
+    """The Redshift rehearsal in this process, in front of the stack's PostgreSQL, on a free
+    port of 127.0.0.1; yields the port. ``s3``: the client its COPY reads with (default: the
+    environment's endpoint); ``isolation``: its sessions' (``serializable`` as Redshift's)."""
+    config = Config(
+        backend_host=HOST,
+        backend_port=stack.config["ports"]["postgres"],
+        password=stack.config["secrets"]["warehouse_password"],
+        s3=s3,
+        isolation=isolation,
+    )
+    server = RehearsalServer((HOST, 0), config)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def fresh_database(stack) -> Iterator[str]:
+    """A new database owned by the warehouse role, dropped afterwards. The Redshift path
+    gets one per test: the driver cannot pass a search_path."""
+    name = f"rs_{uuid.uuid4().hex[:12]}"
+    cluster = stack._postgres(stack.config)
+    cluster.ensure_database(
+        name, owner=WAREHOUSE_ROLE, password=stack.config["secrets"]["warehouse_password"]
+    )
+    try:
+        yield name
+    finally:
+        cluster.drop_database(name)
+
+
+def redshift_connect(stack, port: int, database: str, **kwargs: Any):
+    """A ``redshift_connector`` connection through the rehearsal on ``port``, as
+    ``RedshiftSQLHook.get_conn()`` makes it for the stack's ``redshift`` connection."""
+    import redshift_connector
+
+    return redshift_connector.connect(
+        host=HOST,
+        port=port,
+        database=database,
+        user=WAREHOUSE_ROLE,
+        password=kwargs.pop("password", stack.config["secrets"]["warehouse_password"]),
+        ssl=False,
+        **kwargs,
+    )
+
+
+def backend_connect(stack, database: str) -> psycopg.Connection:
+    """An autocommit psycopg connection to ``database`` on the stack's PostgreSQL itself,
+    beside the rehearsal: for looking at what the Redshift path left."""
+    return psycopg.connect(
+        host=HOST,
+        port=stack.config["ports"]["postgres"],
+        user=WAREHOUSE_ROLE,
+        password=stack.config["secrets"]["warehouse_password"],
+        dbname=database,
+        autocommit=True,
+    )
+
+
+@pytest.fixture
+def rehearsal(stack) -> Iterator[int]:
+    """A Redshift rehearsal server in this process; yields its port."""
+    with running_rehearsal(stack) as port:
+        yield port
+
+
+@pytest.fixture
+def rehearsal_database(stack) -> Iterator[str]:
+    """A fresh database for the Redshift path; yields its name."""
+    with fresh_database(stack) as name:
+        yield name

@@ -13,19 +13,23 @@ import json
 import logging
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 import redshift_connector
 
-from sparkify.local.redshift.server import Config, RehearsalServer
 from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
 from sparkify.pipeline import partitions, settings
 from sparkify.pipeline.serialization import is_serialization_failure, retrying
 from sparkify.pipeline.sql import MODEL_LOADS, render, statements
-from tests.integration.conftest import put_lines, repo_root
+from tests.integration.conftest import (
+    backend_connect,
+    put_lines,
+    redshift_connect,
+    repo_root,
+    running_rehearsal,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -36,49 +40,20 @@ T0 = 1541163600000
 
 @pytest.fixture
 def rehearsal(stack):
-    config = Config(
-        backend_host=HOST,
-        backend_port=stack.config["ports"]["postgres"],
-        password=stack.config["secrets"]["warehouse_password"],
-        isolation="serializable",  # as Redshift runs every transaction
-    )
-    server = RehearsalServer((HOST, 0), config)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    """A rehearsal whose sessions run SERIALIZABLE, as Redshift runs every transaction."""
+    with running_rehearsal(stack, isolation="serializable") as port:
+        yield port
 
 
 @pytest.fixture
-def database(stack):
-    name = f"rs_{uuid.uuid4().hex[:12]}"
-    cluster = stack._postgres(stack.config)
-    cluster.ensure_database(
-        name, owner=WAREHOUSE_ROLE, password=stack.config["secrets"]["warehouse_password"]
-    )
-    yield name
-    cluster.drop_database(name)
-
-
-@pytest.fixture
-def connect(stack, rehearsal, database):
+def connect(stack, rehearsal, rehearsal_database):
     opened = []
     before = redshift_connector.paramstyle
     redshift_connector.paramstyle = "pyformat"
 
     def _connect():
-        conn = redshift_connector.connect(
-            host=HOST,
-            port=rehearsal,
-            database=database,
-            user=WAREHOUSE_ROLE,
-            password=stack.config["secrets"]["warehouse_password"],
-            ssl=False,
-        )
-        opened.append(conn)
-        return conn
+        opened.append(redshift_connect(stack, rehearsal, rehearsal_database))
+        return opened[-1]
 
     yield _connect
     for conn in opened:
@@ -88,18 +63,10 @@ def connect(stack, rehearsal, database):
 
 
 @pytest.fixture
-def look(stack, database):
+def look(stack, rehearsal_database):
     """A psycopg connection straight to the database, beside the rehearsal, for looking."""
-    conn = psycopg.connect(
-        host=HOST,
-        port=stack.config["ports"]["postgres"],
-        user=WAREHOUSE_ROLE,
-        password=stack.config["secrets"]["warehouse_password"],
-        dbname=database,
-        autocommit=True,
-    )
-    yield conn
-    conn.close()
+    with backend_connect(stack, rehearsal_database) as conn:
+        yield conn
 
 
 @pytest.fixture
@@ -199,7 +166,7 @@ def events(hour: datetime, first: int, count: int, session: int) -> list[str]:
 
 
 def test_concurrent_staging_runs_queue_and_stage_every_event_once(
-    stack, s3, bucket, pipeline_schema, look, rehearsal, database, monkeypatch, caplog
+    stack, s3, bucket, pipeline_schema, look, rehearsal, rehearsal_database, monkeypatch, caplog
 ) -> None:
     from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
 
@@ -215,7 +182,7 @@ def test_concurrent_staging_runs_queue_and_stage_every_event_once(
                 "port": rehearsal,
                 "login": WAREHOUSE_ROLE,
                 "password": stack.config["secrets"]["warehouse_password"],
-                "schema": database,
+                "schema": rehearsal_database,
                 "extra": {"ssl": False},
             }
         ),
@@ -241,7 +208,7 @@ def test_concurrent_staging_runs_queue_and_stage_every_event_once(
         port=look.info.port,
         user=WAREHOUSE_ROLE,
         password=stack.config["secrets"]["warehouse_password"],
-        dbname=database,
+        dbname=rehearsal_database,
     )
     holder.execute("LOCK lock_staging")
     results, errors = [], []

@@ -13,23 +13,24 @@ rules table says so; those are not compared.
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections import Counter
 from datetime import timedelta
 from types import SimpleNamespace
 
-import psycopg
 import pytest
-import redshift_connector
 
-from sparkify.local.redshift.server import Config, RehearsalServer
-from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
+from sparkify.local.stack.config import REHEARSAL_IAM_ROLE
 from sparkify.pipeline import partitions
 from sparkify.pipeline import settings as settings_module
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging.objects import S3Objects
 from sparkify.pipeline.staging.redshift import stage_redshift
+from tests.integration.conftest import (
+    backend_connect,
+    fresh_database,
+    redshift_connect,
+    running_rehearsal,
+)
 from tests.integration.test_dirty_data import (  # noqa: F401 (fixtures)
     DAYS,
     START,
@@ -43,34 +44,15 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def redshift_staged(stack, staged):
     """Every hour of the dirty data set staged again, on Redshift's path, via the rehearsal."""
-    password = stack.config["secrets"]["warehouse_password"]
-    config = Config(
-        backend_host=HOST, backend_port=stack.config["ports"]["postgres"], password=password
-    )
-    server = RehearsalServer((HOST, 0), config)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    name = f"rs_{uuid.uuid4().hex[:12]}"
-    cluster = stack._postgres(stack.config)
-    cluster.ensure_database(name, owner=WAREHOUSE_ROLE, password=password)
-
-    def connect():
-        return redshift_connector.connect(
-            host=HOST,
-            port=server.server_address[1],
-            database=name,
-            user=WAREHOUSE_ROLE,
-            password=password,
-            ssl=False,
-        )
-
-    hook = SimpleNamespace(get_conn=connect, conn_type="redshift")
     settings = settings_module.load(
         "local",
         environ={"SPARKIFY_BUCKET": staged["bucket"], "SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE},
     )
-    try:
-        conn = connect()
+    with running_rehearsal(stack) as port, fresh_database(stack) as name:
+        hook = SimpleNamespace(
+            get_conn=lambda: redshift_connect(stack, port, name), conn_type="redshift"
+        )
+        conn = hook.get_conn()
         with conn.cursor() as cur:
             for sql in statements(render("schema/create_tables", "redshift")):
                 cur.execute(sql)
@@ -94,21 +76,8 @@ def redshift_staged(stack, staged):
             dataset="songs",
             settings=settings,
         )
-        look = psycopg.connect(
-            host=HOST,
-            port=stack.config["ports"]["postgres"],
-            user=WAREHOUSE_ROLE,
-            password=password,
-            dbname=name,
-            autocommit=True,
-        )
-        yield {"events": events, "songs": songs, "conn": look}
-        look.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        cluster.drop_database(name)
+        with backend_connect(stack, name) as look:
+            yield {"events": events, "songs": songs, "conn": look}
 
 
 def accounting(stats) -> tuple[int, int, int, int]:

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import uuid
 
-import psycopg
 import pytest
 
-from sparkify.local.redshift.server import Config, RehearsalServer
 from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
 from sparkify.pipeline import settings
+from tests.integration.conftest import backend_connect
 
 # The generated hours and the parsed DAGs, as the idempotency tests have them.
 from tests.integration.test_idempotency import (  # noqa: F401
@@ -43,58 +40,29 @@ PARTITION_COUNTS = "dataset, partition_hour, objects, rows_read, rows_staged, ro
 
 
 @pytest.fixture
-def rehearsal(stack):
-    """The Redshift rehearsal in this process, in front of the stack's PostgreSQL."""
-    config = Config(
-        backend_host=HOST,
-        backend_port=stack.config["ports"]["postgres"],
-        password=stack.config["secrets"]["warehouse_password"],
-    )
-    server = RehearsalServer((HOST, 0), config)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def redshift_warehouse(stack, rehearsal, monkeypatch):
+def redshift_warehouse(stack, rehearsal, rehearsal_database, monkeypatch):
     """A fresh database, reached by the pipeline only through the rehearsal.
 
     Yields a psycopg connection to it, for looking.
     """
-    name = f"rs_{uuid.uuid4().hex[:12]}"
-    cluster = stack._postgres(stack.config)
-    password = stack.config["secrets"]["warehouse_password"]
-    cluster.ensure_database(name, owner=WAREHOUSE_ROLE, password=password)
     conn_json = {
         "conn_type": "redshift",
         "host": HOST,
         "port": rehearsal,
         "login": WAREHOUSE_ROLE,
-        "password": password,
-        "schema": name,
+        "password": stack.config["secrets"]["warehouse_password"],
+        "schema": rehearsal_database,
         "extra": {"ssl": False},
     }
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps(conn_json))
     monkeypatch.setenv("SPARKIFY_IAM_ROLE", REHEARSAL_IAM_ROLE)
     settings.current.cache_clear()
-    conn = psycopg.connect(
-        host=HOST,
-        port=stack.config["ports"]["postgres"],
-        user=WAREHOUSE_ROLE,
-        password=password,
-        dbname=name,
-        autocommit=True,
-    )
+    conn = backend_connect(stack, rehearsal_database)
     try:
         yield conn
     finally:
         conn.close()
         settings.current.cache_clear()
-        cluster.drop_database(name)
 
 
 def partition_counts(conn) -> list[tuple]:

@@ -1,21 +1,19 @@
 """The Redshift rehearsal against the stack's PostgreSQL and S3, driven by redshift_connector.
 
 Each test gets its own database (the driver cannot pass a search_path) and a rehearsal
-server on a free port in this process.
+server on a free port in this process (``rehearsal`` and ``rehearsal_database``, in
+``tests/integration/conftest.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import uuid
 
 import pytest
 import redshift_connector
 
-from sparkify.local.redshift.server import Config, RehearsalServer
-from sparkify.local.stack.config import HOST, WAREHOUSE_ROLE
+from tests.integration.conftest import redshift_connect
 
 pytestmark = pytest.mark.integration
 
@@ -24,48 +22,11 @@ ROLE = "arn:aws:iam::123456789012:role/rehearsal"
 
 
 @pytest.fixture
-def database(stack):
-    """A fresh database owned by the warehouse role; dropped afterwards."""
-    name = f"rs_{uuid.uuid4().hex[:12]}"
-    cluster = stack._postgres(stack.config)
-    cluster.ensure_database(
-        name, owner=WAREHOUSE_ROLE, password=stack.config["secrets"]["warehouse_password"]
-    )
-    yield name
-    cluster.drop_database(name)
-
-
-@pytest.fixture
-def rehearsal(stack):
-    """A rehearsal server in this process; yields its port."""
-    config = Config(
-        backend_host=HOST,
-        backend_port=stack.config["ports"]["postgres"],
-        password=stack.config["secrets"]["warehouse_password"],
-    )
-    server = RehearsalServer((HOST, 0), config)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def connect(stack, rehearsal, database):
+def connect(stack, rehearsal, rehearsal_database):
     opened = []
 
     def _connect(**kwargs):
-        conn = redshift_connector.connect(
-            host=HOST,
-            port=rehearsal,
-            database=database,
-            user=WAREHOUSE_ROLE,
-            password=kwargs.pop("password", stack.config["secrets"]["warehouse_password"]),
-            ssl=False,
-            **kwargs,
-        )
+        conn = redshift_connect(stack, rehearsal, rehearsal_database, **kwargs)
         opened.append(conn)
         return conn
 

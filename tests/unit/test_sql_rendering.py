@@ -69,6 +69,9 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/staged_song_keys": {},
     "staging/clear_events_partition": {},
     "ledger/lock": {},
+    "ledger/read_staged_hours": {},
+    "checks/record_result": {},
+    "staging/read_last_copy_count": {},
     "ledger/read_partition_objects": {},
     "ledger/read_loaded_objects": {},
     "ledger/read_partition": {},
@@ -106,6 +109,18 @@ PARAMS: dict[tuple[str, str], set[str]] = {
     ("staging/copy_events", "redshift"): set(),
     ("staging/copy_songs", "redshift"): set(),
     ("staging/staged_song_keys", "postgres"): {"keys"},
+    **{("ledger/read_staged_hours", d): {"dataset", "first_hour", "last_hour"} for d in DIALECTS},
+    **{
+        ("checks/record_result", d): {
+            "check_name",
+            "table_name",
+            "partition_hour",
+            "value",
+            "passed",
+        }
+        for d in DIALECTS
+    },
+    ("staging/read_last_copy_count", "redshift"): set(),
     ("ledger/lock", "postgres"): {"lock_name"},
     ("ledger/lock", "redshift"): set(),
     **{

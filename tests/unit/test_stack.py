@@ -215,6 +215,14 @@ def test_purge_deletes_the_state_dir(clean_env, tmp_path: Path):
     assert not stack.state_dir.exists()
 
 
+def test_purge_deletes_the_state_dir_after_a_demo_wrote_its_report(clean_env, tmp_path: Path):
+    stack = Stack(tmp_path / "state")
+    stack.init_config()
+    (stack.state_dir / "report.html").write_text("<html></html>")  # as the demo leaves it
+    stack.down(purge=True)
+    assert not stack.state_dir.exists()
+
+
 def test_missing_postgres_says_how_to_install_it(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("SPARKIFY_PG_BINDIR", str(tmp_path))
     with pytest.raises(PostgresError, match="apt-get install postgresql"):

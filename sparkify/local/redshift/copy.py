@@ -527,12 +527,22 @@ class Loader:
             text = text[1:]
         decoder = json.JSONDecoder()
         pos, n = 0, len(text)
+        # Line numbers are counted onwards from the last position, never from the start of
+        # the object again (which made a large object's load quadratic in its size).
+        counted_to, lines_before = 0, 0
+
+        def line_at(at: int) -> int:
+            nonlocal counted_to, lines_before
+            lines_before += text.count("\n", counted_to, at)
+            counted_to = at
+            return lines_before + 1
+
         while True:
             while pos < n and text[pos] in " \t\r\n":
                 pos += 1
             if pos >= n:
                 return
-            line = text.count("\n", 0, pos) + 1
+            line = line_at(pos)
             try:
                 record, end = decoder.raw_decode(text, pos)
             except json.JSONDecodeError:
@@ -542,7 +552,7 @@ class Loader:
                 self._error(uri, line, raw, None, _FieldError(1216, "Invalid JSON object", raw))
                 pos = stop
                 continue
-            last_line = text.count("\n", 0, end) + 1
+            last_line = line_at(end)
             raw = text[pos:end]
             pos = end
             if not isinstance(record, dict):

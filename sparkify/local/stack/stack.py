@@ -760,7 +760,10 @@ class Stack:
         return proc.wait_gone(tree, timeout)
 
     def _purge(self) -> None:
-        known = {"stack.json", "stack.lock", "logs", "run", "pg", "airflow", "demo-data", "redis"}
+        known = {
+            "stack.json", "stack.lock", "logs", "run", "pg", "airflow", "demo-data", "redis",
+            "report.html",  # the demo's partition health report (sparkify.local.demo)
+        }  # fmt: skip
         contents = {p.name for p in self.state_dir.iterdir()}
         if "stack.json" not in contents or not contents <= known:
             raise StackError(

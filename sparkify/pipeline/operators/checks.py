@@ -23,11 +23,6 @@ from sparkify.pipeline.settings import WAREHOUSE_CONN_ID
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-INSERT_RESULT = (
-    "INSERT INTO check_results (check_name, table_name, partition_hour, value, passed) "
-    "VALUES (%(check_name)s, %(table_name)s, %(partition_hour)s, %(value)s, %(passed)s)"
-)
-
 
 def hour_literal(key: str) -> str:
     """Jinja filter: the partition key as a SQL timestamp literal, after strict validation."""
@@ -50,12 +45,14 @@ def record_results(hook: Any, rows: list[dict[str, Any]]) -> None:
     """Write check outcomes to ``check_results`` in one transaction."""
     if not rows:
         return
+    from sparkify.pipeline.sql import render, statements
     from sparkify.pipeline.warehouse import prepared
 
+    (insert_result,) = statements(render("checks/record_result"))
     conn = prepared(hook).get_conn()
     try:
         with conn.cursor() as cur:
-            cur.executemany(INSERT_RESULT, rows)
+            cur.executemany(insert_result, rows)
         conn.commit()
     finally:
         conn.close()

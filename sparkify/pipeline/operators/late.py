@@ -98,18 +98,19 @@ class RestageLateHoursOperator(StageJsonOperator):
     ) -> list[datetime]:
         """``hour`` and the ``lookback`` hours before it that were staged with other objects
         than their prefixes hold now."""
-        from sparkify.pipeline.staging.ledger import ledger_matches
+        from sparkify.pipeline.staging.ledger import ledger_matches, run
 
         candidates = [hour - partitions.HOUR * n for n in range(lookback, -1, -1)]
         conn = db_hook.get_conn()
         late = []
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT partition_hour FROM staging_partitions WHERE dataset = 'events' "
-                    "AND partition_hour >= %s AND partition_hour <= %s",
-                    (partitions.naive_utc(candidates[0]), partitions.naive_utc(hour)),
-                )
+                bounds = {
+                    "dataset": "events",
+                    "first_hour": partitions.naive_utc(candidates[0]),
+                    "last_hour": partitions.naive_utc(hour),
+                }
+                run(cur, "ledger/read_staged_hours", bounds)
                 staged = {row[0] for row in cur.fetchall()}
                 for candidate in candidates:
                     if partitions.naive_utc(candidate) not in staged:

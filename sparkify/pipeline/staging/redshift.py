@@ -163,7 +163,7 @@ def _copy(
     """Run the COPY statements and record what COPY refused; returns the rows it loaded."""
     for sql in copy_sql:
         cur.execute(sql)
-    cur.execute("SELECT pg_last_copy_count()")
+    bookkeeping.run(cur, "staging/read_last_copy_count", {}, DIALECT)
     copied = int(cur.fetchone()[0])
     (rejects_sql,) = statements(
         render("staging/record_copy_rejects", DIALECT, serverless=serverless)
