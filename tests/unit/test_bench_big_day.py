@@ -34,9 +34,7 @@ def test_exact_counts_compare_the_summary_with_the_manifest():
         "nothing_rejected": True,
     }
     assert not big_day.exact_counts(summary(lines__rejected=1), MANIFEST)["nothing_rejected"]
-    assert not big_day.exact_counts(summary(tables__staging_events=999), MANIFEST)[
-        "events_staged"
-    ]
+    assert not big_day.exact_counts(summary(tables__staging_events=999), MANIFEST)["events_staged"]
 
 
 def test_floor_durations_come_from_the_backfill_profile():
