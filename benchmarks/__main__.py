@@ -31,7 +31,7 @@ PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
     "health_runs", "rematch_runs", "big_day_seconds", "big_day_options", "big_day_exact",
-    "big_day_profile",
+    "big_day_profile", "big_day_demo_1m",
 )  # fmt: skip
 
 

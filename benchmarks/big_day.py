@@ -34,7 +34,7 @@ from benchmarks.timing import parse_time, profile_tis, seconds, union_seconds
 
 DAY = date(2018, 11, 21)  # a day no other benchmark generates
 SONGS = 15_000  # the real catalogue's size (14,896 song files)
-MATCH_RATE = 0.05  # plays that are catalogue songs: the real logs' share is a few percent
+MATCH_RATE = 0.05  # plays that are catalogue songs (assumed: the real logs' share is small)
 SEED = 1515
 TIMEOUT_S = 3600.0
 GROUPS = {  # profile group -> the DAGs whose tasks it sums
