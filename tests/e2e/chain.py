@@ -16,6 +16,7 @@ CHAIN_TIMEOUT_S = 420
 WAREHOUSE_TABLES = (
     "staging_events", "staging_songs", "staging_rejects", "load_ledger", "staging_partitions",
     "songplays", "users", "songs", "artists", "time", "check_results",
+    "song_picks", "unmatched_plays",
 )  # fmt: skip
 
 

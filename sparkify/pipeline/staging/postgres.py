@@ -282,6 +282,9 @@ def stage_songs(
             _copy_rejects(cur, rejects)
             for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
                 cur.execute(sql)
+            # The picks model matches plays with, for the triples just merged.
+            for sql in statements(render("staging/merge_song_picks")):
+                cur.execute(sql)
             bookkeeping.run(cur, "staging/staged_song_keys", {"keys": keys})
             staged_keys = {r[0] for r in cur.fetchall()}
             for obj, counts in ledger:
