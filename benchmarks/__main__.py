@@ -1,8 +1,10 @@
 """Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
 
-``staging``, ``memory`` and ``incremental`` run on a stack of PostgreSQL and S3 only;
+``staging``, ``memory``, ``incremental`` and ``rematch`` run on a stack of PostgreSQL and S3
+only;
 ``latency``, ``backfill`` and ``health`` on a second, full stack with Airflow
-(``airflow_stack``).
+(``airflow_stack``); ``big_day`` on a third, through ``sparkify demo``'s own path
+(``big_day``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from benchmarks import common
 
 RESULTS = Path(__file__).with_name("results.json")
 EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
-STACK_PARTS = ("staging", "memory", "incremental")
+STACK_PARTS = ("staging", "memory", "incremental", "rematch")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
-PARTS = (*STACK_PARTS, *AIRFLOW_PARTS)
+DEMO_PARTS = ("big_day",)
+PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
-    "health_runs",
+    "health_runs", "rematch_runs", "big_day_seconds", "big_day_options", "big_day_exact",
+    "big_day_profile", "big_day_demo_1m",
 )  # fmt: skip
 
 
@@ -66,10 +70,16 @@ def main() -> int:
         help="partitions backfilled, ours and the floor (168 = 7 days: about an hour here)",
     )
     parser.add_argument(
-        "--backfill-max-active-runs",
-        type=int,
+        "--backfill-grain",
+        choices=("hour", "day", "range"),
+        default="hour",
+        help="one run per hour (default: the live schedule's grain), day, or the whole range",
+    )
+    parser.add_argument(
+        "--big-day-events-per-hour",
+        type=float,
         default=None,
-        help="concurrent runs of each staging backfill (default: each DAG's max_active_runs)",
+        help="mean events an hour of the big day (default: about a million a day)",
     )
     parser.add_argument(
         "--airflow-env",
@@ -91,6 +101,8 @@ def main() -> int:
     if any(p in parts for p in AIRFLOW_PARTS):
         airflow_env = dict(item.split("=", 1) for item in args.airflow_env)
         run_airflow_parts(parts, args, results, console, airflow_env)
+    if "big_day" in parts:
+        run_big_day(args, results, console)
     results["seconds"] = round(time.perf_counter() - started, 1)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous.update(results)
@@ -137,7 +149,7 @@ def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str
                 throughput.run(
                     live.client,
                     hours=args.backfill_hours,
-                    max_active_runs=args.backfill_max_active_runs,
+                    grain=args.backfill_grain,
                     echo=console.print,
                 )
             )
@@ -146,6 +158,16 @@ def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str
 
             console.print("health page for a year of hourly partitions ...")
             results.update(health.run(live, repeats=args.repeats, echo=console.print))
+
+
+def run_big_day(args, results: dict, console) -> None:
+    from benchmarks import big_day
+
+    per_hour = args.big_day_events_per_hour or common.EVENTS_PER_HOUR_1M
+    console.print(f"the big day, {per_hour:,.0f} events an hour, through all four DAGs ...")
+    earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    floor = big_day.floor_durations({**earlier, **results})
+    results.update(big_day.run(events_per_hour=per_hour, floor=floor, echo=console.print))
 
 
 def run_stack_parts(parts, args, results: dict, console) -> None:
@@ -174,6 +196,11 @@ def run_stack_parts(parts, args, results: dict, console) -> None:
             from benchmarks import incremental
 
             results.update(incremental.run(stack))
+        if "rematch" in parts:
+            console.print("re-match cost, 10k and 1M unmatched plays in history ...")
+            from benchmarks import rematch
+
+            results.update(rematch.run(stack, args.repeats))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from typing import Any
 from airflow.sdk import (
     Asset,
     BaseOperator,
-    CronPartitionTimetable,
     PartitionedAssetTimetable,
     dag,
 )
@@ -36,6 +35,7 @@ from airflow.sdk.definitions._internal.contextmanager import DagContext
 PREFIX = "floor_"
 REAL_DAGS = Path(__file__).resolve().parents[1] / "dags"  # resolved: __file__ is a link
 
+floor_landed = Asset(name="floor_landed", uri="floor://landed")
 floor_staged_events = Asset(name="floor_staged_events", uri="floor://staged_events")
 floor_staged_songs = Asset(name="floor_staged_songs", uri="floor://staged_songs")
 floor_modeled = Asset(name="floor_modeled", uri="floor://modeled")
@@ -94,10 +94,11 @@ def floor_dag(real, schedule) -> Any:
     return build()
 
 
-def _staging_schedule(real) -> CronPartitionTimetable:
-    if not isinstance(real.timetable, CronPartitionTimetable):
-        raise TypeError(f"{real.dag_id}: expected a CronPartitionTimetable, not {real.timetable}")
-    return real.timetable
+def _staging_schedule(real) -> PartitionedAssetTimetable:
+    """The staging DAGs run for each key of ``landed``: the floor's, for each of its own."""
+    if not isinstance(real.timetable, PartitionedAssetTimetable):
+        raise TypeError(f"{real.dag_id}: expected a PartitionedAssetTimetable")
+    return PartitionedAssetTimetable(assets=floor_landed)
 
 
 def _asset_schedule(real, assets) -> PartitionedAssetTimetable:

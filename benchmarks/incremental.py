@@ -67,6 +67,9 @@ def _build(conn: psycopg.Connection, schema: str, days: int) -> datetime:
     start_ms = int(START.timestamp() * 1000)
     with conn.transaction():
         conn.execute(SONGS_SQL, {"songs": SONGS, "hour": START.replace(tzinfo=None)}, prepare=False)
+        # Written straight into staging_songs: their picks as a merge would have made them.
+        for sql in statements(render("schema/fill_match_tables")):
+            conn.execute(sql)
         conn.execute(
             HISTORY_SQL,
             {

@@ -15,7 +15,7 @@ Both are profiled from the task instance records: scheduling gaps against task d
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,17 +61,18 @@ def run_chain(
     first: datetime,
     hours: int,
     *,
-    max_active_runs: int | Mapping[str, int] | None = None,
+    grain: str = "hour",
     echo: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
-    """Backfill ``hours`` partitions from ``first`` through ``staging`` then ``assets``."""
+    """Backfill ``hours`` partitions from ``first`` through ``staging`` then ``assets``, one
+    run per window of ``grain`` (``hour``: the live schedule's grain)."""
     last = first + timedelta(hours=hours - 1)
     subs = backfill(
         client,
         "all",
         first,
         last,
-        max_active_runs=max_active_runs,
+        grain=grain,
         staging_dags=staging,
         asset_dags=assets,
     )
@@ -112,7 +113,7 @@ def run(
     *,
     hours: int,
     first_hour: datetime = FIRST_HOUR,
-    max_active_runs: int | Mapping[str, int] | None = None,
+    grain: str = "hour",
     echo: Callable[[str], None] = lambda _msg: None,
 ) -> dict[str, Any]:
     ours = run_chain(
@@ -121,7 +122,7 @@ def run(
         ASSET_DAGS,
         first_hour,
         hours,
-        max_active_runs=max_active_runs,
+        grain=grain,
         echo=echo,
     )
     unpause(client, FLOOR_DAGS)
@@ -131,7 +132,7 @@ def run(
         FLOOR_ASSET_DAGS,
         first_hour,
         hours,
-        max_active_runs=_floor_limits(max_active_runs),
+        grain=grain,
         echo=echo,
     )
     return {
@@ -141,14 +142,8 @@ def run(
             ours["partitions_per_minute"] / floor["partitions_per_minute"], 2
         ),
         "backfill_partitions": hours,
-        "backfill_max_active_runs": max_active_runs or "each DAG's own",
+        "backfill_grain": grain,
         "backfill_elapsed_s": ours["elapsed_s"],
         "floor_elapsed_s": floor["elapsed_s"],
         "backfill_profile": {"ours": ours["profile"], "floor": floor["profile"]},
     }
-
-
-def _floor_limits(limits: int | Mapping[str, int] | None) -> int | Mapping[str, int] | None:
-    if isinstance(limits, Mapping):
-        return {f"floor_{dag_id}": n for dag_id, n in limits.items()}
-    return limits

@@ -79,6 +79,19 @@ def chain_elapsed(since: datetime, runs: Iterable[Record]) -> float:
     return seconds(since, max(ends))
 
 
+def union_seconds(spans: Iterable[tuple[datetime, datetime]]) -> float:
+    """Seconds in which at least one of the (start, end) spans was going on."""
+    total, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            total += (end - start).total_seconds()
+            reach = end
+        elif end > reach:
+            total += (end - reach).total_seconds()
+            reach = end
+    return total
+
+
 def _summary(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}

@@ -1,12 +1,14 @@
-"""Check one modeled hour: keys, ranges, row counts, references, freshness, reconciliation.
+"""Check one modeled window: keys, ranges, row counts, references, freshness, reconciliation.
 
-Owner: sparkify-data. Runs once per partition of `modeled`. Column checks
+Owner: sparkify-data. Runs once per partition key of `modeled`: one hour, or the window of
+hours a backfill modelled in one run (`2018-11-13T00:00:00/2018-11-14T00:00:00`). Column checks
 (SQLColumnCheckOperator) and table checks (SQLTableCheckOperator) for the hour, among them
 referential integrity (each play's user, start time, song and artist exist in their
 dimensions); then the reconciliation of lines read against staged, rejected and duplicate,
 the reject rate, freshness (`freshness_max_age_hours`) and the share of plays matched to a
-song. Every outcome is written to `check_results`. A failed check fails its task at once,
-without retries.
+song, each hour of the window reconciled on its own. Every outcome is written to
+`check_results` with the window it judged (`partition_hour` .. `window_end`,
+`partition_key`). A failed check fails its task at once, without retries.
 When it fails: the failed task's message names the table, the check and the value found;
 `SELECT * FROM check_results WHERE NOT passed ORDER BY checked_at DESC` lists them.
 """
@@ -29,8 +31,9 @@ from sparkify.pipeline.operators.checks import (
 )
 from sparkify.pipeline.operators.reconcile import ReconcilePartitionOperator
 
-IN_PARTITION = "partition_hour = {{ dag_run.partition_key | hour_literal }}"
-IN_HOUR = "{{ dag_run.partition_key | hour_window('start_time') }}"
+IN_PARTITION = "{{ dag_run.partition_key | in_window('partition_hour') }}"
+IN_PLAY_PARTITION = "{{ dag_run.partition_key | in_window('p.partition_hour') }}"
+IN_HOUR = "{{ dag_run.partition_key | in_window('start_time') }}"
 NOT_NULL = {"null_check": {"equal_to": 0}}
 KEY = {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}}
 NEXTSONG_STAGED = (
@@ -42,7 +45,7 @@ def plays_found_in(dimension: str, key: str) -> str:
     """The partition's plays whose ``key`` is found in ``dimension``, as a scalar subquery."""
     return (
         f"(SELECT COUNT(*) FROM songplays AS p JOIN {dimension} AS d ON d.{key} = p.{key} "
-        f"WHERE p.{IN_PARTITION})"
+        f"WHERE {IN_PLAY_PARTITION})"
     )
 
 

@@ -1,8 +1,11 @@
-"""Stage one UTC hour of app events from S3 into `staging_events`.
+"""Stage app events from S3 into `staging_events`, for an hour or a window of hours.
 
-Owner: sparkify-data. Hourly (partition = the hour that just ended). Waits for the hour's
-prefix `log_data/YYYY/MM/DD/HH/`, or for the hour's grace period to pass when it is empty,
-then replaces the partition's staged rows in one transaction and emits `staged_events`.
+Owner: sparkify-data. Runs for each partition key of `landed` (from `detect_landing` every
+hour, or bucket notifications), or started by hand or by `sparkify backfill` with any key:
+an hour `2018-11-13T05:00:00` or a window `2018-11-13T00:00:00/2018-11-14T00:00:00`. Each
+hour of the key is staged on its own, in its own transaction, from its prefix
+`log_data/YYYY/MM/DD/HH/` (an empty hour stages zero rows), exactly as an hourly run would;
+then `staged_events` is emitted for the run's key.
 Objects that land in an hour's prefix after it was staged are found by `restage_late`.
 When it fails: read the stage task's log (it names the object and line); rejected lines are
 in `staging_rejects` with their reason, counts in `staging_partitions`. Re-running a
@@ -11,23 +14,23 @@ partition is safe.
 
 from __future__ import annotations
 
-from airflow.sdk import CronPartitionTimetable, dag
+from airflow.sdk import PartitionedAssetTimetable, dag
 
-from sparkify.pipeline.assets import staged_events
+from sparkify.pipeline.assets import landed, staged_events
 from sparkify.pipeline.dag_defaults import (
     DEFAULT_ARGS,
     EVENTS_PREFIX,
-    HOURLY,
     ON_FAILURE,
     RUN_DEADLINE,
     START_DATE,
 )
-from sparkify.pipeline.operators.sensors import HourPrefixSensor
 from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
 @dag(
-    schedule=CronPartitionTimetable(HOURLY, timezone="UTC", run_offset=-1),
+    # Any key: PartitionedAssetTimetable takes a manual run's key as given (a window too),
+    # where a CronPartitionTimetable refuses one that is not its key_format.
+    schedule=PartitionedAssetTimetable(assets=landed),
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
@@ -38,15 +41,13 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
     doc_md=__doc__,
 )
 def stage_events():
-    wait = HourPrefixSensor(task_id="wait_for_events", prefix=EVENTS_PREFIX, poke_interval=60)
-    stage = StageJsonOperator(
+    StageJsonOperator(
         task_id="stage_events",
         source_prefix=EVENTS_PREFIX,
         table="staging_events",
         format="jsonl",
         outlets=[staged_events],
     )
-    wait >> stage
 
 
 stage_events()

@@ -1,20 +1,21 @@
 """Stage new or changed song files from S3 into `staging_songs`.
 
-Owner: sparkify-data. Hourly, aligned with `stage_events` so that `model` for hour H sees
-every song that had landed before H was staged. Song files carry no event time: each run
-loads whatever objects under `song_data/` the load ledger has not seen (or saw with another
-ETag), and emits `staged_songs` for its partition, with zero rows when nothing is new.
+Owner: sparkify-data. Runs for each partition key of `landed`, as `stage_events` does (an
+hour, or a window of hours when started by `sparkify backfill`), so that `model` for the key
+sees every song that had landed before it was staged. Song files carry no event time: each
+run loads whatever objects under `song_data/` the load ledger has not seen (or saw with
+another ETag), recorded under the key's first hour (its other hours record nothing new), and
+emits `staged_songs` for its key, with zero rows when nothing is new.
 When it fails: the log names the object; rejected files are in `staging_rejects`.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronPartitionTimetable, dag
+from airflow.sdk import PartitionedAssetTimetable, dag
 
-from sparkify.pipeline.assets import staged_songs
+from sparkify.pipeline.assets import landed, staged_songs
 from sparkify.pipeline.dag_defaults import (
     DEFAULT_ARGS,
-    HOURLY,
     ON_FAILURE,
     RUN_DEADLINE,
     SONGS_PREFIX,
@@ -24,7 +25,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
 @dag(
-    schedule=CronPartitionTimetable(HOURLY, timezone="UTC", run_offset=-1),
+    schedule=PartitionedAssetTimetable(assets=landed),
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,

@@ -25,6 +25,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("SPARKIFY_LATE_CHECK_CRON", "* * * * *")
     # The deadline alert's test waits for a queued run to pass its deadline: one minute.
     os.environ.setdefault("SPARKIFY_RUN_DEADLINE_MINUTES", "1")
+    # The session's stack stages on the schedule only: its bucket still notifies its queue,
+    # but nothing consumes it, so the tests that land files and start runs themselves see
+    # only their own runs. tests/e2e/test_events_end_to_end.py runs a stack of its own with
+    # notifications on.
+    os.environ.setdefault("SPARKIFY_INGEST", "schedule")
     stack = Stack(STATE_DIR)
     stack.init_config()  # ports and secrets now; processes later, only if needed
     os.environ.update(stack.env())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sparkify.cli.backfill import when_arg
 from sparkify.cli.stack import add_executor_arguments
+from sparkify.control import DEFAULT_GRAIN, GRAINS
 from sparkify.control.dags import BackfillError
 from sparkify.local.demo import DEMO_START, DemoOptions, render_summary, run_demo
 
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
         "--to", dest="last", type=when_arg,
         help="last day (or hour), inclusive; default: the data's last day",
     )  # fmt: skip
-    p.add_argument("--days", type=int, default=1, help="days to generate (default 1)")
+    p.add_argument("--days", type=int, default=3, help="days to generate (default 3)")
     p.add_argument(
         "--events-per-hour", type=float, default=12.0,
         help="mean events an hour to generate (default 12)",
@@ -42,6 +43,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--start", type=date.fromisoformat, default=DEMO_START,
         help=f"first day to generate (default {DEMO_START})",
+    )  # fmt: skip
+    p.add_argument(
+        "--grain", choices=GRAINS, default=DEFAULT_GRAIN,
+        help="backfill one run per hour, per UTC day (default), or one for the whole range",
     )  # fmt: skip
     p.add_argument("--json", dest="json_path", type=Path, help="also write the summary here")
     p.add_argument("--down", action="store_true", help="stop the stack at the end")
@@ -73,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         first=args.first,
         last=args.last,
         days=args.days,
+        grain=args.grain,
         events_per_hour=args.events_per_hour,
         seed=args.seed,
         start=args.start,

@@ -6,7 +6,7 @@ where the API is and how to log in. Imports no Airflow and nothing of the local 
 - ``api``: the REST client and its connection settings;
 - ``dags``: the pipeline's DAG ids, look-ups, pausing, single runs;
 - ``ranges``: hour ranges as users write them;
-- ``submit``: starting a backfill (Airflow's own, or one run per partition key);
+- ``submit``: starting a backfill: one run per window (an hour, a day or the range);
 - ``wait``: waiting until every partition of a range has finished;
 - ``progress``: the live progress bars.
 """
@@ -18,7 +18,6 @@ from sparkify.control.dags import (
     FINISHED,
     PAGE_LIMIT,
     PIPELINE_DAGS,
-    REPROCESS_BEHAVIORS,
     STAGING_DAGS,
     WAIT_FOR,
     BackfillError,
@@ -30,17 +29,18 @@ from sparkify.control.dags import (
     wait_for_dags,
 )
 from sparkify.control.ranges import expand_dags, hour_range, parse_when
-from sparkify.control.submit import Submission, backfill
+from sparkify.control.submit import DEFAULT_GRAIN, GRAINS, Submission, backfill, windows_of
 from sparkify.control.wait import count_states, fetch_runs, latest_by_key, wait_for_partitions
 
 __all__ = [
     "ACTIVE",
     "ASSET_DAGS",
     "DAG_CHOICES",
+    "DEFAULT_GRAIN",
     "FINISHED",
+    "GRAINS",
     "PAGE_LIMIT",
     "PIPELINE_DAGS",
-    "REPROCESS_BEHAVIORS",
     "STAGING_DAGS",
     "WAIT_FOR",
     "BackfillError",
@@ -59,4 +59,5 @@ __all__ = [
     "unpause",
     "wait_for_dags",
     "wait_for_partitions",
+    "windows_of",
 ]

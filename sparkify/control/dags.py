@@ -25,7 +25,6 @@ WAIT_FOR = {
     "model": ("model", "quality"),
     "quality": ("quality",),
 }
-REPROCESS_BEHAVIORS = ("completed", "failed", "none")  # airflow.models.backfill.ReprocessBehavior
 FINISHED = ("success", "failed")
 ACTIVE = ("queued", "running")
 PAGE_LIMIT = 100  # the API server's default maximum_page_limit

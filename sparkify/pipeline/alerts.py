@@ -71,7 +71,8 @@ def failed_checks(partition_key: str | None) -> list[dict[str, str]]:
     from sparkify.pipeline.warehouse import hook, hook_dialect
 
     try:
-        hour = partitions.parse_key(partition_key)
+        # A window's checks are recorded under its first hour (check_results.partition_hour).
+        hour = partitions.parse_window(partition_key).start
     except partitions.PartitionKeyError:
         return []
     db_hook = hook()

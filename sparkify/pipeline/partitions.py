@@ -1,12 +1,22 @@
-"""Hourly partitions: the key Airflow gives a run, its S3 prefix and SQL window."""
+"""Partitions: the key Airflow gives a run, the window of hours it names, S3 prefixes.
+
+A partition is one UTC hour, keyed ``2018-11-13T05:00:00`` (``CronPartitionTimetable``'s
+default ``key_format``). A run's key names a *window*: one hour, or, for backfills, a range
+of whole hours as an ISO 8601 interval, ``2018-11-13T00:00:00/2018-11-14T00:00:00``
+(start inclusive, end exclusive). Bookkeeping stays per hour whatever the window.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 KEY_FORMAT = "%Y-%m-%dT%H:%M:%S"  # CronPartitionTimetable's default key_format
 HOUR = timedelta(hours=1)
+# The widest window a key may name: a run holds the model's locks for its whole window, and
+# a bad key (a typo in a year) should be refused, not start a decade's load.
+MAX_WINDOW = timedelta(days=92)
 
 
 class PartitionKeyError(ValueError):
@@ -32,6 +42,94 @@ def parse_key(key: str | None) -> datetime:
 
 def format_key(hour: datetime) -> str:
     return hour.astimezone(UTC).strftime(KEY_FORMAT)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The whole UTC hours from ``start`` (inclusive) to ``end`` (exclusive)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for bound in (self.start, self.end):
+            if bound.tzinfo is None or bound.utcoffset() != timedelta(0):
+                raise PartitionKeyError(f"window bound {bound!r} is not an aware UTC datetime")
+            if bound.minute or bound.second or bound.microsecond:
+                raise PartitionKeyError(f"window bound {bound.isoformat()} is not a whole hour")
+        if self.end <= self.start:
+            raise PartitionKeyError(
+                f"window {format_key(self.start)}/{format_key(self.end)} ends before it starts"
+            )
+        if self.end - self.start > MAX_WINDOW:
+            raise PartitionKeyError(
+                f"window {format_key(self.start)}/{format_key(self.end)} is longer than "
+                f"{MAX_WINDOW.days} days; backfill it in smaller windows"
+            )
+
+    @classmethod
+    def of_hour(cls, hour: datetime) -> Window:
+        return cls(hour, hour + HOUR)
+
+    @property
+    def key(self) -> str:
+        """The canonical key: the hour's key for one hour, else ``start/end``."""
+        if self.end - self.start == HOUR:
+            return format_key(self.start)
+        return f"{format_key(self.start)}/{format_key(self.end)}"
+
+    @property
+    def last_hour(self) -> datetime:
+        return self.end - HOUR
+
+    def hours(self) -> list[datetime]:
+        """Every hour of the window, in order."""
+        count = int((self.end - self.start) / HOUR)
+        return [self.start + HOUR * n for n in range(count)]
+
+    def __len__(self) -> int:
+        return int((self.end - self.start) / HOUR)
+
+    def params(self) -> dict[str, datetime]:
+        """The bound parameters of SQL over the window: ``window_start``, ``window_end``
+        (naive UTC, as stored), and ``partition_hour``, the window's first hour."""
+        return {
+            "window_start": naive_utc(self.start),
+            "window_end": naive_utc(self.end),
+            "partition_hour": naive_utc(self.start),
+        }
+
+
+def parse_window(key: str | None) -> Window:
+    """The window a partition key names: an hour (``parse_key``) or ``start/end``.
+
+    Both bounds of an interval are hour keys in ``KEY_FORMAT``; the end is exclusive, so
+    ``2018-11-13T00:00:00/2018-11-14T00:00:00`` is the 24 hours of 13 November.
+    """
+    if not key:
+        raise PartitionKeyError("this run has no partition key; trigger it with one")
+    if "/" not in key:
+        return Window.of_hour(parse_key(key))
+    first, _, last = key.partition("/")
+    if "/" in last:
+        raise PartitionKeyError(f"partition key {key!r} has more than one '/'")
+    if not first or not last:
+        raise PartitionKeyError(f"partition key {key!r} is not an interval start/end")
+    try:
+        return Window(parse_key(first), parse_key(last))
+    except PartitionKeyError as exc:
+        raise PartitionKeyError(f"partition key {key!r}: {exc}") from exc
+
+
+def day_windows(start: datetime, end: datetime) -> list[Window]:
+    """``start``..``end`` (whole hours, end exclusive) cut at each UTC midnight."""
+    windows = []
+    while start < end:
+        midnight = datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1)
+        stop = min(midnight, end)
+        windows.append(Window(start, stop))
+        start = stop
+    return windows
 
 
 def events_prefix(root: str, hour: datetime) -> str:

@@ -163,3 +163,45 @@ def retry_delay(environ: Mapping[str, str] | None = None) -> timedelta:
 def current() -> Settings:
     """The settings of this process's environment, read once."""
     return load()
+
+
+# What starts staging: bucket notifications through SQS (`route_notifications`), the hourly
+# schedule and its sensor (`detect_landing`), or both (the default: the schedule is the
+# safety net for notifications that were lost, and the ledger loads an object seen by both
+# once). Read when the DAG files are parsed, like the two settings above.
+INGEST_MODES = ("events", "schedule", "both")
+DEFAULT_INGEST = "both"
+# An SQS queue URL: AWS's (https://sqs.<region>.amazonaws.com/<account>/<name>) or a local
+# endpoint's (http://127.0.0.1:<port>/<account>/<name>).
+_QUEUE_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?/\d{12}/[A-Za-z0-9_\-]{1,80}(\.fifo)?")
+
+
+def ingest_mode(environ: Mapping[str, str] | None = None) -> str:
+    """``SPARKIFY_INGEST``: ``events``, ``schedule`` or ``both`` (default)."""
+    environ = os.environ if environ is None else environ
+    mode = environ.get("SPARKIFY_INGEST", "").strip().lower() or DEFAULT_INGEST
+    if mode not in INGEST_MODES:
+        raise SettingsError(f"SPARKIFY_INGEST must be one of {INGEST_MODES}, not {mode!r}")
+    return mode
+
+
+def notifications_queue_url(environ: Mapping[str, str] | None = None) -> str:
+    """``SPARKIFY_NOTIFICATIONS_QUEUE``: the URL of the SQS queue the bucket notifies.
+
+    Needed whenever notifications start staging (``SPARKIFY_INGEST`` ``events`` or
+    ``both``); missing, ``route_notifications`` fails to parse and says so, rather than
+    leaving a deployment that believes it is event-driven on the hourly schedule alone.
+    """
+    environ = os.environ if environ is None else environ
+    url = environ.get("SPARKIFY_NOTIFICATIONS_QUEUE", "").strip()
+    if not url:
+        raise SettingsError(
+            "SPARKIFY_NOTIFICATIONS_QUEUE is not set: the URL of the SQS queue that receives "
+            "the bucket's notifications (or set SPARKIFY_INGEST=schedule)"
+        )
+    if not _QUEUE_URL.fullmatch(url):
+        raise SettingsError(
+            f"SPARKIFY_NOTIFICATIONS_QUEUE {url!r} is not an SQS queue URL "
+            "(https://sqs.<region>.amazonaws.com/<account>/<queue>)"
+        )
+    return url

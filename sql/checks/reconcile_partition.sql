@@ -1,23 +1,38 @@
--- The numbers a partition must reconcile: one row.
+-- The numbers each hour of a window must reconcile, one row per hour that staging recorded.
+-- Each term is counted on its own: lines read and duplicates as staging counted them (from
+-- the objects' bytes, and the copies it detected), staged rows and rejects as the tables
+-- hold them now, so a row that went missing after staging makes the hour not reconcile.
 SELECT
-    COALESCE(p.rows_read, 0)      AS rows_read,
-    COALESCE(p.rows_staged, 0)    AS rows_staged,
-    COALESCE(p.rows_rejected, 0)  AS rows_rejected,
-    COALESCE(p.rows_duplicate, 0) AS rows_duplicate,
-    COALESCE(p.drift, '{}')       AS drift,
-    (SELECT COUNT(*) FROM staging_events
-      WHERE partition_hour = %(partition_hour)s AND page = 'NextSong')            AS nextsong_staged,
-    (SELECT COUNT(*) FROM songplays WHERE partition_hour = %(partition_hour)s)     AS plays,
-    (SELECT COUNT(*) FROM songplays
-      WHERE partition_hour = %(partition_hour)s AND song_id IS NOT NULL)           AS plays_matched,
-    (SELECT COUNT(*) FROM staging_partitions
-      WHERE dataset = 'events' AND partition_hour = %(partition_hour)s)            AS staged_runs,
-    -- Freshness: the newest hour up to this one that staged any event, and where the
-    -- pipeline's history begins (a warehouse younger than the limit is not stale).
-    (SELECT MAX(partition_hour) FROM staging_partitions
-      WHERE dataset = 'events' AND rows_staged > 0
-        AND partition_hour <= %(partition_hour)s)                                  AS newest_with_events,
-    (SELECT MIN(partition_hour) FROM staging_partitions WHERE dataset = 'events')  AS first_hour
-FROM (SELECT 1 AS one) AS anchor
-LEFT JOIN staging_partitions AS p
-    ON p.dataset = 'events' AND p.partition_hour = %(partition_hour)s;
+    p.partition_hour,
+    p.rows_read,
+    COALESCE(e.staged, 0)    AS rows_staged,
+    COALESCE(r.rejected, 0)  AS rows_rejected,
+    p.rows_duplicate,
+    p.drift,
+    COALESCE(e.nextsong, 0)  AS nextsong_staged,
+    COALESCE(f.plays, 0)     AS plays,
+    COALESCE(f.matched, 0)   AS plays_matched
+FROM staging_partitions AS p
+LEFT JOIN (
+    SELECT partition_hour, COUNT(*) AS staged,
+           SUM(CASE WHEN page = 'NextSong' THEN 1 ELSE 0 END) AS nextsong
+    FROM staging_events
+    WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s
+    GROUP BY partition_hour
+) AS e ON e.partition_hour = p.partition_hour
+LEFT JOIN (
+    SELECT partition_hour, COUNT(*) AS rejected
+    FROM staging_rejects
+    WHERE dataset = 'events'
+      AND partition_hour >= %(window_start)s AND partition_hour < %(window_end)s
+    GROUP BY partition_hour
+) AS r ON r.partition_hour = p.partition_hour
+LEFT JOIN (
+    SELECT partition_hour, COUNT(*) AS plays, COUNT(song_id) AS matched
+    FROM songplays
+    WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s
+    GROUP BY partition_hour
+) AS f ON f.partition_hour = p.partition_hour
+WHERE p.dataset = 'events'
+  AND p.partition_hour >= %(window_start)s AND p.partition_hour < %(window_end)s
+ORDER BY p.partition_hour;

@@ -1,6 +1,7 @@
 -- artists: one row per artist_id. One artist appears in many song files, sometimes with other
 -- spellings or locations; the row is chosen over all of that artist's staged songs (the one
--- with the greatest song_id), so it does not depend on which partition loaded first.
+-- with the greatest song_id), so it does not depend on which partition loaded first. The
+-- artists loaded are those of the songs this run brought in (`arrived_songs`, load_songs).
 {% from "load/macros.sql" import load_dimension with context %}
 {% call load_dimension("artists", "artist_id",
         ["artist_id", "name", "location", "latitude", "longitude"], mode) -%}
@@ -13,7 +14,8 @@ FROM (
     WHERE s.artist_id IS NOT NULL
     {%- if mode != 'truncate_insert' %}
       AND s.artist_id IN (
-          SELECT artist_id FROM staging_songs WHERE partition_hour = %(partition_hour)s
+          SELECT n.artist_id FROM staging_songs AS n
+          JOIN arrived_songs AS a ON a.song_id = n.song_id
       )
     {%- endif %}
 ) AS artist_rows

@@ -1,11 +1,18 @@
--- songplays: exactly the partition's NextSong events, replaced as a whole (delete and insert
--- in one transaction), so a re-run never duplicates a fact. A play matches a song on
--- (title, artist name, length); where several songs match, the least song_id wins.
+-- songplays: exactly the window's NextSong events, replaced as a whole (delete and insert
+-- in one transaction), so a re-run never duplicates a fact; each row keeps its own hour in
+-- partition_hour, whatever window loaded it. A play matches a song on
+-- (title, artist name, length); where several songs match, the least song_id wins. That
+-- choice is made once, when songs are staged (song_picks, sql/staging/merge_song_picks.sql),
+-- so every statement here costs the rows it touches: the window's events, and for the
+-- re-match the plays waiting for the songs this run brought into `songs`.
 {% from "load/macros.sql" import lock with context %}
 -- One songplays load at a time: the re-match below touches other partitions' rows.
 {{ lock("songplays") }}
 
-DELETE FROM songplays WHERE partition_hour = %(partition_hour)s;
+DELETE FROM songplays
+WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s;
+DELETE FROM unmatched_plays
+WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s;
 
 INSERT INTO songplays (
     songplay_id, partition_hour, start_time, user_id, level, song_id, artist_id,
@@ -30,31 +37,85 @@ LEFT JOIN (
     -- schema does not hold yet, whatever order the hours are modelled in. Until then it
     -- stays unmatched, and the re-match below matches it when the song's own partition is
     -- modelled, to the same pick.
-    SELECT r.title, r.artist_name, r.duration, r.song_id, r.artist_id
-    FROM (
-        SELECT title, artist_name, duration, song_id, artist_id,
-               ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
-        FROM staging_songs
-    ) AS r
-    JOIN songs AS loaded ON loaded.song_id = r.song_id
-    WHERE r.pick = 1
+    SELECT p.title, p.artist_name, p.duration, p.song_id, p.artist_id
+    FROM song_picks AS p
+    JOIN songs AS loaded ON loaded.song_id = p.song_id
 ) AS m
     ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
-WHERE e.partition_hour = %(partition_hour)s
+WHERE e.partition_hour >= %(window_start)s AND e.partition_hour < %(window_end)s
   AND e.page = 'NextSong';
 
+-- The window's plays left without a song, with the triple they wait for. (A play without
+-- a title, artist or length can never match, and is not listed.)
+INSERT INTO unmatched_plays (songplay_id, partition_hour, title, artist_name, duration)
+SELECT p.songplay_id, p.partition_hour, e.song, e.artist, e.length
+FROM songplays AS p
+JOIN staging_events AS e
+    ON e.session_id = p.session_id AND e.item_in_session = p.item_in_session
+WHERE p.partition_hour >= %(window_start)s AND p.partition_hour < %(window_end)s
+  AND e.partition_hour = p.partition_hour
+  AND p.song_id IS NULL
+  AND e.song IS NOT NULL AND e.artist IS NOT NULL AND e.length IS NOT NULL;
+
 -- Late-arriving songs: plays of any partition still unmatched are matched again against
--- the songs staged for this partition, so the result does not depend on arrival order.
+-- the picks among the songs this run brought into `songs` (arrived_songs, from load_songs,
+-- whatever hour staged them), so the result does not depend on arrival order, nor on which
+-- run loaded a song. From those few picks to the plays waiting for them, by index: never
+-- every staged song against every play.
+{% if dialect == 'postgres' -%}
+-- PostgreSQL: the plays waiting for each pick looked up by unmatched_plays_song_ix, pick by
+-- pick (OFFSET 0 keeps the subquery from being flattened into a join the planner may hash).
+-- Once song_picks is analysed, a catalogue hour's 15,000 picks look dearer as index probes
+-- than one scan of every unmatched play; the scan costs the history, the probes do not.
 UPDATE songplays
 SET song_id = m.song_id, artist_id = m.artist_id
-FROM staging_events AS e, (
-    SELECT title, artist_name, duration, song_id, artist_id, partition_hour,
-           ROW_NUMBER() OVER (PARTITION BY title, artist_name, duration ORDER BY song_id) AS pick
-    FROM staging_songs
+FROM (
+    SELECT w.songplay_id, p.song_id, p.artist_id
+    FROM song_picks AS p
+    JOIN arrived_songs AS a ON a.song_id = p.song_id
+    CROSS JOIN LATERAL (
+        SELECT u.songplay_id
+        FROM unmatched_plays AS u
+        WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
+        OFFSET 0
+    ) AS w
 ) AS m
-WHERE songplays.song_id IS NULL
-  AND e.session_id = songplays.session_id
-  AND e.item_in_session = songplays.item_in_session
-  AND m.pick = 1
-  AND m.partition_hour = %(partition_hour)s
-  AND m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length;
+WHERE songplays.songplay_id = m.songplay_id
+  AND songplays.song_id IS NULL;
+{%- else -%}
+-- Redshift: the arrived picks (song_picks is on every node) joined to
+-- unmatched_plays (sorted by the triple), then to the plays by songplay_id, their common
+-- distribution key.
+UPDATE songplays
+SET song_id = p.song_id, artist_id = p.artist_id
+FROM song_picks AS p, arrived_songs AS a, unmatched_plays AS u
+WHERE a.song_id = p.song_id
+  AND u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
+  AND songplays.songplay_id = u.songplay_id
+  AND songplays.song_id IS NULL;
+{%- endif %}
+
+-- Those plays wait no more. (PostgreSQL: found pick by pick again, as above.)
+{% if dialect == 'postgres' -%}
+DELETE FROM unmatched_plays
+USING (
+    SELECT w.songplay_id
+    FROM song_picks AS p
+    JOIN arrived_songs AS a ON a.song_id = p.song_id
+    CROSS JOIN LATERAL (
+        SELECT u.songplay_id
+        FROM unmatched_plays AS u
+        WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
+        OFFSET 0
+    ) AS w
+) AS m
+WHERE unmatched_plays.songplay_id = m.songplay_id;
+{%- else -%}
+DELETE FROM unmatched_plays
+USING song_picks AS p, arrived_songs AS a
+WHERE a.song_id = p.song_id
+  AND unmatched_plays.title = p.title AND unmatched_plays.artist_name = p.artist_name
+  AND unmatched_plays.duration = p.duration;
+{%- endif %}
+
+DROP TABLE arrived_songs;

@@ -1,4 +1,4 @@
--- time: one row per start_time of the partition's song plays.
+-- time: one row per start_time of the window's song plays.
 {% from "load/macros.sql" import load_dimension with context %}
 {% call load_dimension("time", "start_time",
         ["start_time", "hour", "day", "week", "month", "year", "weekday"], mode) -%}
@@ -12,6 +12,6 @@ SELECT DISTINCT
     CAST(EXTRACT(dow FROM p.start_time) AS INTEGER) AS weekday
 FROM songplays AS p
 {%- if mode != 'truncate_insert' %}
-WHERE p.partition_hour = %(partition_hour)s
+WHERE p.partition_hour >= %(window_start)s AND p.partition_hour < %(window_end)s
 {%- endif %}
 {%- endcall %}

@@ -15,7 +15,7 @@ FROM (
     FROM staging_events AS e
     WHERE e.user_id IS NOT NULL AND e.user_id <> ''
     {%- if mode != 'truncate_insert' %}
-      AND e.partition_hour = %(partition_hour)s
+      AND e.partition_hour >= %(window_start)s AND e.partition_hour < %(window_end)s
     {%- endif %}
 ) AS latest
 WHERE recency = 1

@@ -90,6 +90,23 @@ CREATE TABLE IF NOT EXISTS staging_partitions (
     PRIMARY KEY (dataset, partition_hour)
 );
 
+-- The song a play's (title, artist name, length) picks among every staged song: the least
+-- song_id. Kept by every merge into staging_songs for the triples it touches
+-- (sql/staging/merge_song_picks.sql), so `model` looks a play's song up in one row instead
+-- of ranking staging_songs for every hour.
+CREATE TABLE IF NOT EXISTS song_picks (
+    title          VARCHAR NOT NULL,
+    artist_name    VARCHAR NOT NULL,
+    duration       DOUBLE PRECISION NOT NULL,
+    song_id        VARCHAR NOT NULL,
+    artist_id      VARCHAR,
+    partition_hour TIMESTAMP NOT NULL,
+    PRIMARY KEY (title, artist_name, duration)
+);
+CREATE INDEX IF NOT EXISTS song_picks_partition_ix ON song_picks (partition_hour);
+-- The re-match starts from the picks among the songs a model run brought in (arrived_songs).
+CREATE INDEX IF NOT EXISTS song_picks_song_ix ON song_picks (song_id);
+
 -- Star schema.
 CREATE TABLE IF NOT EXISTS songplays (
     songplay_id     VARCHAR(32) PRIMARY KEY,
@@ -105,7 +122,19 @@ CREATE TABLE IF NOT EXISTS songplays (
     user_agent      VARCHAR
 );
 CREATE INDEX IF NOT EXISTS songplays_partition_ix ON songplays (partition_hour);
-CREATE INDEX IF NOT EXISTS songplays_unmatched_ix ON songplays (session_id, item_in_session) WHERE song_id IS NULL;
+
+-- The plays of `songplays` still without a song, with the triple they wait for: the songs a
+-- partition brings are matched against these by index, not against every staged event.
+-- Kept by the songplays load (sql/load/load_songplays.sql).
+CREATE TABLE IF NOT EXISTS unmatched_plays (
+    songplay_id    VARCHAR(32) PRIMARY KEY,
+    partition_hour TIMESTAMP NOT NULL,
+    title          VARCHAR NOT NULL,
+    artist_name    VARCHAR NOT NULL,
+    duration       DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS unmatched_plays_song_ix ON unmatched_plays (title, artist_name, duration);
+CREATE INDEX IF NOT EXISTS unmatched_plays_partition_ix ON unmatched_plays (partition_hour);
 
 CREATE TABLE IF NOT EXISTS users (
     user_id       VARCHAR PRIMARY KEY,
@@ -149,6 +178,17 @@ CREATE TABLE IF NOT EXISTS check_results (
     partition_hour TIMESTAMP,
     value          VARCHAR,
     passed         BOOLEAN NOT NULL,
-    checked_at     TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC')
+    checked_at     TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
+    -- The window judged: partition_hour (its first hour) up to window_end (exclusive),
+    -- and the run's partition key (an hour, or an interval for a backfill's window).
+    window_end     TIMESTAMP,
+    partition_key  VARCHAR
 );
+-- Warehouses made before windows: the columns are added, nothing else changes.
+ALTER TABLE check_results ADD COLUMN IF NOT EXISTS window_end TIMESTAMP;
+ALTER TABLE check_results ADD COLUMN IF NOT EXISTS partition_key VARCHAR;
 CREATE INDEX IF NOT EXISTS check_results_partition_ix ON check_results (partition_hour);
+
+-- A warehouse made before song_picks and unmatched_plays existed: fill them once from what
+-- is there (both statements add only what is missing, so running setup again changes nothing).
+{% include "schema/fill_match_tables.sql" %}

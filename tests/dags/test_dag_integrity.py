@@ -41,7 +41,16 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
 from sparkify.pipeline.sql import MODEL_LOADS, MODES
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-DAG_IDS = {"setup", "stage_events", "stage_songs", "model", "quality", "restage_late"}
+DAG_IDS = {
+    "setup",
+    "detect_landing",
+    "stage_events",
+    "stage_songs",
+    "model",
+    "quality",
+    "restage_late",
+    "route_notifications",
+}
 STAGING = ("stage_events", "stage_songs")
 MODE_TEMPLATE = "{{ params.dimension_mode }}"
 
@@ -62,7 +71,7 @@ def test_dags_import_without_errors(bag: DagBag) -> None:
     assert bag.size() == len(DAG_IDS)
 
 
-def test_exactly_the_five_dags_each_named_as_its_file(dags: dict) -> None:
+def test_exactly_the_pipeline_dags_each_named_as_its_file(dags: dict) -> None:
     assert set(dags) == DAG_IDS
     for dag_id, dag in dags.items():
         assert Path(dag.fileloc).stem == dag_id
@@ -70,15 +79,65 @@ def test_exactly_the_five_dags_each_named_as_its_file(dags: dict) -> None:
     assert {p.stem for p in DAGS.glob("*.py") if not p.name.startswith("_")} == DAG_IDS
 
 
-@pytest.mark.parametrize("dag_id", STAGING)
-def test_staging_dags_are_hourly_utc_partitions_of_the_hour_just_ended(dags, dag_id) -> None:
-    timetable = dags[dag_id].timetable
+def test_detect_landing_is_the_hourly_clock_of_the_hour_just_ended(dags) -> None:
+    timetable = dags["detect_landing"].timetable
     assert isinstance(timetable, CronPartitionTimetable)
     assert timetable.expression in ("0 * * * *", "@hourly")
     assert str(timetable.timezone) == "UTC"
     assert timetable.run_offset == -1
     # The pipeline parses partition keys strictly; the timetable must write them that way.
     assert timetable.key_format == partitions.KEY_FORMAT
+
+
+def parse_with(monkeypatch, dag_id: str, **environ: str):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+QUEUE = "https://sqs.us-west-2.amazonaws.com/123456789012/sparkify-landing"
+
+
+def test_route_notifications_is_scheduled_by_the_queues_watcher(monkeypatch) -> None:
+    dag = parse_with(
+        monkeypatch,
+        "route_notifications",
+        SPARKIFY_INGEST="both",
+        SPARKIFY_NOTIFICATIONS_QUEUE=QUEUE,
+    )
+    (watched,) = dag.timetable.asset_condition.objects
+    assert watched.name == "bucket_notifications"
+    (watcher,) = watched.watchers
+    assert watcher.trigger.serialize()[1]["sqs_queue"] == QUEUE
+    assert dag.max_active_runs == 1  # batches arriving meanwhile go in the next run together
+    (task,) = dag.tasks
+    assert task.outlets == [assets.landed]
+
+
+def test_route_notifications_without_a_queue_fails_to_parse_and_says_why(monkeypatch) -> None:
+    monkeypatch.setenv("SPARKIFY_INGEST", "events")
+    monkeypatch.delenv("SPARKIFY_NOTIFICATIONS_QUEUE", raising=False)
+    bag = DagBag(dag_folder=str(DAGS / "route_notifications.py"))
+    (error,) = bag.import_errors.values()
+    assert "SPARKIFY_NOTIFICATIONS_QUEUE is not set" in error
+
+
+def test_each_ingest_mode_leaves_its_entry_point_unscheduled(monkeypatch) -> None:
+    events = parse_with(monkeypatch, "detect_landing", SPARKIFY_INGEST="events")
+    assert events.timetable.can_be_scheduled is False
+    schedule = parse_with(monkeypatch, "route_notifications", SPARKIFY_INGEST="schedule")
+    assert schedule.timetable.can_be_scheduled is False
+
+
+@pytest.mark.parametrize("dag_id", STAGING)
+def test_staging_dags_run_for_any_key_of_landed(dags, dag_id) -> None:
+    """Asset-scheduled: a manual run may carry a window's key, which a
+    CronPartitionTimetable would refuse (HTTP 400) for not matching its key_format."""
+    timetable = dags[dag_id].timetable
+    assert isinstance(timetable, PartitionedAssetTimetable)
+    assert timetable.asset_condition == assets.landed
 
 
 def asset_names(condition) -> set[str]:
@@ -170,14 +229,21 @@ def test_topological_order_finds_a_cycle() -> None:
         topological_order(fake)
 
 
-def test_stage_events_starts_with_the_s3_sensor(dags) -> None:
-    dag = dags["stage_events"]
-    (root,) = dag.roots
-    assert isinstance(root, S3KeySensor)
-    assert root.mode == "reschedule"
-    stage = dag.get_task("stage_events")
-    assert root.task_id in stage.upstream_task_ids
-    assert stage.source_prefix == root.prefix == "log_data/%Y/%m/%d/%H/"
+def test_detect_landing_is_one_sensor_that_emits_landed(dags) -> None:
+    dag = dags["detect_landing"]
+    (sensor,) = dag.tasks
+    assert isinstance(sensor, S3KeySensor)
+    assert sensor.mode == "reschedule"
+    assert sensor.prefix == dags["stage_events"].get_task("stage_events").source_prefix
+    assert sensor.prefix == "log_data/%Y/%m/%d/%H/"
+    assert sensor.outlets == [assets.landed]
+
+
+def test_staging_never_waits_on_a_sensor(dags) -> None:
+    """A backfill over past hours goes straight to staging: the waiting is detect_landing's."""
+    for dag_id in STAGING:
+        assert not any(isinstance(t, S3KeySensor) for t in dags[dag_id].tasks)
+        assert [t.task_id for t in dags[dag_id].roots] == [dag_id]
 
 
 def test_restage_late_runs_often_and_refires_both_staging_assets(dags) -> None:
@@ -190,12 +256,6 @@ def test_restage_late_runs_often_and_refires_both_staging_assets(dags) -> None:
     assert isinstance(task, RestageLateHoursOperator)
     assert task.outlets == [assets.staged_events, assets.staged_songs]
     assert task.source_prefix == "log_data/%Y/%m/%d/%H/"
-
-
-def test_stage_songs_does_not_wait(dags) -> None:
-    dag = dags["stage_songs"]
-    assert not any(isinstance(t, S3KeySensor) for t in dag.tasks)
-    assert [t.task_id for t in dag.roots] == ["stage_songs"]
 
 
 @pytest.mark.parametrize(

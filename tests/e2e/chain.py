@@ -16,6 +16,7 @@ CHAIN_TIMEOUT_S = 420
 WAREHOUSE_TABLES = (
     "staging_events", "staging_songs", "staging_rejects", "load_ledger", "staging_partitions",
     "songplays", "users", "songs", "artists", "time", "check_results",
+    "song_picks", "unmatched_plays",
 )  # fmt: skip
 
 
@@ -79,15 +80,16 @@ def fail_leftover_runs(client, *, quiet_for: float = 6.0, timeout: float = 60.0)
 
 
 def run_window(
-    client, hours: list[datetime], *, expect_success: bool = True
+    client, hours: list[datetime], *, expect_success: bool = True, grain: str = "hour"
 ) -> tuple[datetime, float, dict[str, dict[str, dict]]]:
-    """Backfill the staging DAGs over ``hours`` and wait for the whole chain.
+    """Backfill the staging DAGs over ``hours``, one run per window of ``grain``, and wait
+    for the whole chain.
 
     Returns when it began, how long it took, and the latest run of each DAG per partition
     key. With ``expect_success`` every run must have succeeded.
     """
     began = time.monotonic()
-    submissions = backfill(client, "all", hours[0], hours[-1])
+    submissions = backfill(client, "all", hours[0], hours[-1], grain=grain)
     assert [s.dag_id for s in submissions] == list(STAGING_DAGS)
     since = min(s.since for s in submissions)
     keys = list(submissions[0].keys)

@@ -172,7 +172,7 @@ def run_chain(client, hours: list[datetime], submissions=None) -> dict[str, dict
     """Backfill the staging DAGs over ``hours`` (unless ``submissions`` says it is done) and
     wait for the whole chain; every partition's latest run of every DAG must succeed.
     Retries are waited for: a fault's task is meant to be retried."""
-    submissions = submissions or backfill(client, "all", hours[0], hours[-1])
+    submissions = submissions or backfill(client, "all", hours[0], hours[-1], grain="hour")
     latest = wait_for_partitions(
         client,
         PIPELINE_DAGS,
@@ -228,7 +228,7 @@ def start_held_backfill(client, conn: psycopg.Connection, hours: list[datetime])
     fault, as in the undisturbed run: ``model`` for an hour puts into ``songs`` the songs
     staged for that hour, and a later hour modelled before it fails ``plays_songs_exist``.
     """
-    submissions = backfill(client, "all", hours[0], hours[-1])
+    submissions = backfill(client, "all", hours[0], hours[-1], grain="hour")
     keys = list(submissions[0].keys)
     since = min(s.since for s in submissions)
     events = wait_for_partitions(client, ["stage_events"], keys, since=since, timeout=300)

@@ -31,7 +31,7 @@ def run_for_partition(dag, key: str, **kwargs):
     from airflow.models import dagrun as dagrun_module
 
     original = dagrun_module.get_or_create_dagrun
-    hour = partitions.parse_key(key)
+    hour = partitions.parse_window(key).start  # an hour's key, or a window's
 
     def with_partition(*args, **kw):
         run = original(*args, **kw)

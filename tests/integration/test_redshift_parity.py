@@ -17,7 +17,7 @@ import os
 import pytest
 
 from sparkify.local.stack.config import HOST, WAREHOUSE_ROLE
-from sparkify.pipeline import settings
+from sparkify.pipeline import partitions, settings
 from tests.integration.conftest import backend_connect, use_redshift_warehouse
 
 # The generated hours and the parsed DAGs, as the idempotency tests have them.
@@ -115,4 +115,19 @@ def test_both_warehouses_build_the_same_star_schema(
     ).fetchone()
     assert unnumbered == total > 0
     assert redshift_warehouse.execute("SELECT pg_last_copy_id()").fetchone() == (-1,)
+
+    # The three hours again as one window, on Redshift's path: staging loops over its hours
+    # (each its own Redshift transaction), model and quality take the window whole, and
+    # every table stays as the hourly runs left it.
+    window = (
+        f"{hours[0]}/{partitions.format_key(partitions.parse_key(hours[-1]) + partitions.HOUR)}"
+    )
+    chain(bag, window, CHAIN)
+    assert snapshot(redshift_warehouse, STAR_TABLES) == redshift_tables
+    assert partition_counts(redshift_warehouse) == postgres_counts
+    assert not failed_checks(redshift_warehouse)
+    judged = redshift_warehouse.execute(
+        "SELECT COUNT(*) FROM check_results WHERE partition_key = %s", (window,)
+    ).fetchone()[0]
+    assert judged > 0
     assert schema_ready.execute("SELECT to_regproc('pg_last_copy_id')").fetchone() == (None,)

@@ -159,38 +159,58 @@ def test_all_means_the_staging_dags():
 
 
 # -- requests ------------------------------------------------------------------------------------
-def test_staging_dags_get_airflow_backfills_reprocessing_completed_runs():
+DAY1 = "2018-11-01T00:00:00/2018-11-02T00:00:00"
+DAY2 = "2018-11-02T00:00:00/2018-11-03T00:00:00"
+
+
+def test_staging_dags_get_one_run_per_day_by_default():
     api = FakeApi()
-    api.dags["stage_songs"]["max_active_runs"] = 1
     subs = bf.backfill(api, "all", date(2018, 11, 1), date(2018, 11, 2))
-    bodies = api.posted("/backfills")
-    assert [b["dag_id"] for b in bodies] == ["stage_events", "stage_songs"]
-    assert bodies[0] == {
-        "dag_id": "stage_events",
-        "from_date": "2018-11-01T00:00:00Z",
-        "to_date": "2018-11-02T23:00:00Z",  # inclusive: the last partition's tick
-        "reprocess_behavior": "completed",
-        "max_active_runs": 4,
-    }
-    assert bodies[1]["max_active_runs"] == 1  # the DAG's own limit by default
-    assert [s.backfill_id for s in subs] == [1, 2]
-    assert subs[0].keys[0] == key(0)
-    assert len(subs[0].keys) == 48
-    assert subs[0].since == datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert [s.dag_id for s in subs] == ["stage_events", "stage_songs"]
+    for dag_id in ("stage_events", "stage_songs"):
+        bodies = api.posted(f"/dags/{dag_id}/dagRuns")
+        assert [b["partition_key"] for b in bodies] == [DAY1, DAY2]
+        # A run id is a path segment: the window's "/" is not in it.
+        assert all("/" not in b["dag_run_id"] for b in bodies)
+    assert subs[0].keys == (DAY1, DAY2)
+    assert not api.posted("/backfills"), "no Airflow backfill: the DAGs are asset-scheduled"
 
 
-def test_backfill_concurrency_can_be_set_per_dag():
+@pytest.mark.parametrize(
+    ("grain", "expected"),
+    [
+        ("hour", [key(h) for h in range(20, 24)] + [f"2018-11-02T0{h}:00:00" for h in range(3)]),
+        (
+            "day",
+            [
+                "2018-11-01T20:00:00/2018-11-02T00:00:00",
+                "2018-11-02T00:00:00/2018-11-02T03:00:00",
+            ],
+        ),
+        ("range", ["2018-11-01T20:00:00/2018-11-02T03:00:00"]),
+    ],
+)
+def test_a_grain_cuts_the_range_into_windows(grain, expected):
     api = FakeApi()
-    bf.backfill(
-        api, "all", date(2018, 11, 1), date(2018, 11, 1), max_active_runs={"stage_songs": 3}
-    )
-    assert [b["max_active_runs"] for b in api.posted("/backfills")] == [4, 3]
+    first, last = datetime(2018, 11, 1, 20, tzinfo=UTC), datetime(2018, 11, 2, 2, tzinfo=UTC)
+    (sub,) = bf.backfill(api, "stage_events", first, last, grain=grain)
+    assert list(sub.keys) == expected
+    assert [b["partition_key"] for b in api.posted("/dags/stage_events/dagRuns")] == expected
+
+
+def test_a_range_too_long_for_one_window_says_to_cut_it():
+    api = FakeApi()
+    with pytest.raises(bf.BackfillError, match=r"longer than 92 days.*--grain day"):
+        bf.backfill(api, "all", date(2018, 1, 1), date(2018, 12, 31), grain="range")
+    with pytest.raises(bf.BackfillError, match="unknown grain"):
+        bf.backfill(api, "all", date(2018, 11, 1), date(2018, 11, 1), grain="week")
+    assert not api.posted("/dags/stage_events/dagRuns")
 
 
 def test_asset_scheduled_dags_get_one_run_per_partition_key():
     api = FakeApi()
     first, last = datetime(2018, 11, 1, 5, tzinfo=UTC), datetime(2018, 11, 1, 7, tzinfo=UTC)
-    (sub,) = bf.backfill(api, "model", first, last)
+    (sub,) = bf.backfill(api, "model", first, last, grain="hour")
     bodies = api.posted("/dags/model/dagRuns")
     assert [b["partition_key"] for b in bodies] == [key(5), key(6), key(7)]
     assert all(b["logical_date"] is None for b in bodies)
@@ -201,7 +221,6 @@ def test_asset_scheduled_dags_get_one_run_per_partition_key():
     )
     assert len(set(run_ids)) == 3
     assert sub.run_ids == tuple(run_ids)
-    assert sub.backfill_id is None
 
 
 def test_other_dag_ids_can_stand_for_the_pipeline():
@@ -209,31 +228,14 @@ def test_other_dag_ids_can_stand_for_the_pipeline():
     api = FakeApi(dags={d: {"is_paused": False, "max_active_runs": 2} for d in (*staging, *assets)})
     first, last = datetime(2018, 11, 1, 5, tzinfo=UTC), datetime(2018, 11, 1, 6, tzinfo=UTC)
     opts = {"staging_dags": staging, "asset_dags": assets}
-    subs = bf.backfill(api, ["all", "floor_model"], first, last, **opts)
+    subs = bf.backfill(api, ["all", "floor_model"], first, last, grain="hour", **opts)
     assert [s.dag_id for s in subs] == [*staging, "floor_model"]
-    assert [b["dag_id"] for b in api.posted("/backfills")] == list(staging)
-    assert [b["partition_key"] for b in api.posted("/dags/floor_model/dagRuns")] == [key(5), key(6)]
+    for dag_id in (*staging, "floor_model"):
+        keys = [b["partition_key"] for b in api.posted(f"/dags/{dag_id}/dagRuns")]
+        assert keys == [key(5), key(6)]
     assert bf.expand_dags("all", **opts) == staging
     with pytest.raises(bf.BackfillError, match="unknown DAG 'model'"):
         bf.expand_dags("model", **opts)
-
-
-def test_a_finished_previous_backfill_is_waited_for(monkeypatch):
-    monkeypatch.setattr("time.sleep", lambda _s: None)
-    api = FakeApi()
-    api.post_errors = [ApiError("POST", "/backfills", 409, "already a running backfill")]
-    api.backfills = [{"id": 1, "completed_at": None}]
-    (sub,) = bf.backfill(api, "stage_events", date(2018, 11, 1), date(2018, 11, 1))
-    assert sub.backfill_id == 2
-    assert len(api.posted("/backfills")) == 2
-
-
-def test_a_running_previous_backfill_is_an_error():
-    api = FakeApi({"stage_events": [run("stage_events", key(1), "running", run_type="backfill")]})
-    api.post_errors = [ApiError("POST", "/backfills", 409, "already a running backfill")]
-    api.backfills = [{"id": 7, "completed_at": None}]
-    with pytest.raises(bf.BackfillError, match=r"backfill 7 is still running.*backfills/7/cancel"):
-        bf.backfill(api, "stage_events", date(2018, 11, 1), date(2018, 11, 1))
 
 
 def test_a_missing_dag_names_the_import_errors():
@@ -352,7 +354,8 @@ def test_backfill_and_demo_commands_are_registered():
     assert args.first == date(2018, 11, 1)
     assert args.last == datetime(2018, 11, 1, 5, tzinfo=UTC)
     args = build_parser().parse_args(["demo"])
-    assert (args.days, args.events_per_hour, args.down) == (1, 12.0, False)
+    assert (args.days, args.events_per_hour, args.down) == (3, 12.0, False)
+    assert args.grain == "day"
 
 
 def test_demo_summary_problems_name_failures_and_missing_partitions():

@@ -165,3 +165,13 @@ def test_the_floor_dags_parse_and_mirror_the_real_dags(tmp_path, monkeypatch):
         assert {a.name for t in floor.tasks for a in t.outlets} == {
             f"floor_{a.name}" for t in real.tasks for a in t.outlets
         }
+
+
+def test_union_seconds_counts_overlapping_spans_once():
+    def span(start, end):
+        return (timing.parse_time(at(start)), timing.parse_time(at(end)))
+
+    assert timing.union_seconds([]) == 0.0
+    # 0-4 and 2-5 overlap (5 s), 3-4 lies inside them, 7-8 stands apart (1 s).
+    spans = [span(7, 8), span(2, 5), span(0, 4), span(3, 4)]
+    assert timing.union_seconds(spans) == 6.0

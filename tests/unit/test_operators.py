@@ -23,7 +23,12 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.pipeline import settings as settings_module
-from sparkify.pipeline.operators.reconcile import ReconcilePartitionOperator, evaluate
+from sparkify.pipeline.operators.reconcile import (
+    HOUR_COLUMNS,
+    ReconcilePartitionOperator,
+    evaluate,
+    window_numbers,
+)
 from sparkify.pipeline.operators.sensors import HourPrefixSensor
 from sparkify.pipeline.operators.sql_file import SqlFileOperator
 from sparkify.pipeline.operators.stage import StageJsonOperator
@@ -36,6 +41,13 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 KEY = "2018-11-02T13:00:00"
 HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
 NAIVE_HOUR = datetime(2018, 11, 2, 13)
+# What SqlFileOperator binds for the one-hour key KEY: its window, and its first hour.
+WINDOW_PARAMS = {
+    "window_start": NAIVE_HOUR,
+    "window_end": NAIVE_HOUR + timedelta(hours=1),
+    "partition_hour": NAIVE_HOUR,
+}
+DAY_KEY = "2018-11-02T00:00:00/2018-11-03T00:00:00"
 
 
 def key(hours: int) -> str:
@@ -104,7 +116,7 @@ def test_sql_file_renders_for_the_hooks_dialect_and_binds_the_hour(dialect, mode
     kwargs = hook.run.call_args.kwargs
     expected = statements(render("load/load_users", dialect, mode=mode))
     assert [squash(s) for s in kwargs["sql"]] == [squash(s) for s in expected]
-    assert kwargs["parameters"] == {"partition_hour": NAIVE_HOUR}
+    assert kwargs["parameters"] == WINDOW_PARAMS
     # One transaction: the statements go to the hook as one list, not autocommitted.
     assert kwargs["autocommit"] is False
     assert kwargs["split_statements"] is False
@@ -155,8 +167,11 @@ def test_model_renders_the_mode_param_into_the_load(fresh_dags) -> None:
     sql = [squash(s) for s in hook.run.call_args.kwargs["sql"]]
     for table in ("users", "songs", "artists", "time"):
         assert f'DELETE FROM "{table}"' in sql, table
-    # The facts are replaced per partition whatever the dimension mode.
-    assert "DELETE FROM songplays WHERE partition_hour = %(partition_hour)s" in sql
+    # The facts are replaced per window whatever the dimension mode.
+    assert (
+        "DELETE FROM songplays "
+        "WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s" in sql
+    )
 
 
 def test_several_sql_files_run_in_order_in_one_transaction() -> None:
@@ -169,9 +184,22 @@ def test_several_sql_files_run_in_order_in_one_transaction() -> None:
     assert [squash(s) for s in kwargs["sql"]] == [squash(s) for s in expected]
     assert kwargs["autocommit"] is False
     locks = [s for s in map(squash, kwargs["sql"]) if s.startswith("LOCK TABLE")]
+    # songs locks twice (before reading which songs arrive, then in the load itself): the
+    # same lock in one transaction, so the order across tables is unchanged.
     assert locks == [
-        f'LOCK TABLE "{t}" IN SHARE ROW EXCLUSIVE MODE' for t in ("songs", "songplays", "users")
+        f'LOCK TABLE "{t}" IN SHARE ROW EXCLUSIVE MODE'
+        for t in ("songs", "songs", "songplays", "users")
     ]
+
+
+def test_sql_file_binds_a_windows_bounds() -> None:
+    operator = SqlFileOperator(task_id="load_users", sql_file="load/load_users", mode="upsert")
+    hook = run_sql_file(operator, "postgres", context(DAY_KEY))
+    assert hook.run.call_args.kwargs["parameters"] == {
+        "window_start": datetime(2018, 11, 2),
+        "window_end": datetime(2018, 11, 3),
+        "partition_hour": datetime(2018, 11, 2),
+    }
 
 
 def test_an_unknown_mode_from_params_is_refused_at_run_time(fresh_dags) -> None:
@@ -415,13 +443,19 @@ def test_quality_partition_clause_renders_the_hour_literal(fresh_dags) -> None:
     dag = fresh_dags["quality"]
     task = dag.get_task("check_songplays_columns")
     task.render_template_fields(context())
-    assert task.partition_clause == "partition_hour = TIMESTAMP '2018-11-02 13:00:00'"
+    assert task.partition_clause == (
+        "partition_hour >= TIMESTAMP '2018-11-02 13:00:00' "
+        "AND partition_hour < TIMESTAMP '2018-11-02 14:00:00'"
+    )
 
     counts = dag.get_task("check_songplays_table")
     counts.render_template_fields(context())
     sql = squash(counts.sql)
     assert "{{" not in sql
-    assert "WHERE partition_hour = TIMESTAMP '2018-11-02 13:00:00'" in sql
+    assert (
+        "WHERE p.partition_hour >= TIMESTAMP '2018-11-02 13:00:00' "
+        "AND p.partition_hour < TIMESTAMP '2018-11-02 14:00:00'" in sql
+    )
     assert (
         "start_time >= TIMESTAMP '2018-11-02 13:00:00' "
         "AND start_time < TIMESTAMP '2018-11-02 14:00:00'" in sql
@@ -546,10 +580,18 @@ def test_evaluate_reports_drift_without_failing() -> None:
     assert json.loads(value) == {"unmapped": {"sessionLength": 3}}
 
 
+def hour_row(hour=NAIVE_HOUR, **changes) -> tuple:
+    """One row of checks/reconcile_partition: an hour's recorded and counted numbers."""
+    n = numbers(**changes)
+    return (hour, *(n[c] for c in HOUR_COLUMNS[1:]))
+
+
+FRESH = (NAIVE_HOUR, NAIVE_HOUR - timedelta(days=3))
+
+
 def test_reconcile_operator_records_every_outcome_and_names_the_failure() -> None:
     hook = db_hook("postgres")
-    row = tuple(numbers(rows_staged=90).values())
-    hook.get_records.side_effect = [[row], [("not_json", 1)]]
+    hook.get_records.side_effect = [[hour_row(rows_staged=90)], [FRESH], [("not_json", 1)]]
     operator = ReconcilePartitionOperator(task_id="reconcile_partition", max_reject_rate=0.01)
     with (
         mock.patch("sparkify.pipeline.warehouse.hook", return_value=hook),
@@ -559,9 +601,61 @@ def test_reconcile_operator_records_every_outcome_and_names_the_failure() -> Non
         operator.execute(context())
     assert KEY in str(raised.value)
     for call in hook.get_records.call_args_list:
-        assert call.kwargs["parameters"] == {"partition_hour": NAIVE_HOUR}
+        assert call.kwargs["parameters"] == WINDOW_PARAMS
     (recorded_hook, rows), _ = record.call_args
     assert recorded_hook is hook
     assert len(rows) == 7
     assert {r["partition_hour"] for r in rows} == {NAIVE_HOUR}
     assert [r["check_name"] for r in rows if not r["passed"]] == ["lines_reconcile"]
+
+
+def window_outcomes(rows, expected_hours) -> dict[str, tuple[str, bool]]:
+    numbers_ = window_numbers(rows, expected_hours, FRESH)
+    checks = evaluate(numbers_, 0.05, [], hour=NAIVE_HOUR, max_age_hours=24)
+    return {name: (value, ok) for name, value, ok in checks}
+
+
+def test_a_window_reconciles_hour_by_hour() -> None:
+    later = NAIVE_HOUR + timedelta(hours=1)
+    good = window_outcomes([hour_row(), hour_row(later)], 2)
+    assert all(ok for _, ok in good.values()), good
+    assert good["lines_reconcile"][0] == "read 200 = staged+rejected+duplicate 200"
+    assert good["events_staged"][0] == "2 run(s) for 2 hour(s)"
+
+    # One hour holds a row too many and the next one too few: the totals agree, the
+    # hours do not, and the check names them.
+    swapped = window_outcomes([hour_row(rows_staged=96), hour_row(later, rows_staged=94)], 2)
+    value, ok = swapped["lines_reconcile"]
+    assert not ok
+    assert value.startswith("read 200 = staged+rejected+duplicate 200; off in ")
+    assert "2018-11-02T13:00:00 (read vs accounted 100 vs 101)" in value
+    assert "2018-11-02T14:00:00 (read vs accounted 100 vs 99)" in value
+
+
+def test_a_window_with_an_hour_never_staged_fails() -> None:
+    result = window_outcomes([hour_row()], 24)
+    assert result["events_staged"] == ("1 run(s) for 24 hour(s)", False)
+
+
+def test_a_window_names_at_most_five_hours() -> None:
+    rows = [hour_row(NAIVE_HOUR + timedelta(hours=n), plays=79) for n in range(8)]
+    value, ok = window_outcomes(rows, 8)["plays_equal_nextsong_staged"]
+    assert not ok
+    assert value.endswith("and 3 more")
+
+
+def test_reconcile_operator_judges_a_window_and_records_which() -> None:
+    hook = db_hook("postgres")
+    rows = [hour_row(datetime(2018, 11, 2, h)) for h in range(24)]
+    hook.get_records.side_effect = [rows, [FRESH], []]
+    operator = ReconcilePartitionOperator(task_id="reconcile_partition", max_reject_rate=0.05)
+    with (
+        mock.patch("sparkify.pipeline.warehouse.hook", return_value=hook),
+        mock.patch("sparkify.pipeline.operators.checks.record_results") as record,
+    ):
+        operator.execute(context(DAY_KEY))
+    (_, recorded), _ = record.call_args
+    assert {(r["partition_hour"], r["window_end"], r["partition_key"]) for r in recorded} == {
+        (datetime(2018, 11, 2), datetime(2018, 11, 3), DAY_KEY)
+    }
+    assert all(r["passed"] for r in recorded)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -36,3 +37,55 @@ def test_hours_between_covers_whole_days() -> None:
     assert len(hours) == 48
     assert hours[0] == datetime(2018, 11, 1, tzinfo=UTC)
     assert hours[-1] == datetime(2018, 11, 2, 23, tzinfo=UTC)
+
+
+def test_a_key_names_a_window_of_one_hour_or_a_range() -> None:
+    hour = partitions.parse_window("2018-11-13T05:00:00")
+    assert (hour.start, hour.end) == (
+        datetime(2018, 11, 13, 5, tzinfo=UTC),
+        datetime(2018, 11, 13, 6, tzinfo=UTC),
+    )
+    assert hour.key == "2018-11-13T05:00:00"
+    assert len(hour) == 1
+    day = partitions.parse_window("2018-11-13T00:00:00/2018-11-14T00:00:00")
+    assert len(day) == 24
+    assert day.hours()[0] == datetime(2018, 11, 13, tzinfo=UTC)
+    assert day.last_hour == datetime(2018, 11, 13, 23, tzinfo=UTC)
+    assert day.key == "2018-11-13T00:00:00/2018-11-14T00:00:00"
+    assert day.params() == {
+        "window_start": datetime(2018, 11, 13),
+        "window_end": datetime(2018, 11, 14),
+        "partition_hour": datetime(2018, 11, 13),
+    }
+    # An interval of exactly one hour is that hour (its canonical key is the hour's).
+    assert partitions.parse_window("2018-11-13T05:00:00/2018-11-13T06:00:00").key == hour.key
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("2018-11-14T00:00:00/2018-11-13T00:00:00", "ends before it starts"),
+        ("2018-11-13T00:00:00/2018-11-13T00:00:00", "ends before it starts"),
+        ("2018-11-13T00:00:00/2018-11-13T00:30:00", "not the start of an hour"),
+        ("2018-11-13/2018-11-14", "is not %Y-%m-%dT%H:%M:%S"),
+        ("2018-11-13T00:00:00/2018-11-14T00:00:00/2018-11-15T00:00:00", "more than one '/'"),
+        ("2018-11-13T00:00:00/", "is not an interval start/end"),
+        ("2018-01-01T00:00:00/2019-01-01T00:00:00", "longer than 92 days"),
+        ("2018-11-13T00:00:00/2018-11-14T00:00:00'; DROP TABLE x; --", "is not"),
+    ],
+)
+def test_bad_windows_are_refused_with_the_reason(key: str, message: str) -> None:
+    with pytest.raises(partitions.PartitionKeyError, match=re.escape(message)):
+        partitions.parse_window(key)
+
+
+def test_day_windows_cut_a_range_at_midnight() -> None:
+    start = datetime(2018, 11, 13, 20, tzinfo=UTC)
+    end = datetime(2018, 11, 15, 3, tzinfo=UTC)
+    windows = partitions.day_windows(start, end)
+    assert [w.key for w in windows] == [
+        "2018-11-13T20:00:00/2018-11-14T00:00:00",
+        "2018-11-14T00:00:00/2018-11-15T00:00:00",
+        "2018-11-15T00:00:00/2018-11-15T03:00:00",
+    ]
+    assert sum(len(w) for w in windows) == 31

@@ -65,11 +65,15 @@ HEALTH_READS = (
 EVENT_CHECKS = [(k, c, t, k in EVENT_REQUIRED) for k, c, t in EVENT_FIELDS]
 CONTEXT: dict[str, dict[str, object]] = {
     "schema/create_tables": {},
+    "schema/fill_match_tables": {},
     "load/load_songplays": {},
     **{name: {"mode": "upsert"} for name in DIMENSIONS},
     "checks/reconcile_partition": {},
     "checks/commonest_rejects": {},
+    "checks/read_freshness": {},
+    "staging/count_duplicate_events": {},
     "staging/merge_songs": {"columns": SONG_COLUMNS},
+    "staging/merge_song_picks": {},
     "staging/replace_events_partition": {"columns": EVENT_COLUMNS},
     "staging/record_copy_rejects": {"serverless": False},
     "staging/copy_event_rows": {"table": "staging_events", "columns": EVENT_COLUMNS},
@@ -106,15 +110,19 @@ CONTEXT: dict[str, dict[str, object]] = {
     "health/read_partition_failures": {},
 }
 # The bound parameters each file may use: what its caller binds. SqlFileOperator binds
-# partition_hour; staging/postgres.py runs merge_songs without parameters; staging/redshift.py
-# binds partition_hour, dataset and source_key.
+# the run's window (window_start, window_end) and its first hour (partition_hour);
+# staging/postgres.py runs merge_songs without parameters; staging/redshift.py binds
+# partition_hour, dataset and source_key.
 REDSHIFT_STAGING_PARAMS = {"partition_hour", "dataset", "source_key", "key_starts_at"}
 PARTITION = {"dataset", "partition_hour"}
+WINDOW = {"partition_hour", "window_start", "window_end"}
 COUNTS = {"objects", "rows_read", "rows_staged", "rows_rejected", "rows_duplicate"}
 PARAMS: dict[tuple[str, str], set[str]] = {
     ("schema/create_tables", "postgres"): set(),
     ("schema/create_tables", "redshift"): set(),
     ("staging/merge_songs", "postgres"): set(),
+    **{("staging/merge_song_picks", d): set() for d in DIALECTS},
+    **{("schema/fill_match_tables", d): set() for d in DIALECTS},
     ("staging/replace_events_partition", "postgres"): {"partition_hour"},
     ("staging/copy_lines", "redshift"): set(),
     ("staging/check_lines", "redshift"): set(),
@@ -123,12 +131,15 @@ PARAMS: dict[tuple[str, str], set[str]] = {
     ("staging/read_line_counts", "redshift"): set(),
     **{("staging/read_text_widths", d): {"table"} for d in DIALECTS},
     ("staging/staged_song_keys", "postgres"): {"keys"},
+    ("staging/count_duplicate_events", "postgres"): set(),
     **{("ledger/read_staged_hours", d): {"dataset", "first_hour", "last_hour"} for d in DIALECTS},
     **{
         ("checks/record_result", d): {
             "check_name",
             "table_name",
             "partition_hour",
+            "window_end",
+            "partition_key",
             "value",
             "passed",
         }
@@ -229,7 +240,13 @@ def with_literals(sql: str) -> str:
     """Bound parameters replaced by literals of their type, so that sqlglot can parse."""
 
     def literal(match: re.Match[str]) -> str:
-        if match.group(1) in ("partition_hour", "first_hour", "last_hour"):
+        if match.group(1) in (
+            "partition_hour",
+            "first_hour",
+            "last_hour",
+            "window_start",
+            "window_end",
+        ):
             return "CAST('2018-11-02 13:00:00' AS TIMESTAMP)"
         return "'x'"
 
@@ -280,7 +297,7 @@ def test_renders_and_parses_as_its_dialect(name: str, dialect: str, mode: str | 
             parse(sql, dialect)
         allowed = PARAMS.get((name, dialect))
         if allowed is None:
-            allowed = REDSHIFT_STAGING_PARAMS if name.startswith("staging/") else {"partition_hour"}
+            allowed = REDSHIFT_STAGING_PARAMS if name.startswith("staging/") else WINDOW
         assert set(PLACEHOLDER.findall(sql)) <= allowed, (name, dialect, sql)
 
 
@@ -331,7 +348,18 @@ def test_dialect_variants_override_the_shared_file() -> None:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_the_schema_creates_every_table_idempotently(dialect: str) -> None:
-    creates = [parse(sql, dialect)[0] for sql in rendered("schema/create_tables", dialect)]
+    trees = [parse(sql, dialect)[0] for sql in rendered("schema/create_tables", dialect)]
+    # Columns added since the first release: ADD COLUMN IF NOT EXISTS (PostgreSQL only;
+    # Redshift has no IF NOT EXISTS there, README: upgrading).
+    alters = [tree for tree in trees if isinstance(tree, exp.Alter)]
+    for tree in alters:
+        assert all(action.args.get("exists") for action in tree.actions), tree.sql(dialect)
+    assert len(alters) == (2 if dialect == "postgres" else 0)
+    # Besides CREATEs, only the fill of the two matching tables for a warehouse made before
+    # them (schema/fill_match_tables), which adds only what is missing.
+    fills = [tree for tree in trees if isinstance(tree, exp.Insert)]
+    assert sorted(tree.this.this.name for tree in fills) == ["song_picks", "unmatched_plays"]
+    creates = [tree for tree in trees if not isinstance(tree, (exp.Alter, exp.Insert))]
     tables = {
         tree.this.this.name if isinstance(tree.this, exp.Schema) else tree.this.name
         for tree in creates
@@ -349,6 +377,9 @@ def test_the_schema_creates_every_table_idempotently(dialect: str) -> None:
         "artists",
         "time",
         "check_results",
+        # What model matches plays with (load/load_songplays, staging/merge_song_picks).
+        "song_picks",
+        "unmatched_plays",
         # Redshift's stand-ins for advisory locks (sql/ledger/lock.redshift.sql, load/macros).
         *(("lock_staging", "lock_model") if dialect == "redshift" else ()),
     }
@@ -364,13 +395,27 @@ def test_the_schema_creates_every_table_idempotently(dialect: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_upsert_replaces_arriving_keys_of_the_partition(dialect: str) -> None:
     sqls = [squash(s) for s in rendered("load/load_songs", dialect, mode="upsert")]
+    # The songs that arrive: the window's, and every staged song not in `songs` yet,
+    # whatever hour staged it (a model run that failed leaves none behind).
+    assert (
+        squash(
+            """
+        CREATE TEMP TABLE arrived_songs AS
+        SELECT s.song_id
+        FROM staging_songs AS s
+        WHERE (s.partition_hour >= %(window_start)s AND s.partition_hour < %(window_end)s)
+           OR NOT EXISTS (SELECT 1 FROM songs AS t WHERE t.song_id = s.song_id)
+        """
+        )
+        in sqls
+    )
     assert (
         squash(
             """
         CREATE TEMP TABLE "incoming_songs" AS
         SELECT s.song_id, s.title, s.artist_id, s.year, s.duration
         FROM staging_songs AS s
-        WHERE s.partition_hour = %(partition_hour)s
+        JOIN arrived_songs AS a ON a.song_id = s.song_id
         """
         )
         in sqls
@@ -449,12 +494,20 @@ def test_append_inserts_without_deleting(dialect: str) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_songplays_replace_exactly_the_partition(dialect: str) -> None:
     sqls = [squash(s) for s in rendered("load/load_songplays", dialect)]
-    deletes = [s for s in sqls if s.startswith("DELETE")]
-    assert deletes == ["DELETE FROM songplays WHERE partition_hour = %(partition_hour)s"]
-    inserts = [s for s in sqls if s.startswith("INSERT")]
+    window = "{0}partition_hour >= %(window_start)s AND {0}partition_hour < %(window_end)s"
+    deletes = [s for s in sqls if s.startswith("DELETE FROM songplays")]
+    assert deletes == [f"DELETE FROM songplays WHERE {window.format('')}"]
+    assert f"DELETE FROM unmatched_plays WHERE {window.format('')}" in sqls
+    inserts = [s for s in sqls if s.startswith("INSERT INTO songplays")]
     assert len(inserts) == 1
-    assert "WHERE e.partition_hour = %(partition_hour)s AND e.page = 'NextSong'" in inserts[0]
-    assert any(s.startswith("UPDATE songplays") for s in sqls), "late songs are re-matched"
+    assert f"WHERE {window.format('e.')} AND e.page = 'NextSong'" in inserts[0]
+    (update,) = [s for s in sqls if s.startswith("UPDATE songplays")]  # late songs re-matched
+    # From the picks among the songs this run brought in, whatever hour staged them.
+    assert "arrived_songs AS a" in update
+    assert "a.song_id = p.song_id" in update
+    assert sqls[-1] == "DROP TABLE arrived_songs"
+    # The pick among duplicate songs is made when songs are staged, never per hour here.
+    assert not any("ROW_NUMBER" in s or "staging_songs" in s for s in sqls)
 
 
 # -- validation ---------------------------------------------------------------------------

@@ -116,6 +116,10 @@ def test_render_env_connections_are_json_and_local(tmp_path: Path):
     assert env["SPARKIFY_ENV"] == "local"
     assert env["SPARKIFY_BUCKET"] == "a-bucket"
     assert env["SPARKIFY_HOME"] == str(tmp_path)
+    # The SQS queue the bucket notifies, on the same moto endpoint, in the bucket's region.
+    assert env["SPARKIFY_NOTIFICATIONS_QUEUE"] == (
+        "http://127.0.0.1:5002/123456789012/sparkify-landing"
+    )
 
 
 def test_render_env_configures_airflow_for_this_stack(tmp_path: Path):

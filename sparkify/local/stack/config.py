@@ -23,6 +23,9 @@ WAREHOUSE_DB = WAREHOUSE_ROLE = "sparkify"
 AIRFLOW_DB = AIRFLOW_ROLE = "airflow"
 AWS_REGION = "us-east-1"
 FAKE_AWS_KEY = "testing"  # moto accepts any credentials; these are obviously fake
+# The SQS queue on the same moto endpoint that the bucket notifies (local/stack/notifications).
+QUEUE_NAME = "sparkify-landing"
+MOTO_ACCOUNT = "123456789012"  # moto's default account: the one its S3 notifies
 
 COMPONENTS = ("postgres", "s3", "airflow-db", "airflow")
 # What each component needs as well: Airflow its metadata database, which needs postgres.
@@ -256,9 +259,18 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         "AWS_ACCESS_KEY_ID": FAKE_AWS_KEY,
         "AWS_SECRET_ACCESS_KEY": FAKE_AWS_KEY,
         "AWS_DEFAULT_REGION": AWS_REGION,
+        # route_notifications' watcher: the queue on the moto endpoint, reached through the
+        # aws_default connection's endpoint_url (the SQS trigger uses the same connection).
+        "SPARKIFY_NOTIFICATIONS_QUEUE": queue_url(s3_url),
         **({"SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE} if redshift else {}),
         **executor_env(cfg),
     }
+
+
+def queue_url(endpoint: str, queue: str = QUEUE_NAME) -> str:
+    """The notifications queue's URL on the moto endpoint, known before the queue exists:
+    the environment of Airflow's processes names it."""
+    return f"{endpoint.rstrip('/')}/{MOTO_ACCOUNT}/{queue}"
 
 
 def export_lines(env: dict[str, str]) -> str:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparkify.errors import CliError
+from sparkify.local.stack import notifications
 from sparkify.local.stack import process as proc
 from sparkify.local.stack import workers as celery_parts
 from sparkify.local.stack.config import (
@@ -50,13 +51,11 @@ from sparkify.local.stack.config import (
     AIRFLOW_DB,
     AIRFLOW_PARTS,
     AIRFLOW_ROLE,
-    AWS_REGION,
     COMPONENTS,
     DEFAULT_BUCKET,
     DEFAULT_EXECUTOR,
     DEFAULT_WORKERS,
     EXECUTORS,
-    FAKE_AWS_KEY,
     HOST,
     PARTS,
     PORT_ENV,
@@ -527,18 +526,14 @@ class Stack:
             if time.monotonic() > deadline:
                 raise self._fail("s3", "does not answer")
             time.sleep(0.1)
-        if self._s3_answer(cfg, cfg["bucket"]) == 200:
-            return
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=f"http://{HOST}:{cfg['ports']['s3']}",
-            aws_access_key_id=FAKE_AWS_KEY,
-            aws_secret_access_key=FAKE_AWS_KEY,
-            region_name=AWS_REGION,
-        ).create_bucket(Bucket=cfg["bucket"])
-        echo(f"s3: created bucket {cfg['bucket']}")
+        endpoint = f"http://{HOST}:{cfg['ports']['s3']}"
+        if self._s3_answer(cfg, cfg["bucket"]) != 200:
+            s3, _sqs = notifications.clients(endpoint)
+            s3.create_bucket(Bucket=cfg["bucket"])
+            echo(f"s3: created bucket {cfg['bucket']}")
+        url, configured = notifications.ensure(endpoint, cfg["bucket"])
+        if configured:
+            echo(f"s3: bucket {cfg['bucket']} notifies the SQS queue {url}")
 
     def _migrate(self, cfg: dict[str, Any], deadline: float, echo) -> None:
         """``airflow db migrate``, once per installed Airflow version."""

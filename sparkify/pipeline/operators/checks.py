@@ -8,7 +8,6 @@ it found.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.sql.operators.sql import (
@@ -25,20 +24,41 @@ if TYPE_CHECKING:
 
 
 def hour_literal(key: str) -> str:
-    """Jinja filter: the partition key as a SQL timestamp literal, after strict validation."""
+    """Jinja filter: the partition key, one hour, as a SQL timestamp literal (strict)."""
     return partitions.sql_literal(partitions.parse_key(key))
 
 
-def hour_window(key: str, column: str) -> str:
-    """Jinja filter: ``column`` within the partition's hour, as SQL text."""
-    hour = partitions.parse_key(key)
+def in_window(key: str, column: str) -> str:
+    """Jinja filter: ``column`` within the run's window (an hour or a range), as SQL text.
+
+    The bounds are literals, not parameters, because common-sql's check operators take
+    SQL text only; they come from ``parse_window``, which accepts nothing but whole-hour
+    keys in ``KEY_FORMAT``, so no text of the key itself reaches the SQL.
+    """
+    window = partitions.parse_window(key)
     return (
-        f"{column} >= {partitions.sql_literal(hour)} "
-        f"AND {column} < {partitions.sql_literal(hour + partitions.HOUR)}"
+        f"{column} >= {partitions.sql_literal(window.start)} "
+        f"AND {column} < {partitions.sql_literal(window.end)}"
     )
 
 
-JINJA_FILTERS = {"hour_literal": hour_literal, "hour_window": hour_window}
+hour_window = in_window  # the earlier name, for one hour
+
+
+JINJA_FILTERS = {"hour_literal": hour_literal, "hour_window": hour_window, "in_window": in_window}
+
+
+def window_columns(window: partitions.Window | None) -> dict[str, Any]:
+    """Which window a ``check_results`` row judged: its first hour (``partition_hour``),
+    its end (exclusive) and the run's partition key; all None for an unpartitioned run."""
+    if window is None:
+        return {"partition_hour": None, "window_end": None, "partition_key": None}
+    params = window.params()
+    return {
+        "partition_hour": params["window_start"],
+        "window_end": params["window_end"],
+        "partition_key": window.key,
+    }
 
 
 def record_results(hook: Any, rows: list[dict[str, Any]]) -> None:
@@ -63,9 +83,9 @@ class _Recorded:
 
     table: str
 
-    def _partition(self, context: Context) -> datetime | None:
+    def _window(self, context: Context) -> partitions.Window | None:
         key = context["dag_run"].partition_key
-        return partitions.naive_utc(partitions.parse_key(key)) if key else None
+        return partitions.parse_window(key) if key else None
 
     def _outcomes(self) -> list[tuple[str, Any, bool]]:
         raise NotImplementedError
@@ -82,17 +102,16 @@ class _Recorded:
         try:
             super().execute(context)  # type: ignore[misc]
         finally:
-            hour = self._partition(context)
-            outcomes = self._outcomes()
+            window = self._window(context)
             rows = [
                 {
                     "check_name": name,
                     "table_name": self.table,
-                    "partition_hour": hour,
+                    **window_columns(window),
                     "value": None if value is None else str(value),
                     "passed": passed,
                 }
-                for name, value, passed in outcomes
+                for name, value, passed in self._outcomes()
             ]
             record_results(self.get_db_hook(), rows)  # type: ignore[attr-defined]
 

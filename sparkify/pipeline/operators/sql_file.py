@@ -21,16 +21,18 @@ class SqlFileOperator(SQLExecuteQueryOperator):
     """Render ``sql/<sql_file>[.<dialect>].sql`` at run time and execute it in one transaction.
 
     A thin house default over common-sql's ``SQLExecuteQueryOperator``: the dialect comes from
-    the warehouse connection's type, and ``%(partition_hour)s`` is bound to the run's
-    partition hour when ``partitioned`` is set. Several files run in the order given, all in
-    the one transaction: either every one of them is applied or none is. A transaction that
+    the warehouse connection's type, and, when ``partitioned`` is set, the run's window is
+    bound as ``%(window_start)s`` and ``%(window_end)s`` (end exclusive; one hour or a range,
+    ``sparkify.pipeline.partitions.Window``) and its first hour as ``%(partition_hour)s``.
+    Several files run in the order given, all in the one transaction: either every one of
+    them is applied or none is. A transaction that
     Redshift aborts as a serializable isolation violation is run again
     (``sparkify.pipeline.serialization``).
 
     :param sql_file: path under ``sql/`` without the ``.sql`` suffix, e.g. ``load/load_users``,
         or a sequence of such paths
     :param mode: for dimension loads: ``upsert``, ``truncate_insert`` or ``append``
-    :param partitioned: bind the run's partition hour as ``partition_hour``
+    :param partitioned: bind the run's window (``window_start``, ``window_end``)
     """
 
     template_fields: Sequence[str] = ("sql_file", "mode", *SQLExecuteQueryOperator.template_fields)
@@ -64,9 +66,11 @@ class SqlFileOperator(SQLExecuteQueryOperator):
         self.sql = [sql for name in files for sql in statements(render(name, dialect, **extra))]
         named = ", ".join(files)
         if self.partitioned:
-            hour = partitions.parse_key(context["dag_run"].partition_key)
-            self.parameters = {"partition_hour": partitions.naive_utc(hour)}
-            self.log.info("Running %s (%s) for partition %s", named, dialect, hour)
+            window = partitions.parse_window(context["dag_run"].partition_key)
+            self.parameters = window.params()
+            self.log.info(
+                "Running %s (%s) for %s (%d hour(s))", named, dialect, window.key, len(window)
+            )
         else:
             self.log.info("Running %s (%s)", named, dialect)
         # Each attempt is the whole transaction on a new connection: a serialization failure

@@ -1,4 +1,4 @@
-"""One staging operator for both data sets: an hour of S3 JSON into a staging table."""
+"""One staging operator for both data sets: a window of hours of S3 JSON into staging."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from sparkify.pipeline.settings import Settings
-    from sparkify.pipeline.staging.objects import S3Objects
+    from sparkify.pipeline.staging.objects import S3Objects, SourceObject
     from sparkify.pipeline.staging.stats import StageStats
 
 FORMATS = {
@@ -34,11 +34,16 @@ def stage_partition(
     db_hook: Any,
     settings: Settings,
     log: Any,
+    objects: list[SourceObject] | None = None,
 ) -> StageStats:
-    """Stage partition ``hour`` of the data set of format ``fmt`` from ``prefix``."""
+    """Stage partition ``hour`` of the data set of format ``fmt`` from ``prefix``.
+
+    ``objects``: what is under ``prefix``, when the caller has listed it already.
+    """
     from sparkify.pipeline.warehouse import hook_dialect
 
-    objects = source.list(prefix)
+    if objects is None:
+        objects = source.list(prefix)
     log.info("Partition %s: %d object(s) under %s", hour, len(objects), source.uri(prefix))
     dataset = FORMATS[fmt][1]
     if hook_dialect(db_hook) == "redshift":
@@ -55,6 +60,49 @@ def stage_partition(
         return stage(conn, source, objects, hour, reject_text_limit=settings.reject_text_limit)
     finally:
         conn.close()
+
+
+def stage_window(
+    fmt: str,
+    window: partitions.Window,
+    pattern: str,
+    *,
+    source: S3Objects,
+    db_hook: Any,
+    settings: Settings,
+    log: Any,
+) -> list[StageStats]:
+    """Stage every hour of ``window``, each in its own transaction, as hourly runs would.
+
+    Events: each hour from its own prefix (``pattern``), listed once a day. Songs carry no
+    event time: ``song_data/`` is listed once, its new or changed files are loaded under
+    the window's first hour (as the first of a series of hourly runs would), and every
+    later hour is recorded with nothing new. A failure stops at the hour it hit: the hours
+    before it are staged and recorded, and a re-run finds them unchanged in the ledger.
+    """
+    from sparkify.pipeline.staging.window import list_hours
+
+    hours = window.hours()
+    if fmt == "jsonl":
+        listed = list_hours(source, pattern, hours)
+    else:
+        listed = {hour: [] for hour in hours}
+        listed[hours[0]] = source.list(window.start.strftime(pattern))
+    results = []
+    for hour in hours:
+        stats = stage_partition(
+            fmt,
+            hour,
+            hour.strftime(pattern),
+            source=source,
+            db_hook=db_hook,
+            settings=settings,
+            log=log,
+            objects=listed[hour],
+        )
+        log_stats(log, stats)
+        results.append(stats)
+    return results
 
 
 def log_stats(log: Any, stats: StageStats) -> None:
@@ -74,7 +122,11 @@ def log_stats(log: Any, stats: StageStats) -> None:
 
 
 class StageJsonOperator(BaseOperator):
-    """Stage the JSON objects of one partition into a staging table.
+    """Stage the JSON objects of the run's window (an hour, or a range of hours) into a table.
+
+    Every hour of the window is staged on its own (``stage_window``), so the load ledger,
+    ``staging_partitions`` and ``staging_rejects`` hold the same per-hour rows whatever
+    window staged the hour; the outlet Asset event carries the window's key and totals.
 
     ``jsonl`` objects (event logs) replace the partition's rows with every line under the
     hour's prefix; ``json_object`` objects (song files) are loaded when new or changed since
@@ -130,18 +182,22 @@ class StageJsonOperator(BaseOperator):
         return settings, S3Objects(client, self.bucket or settings.bucket), hook(self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from sparkify.pipeline.staging.window import combine
+
+        window = partitions.parse_window(context["dag_run"].partition_key)
         settings, source, db_hook = self._clients()
-        hour = partitions.parse_key(context["dag_run"].partition_key)
-        stats = stage_partition(
+        per_hour = stage_window(
             self.format,
-            hour,
-            hour.strftime(self.source_prefix),
+            window,
+            self.source_prefix,
             source=source,
             db_hook=db_hook,
             settings=settings,
             log=self.log,
         )
-        log_stats(self.log, stats)
+        stats = combine(FORMATS[self.format][1], context["dag_run"].partition_key, per_hour)
+        if len(per_hour) > 1:
+            log_stats(self.log, stats)
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = stats.as_extra()
         return stats.as_extra()

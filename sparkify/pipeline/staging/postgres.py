@@ -91,15 +91,21 @@ def stage_events(
                 stats, parser, ledger = _load_events(
                     cur, source, objects, hour_value, reject_text_limit, direct=True
                 )
-                stats.staged = stats.read - stats.rejected
+                # Every row written went in (the COPY would have failed otherwise).
+                stats.staged = stats.written
         except psycopg.errors.UniqueViolation:
             cur.execute(_one("staging/create_load_events"))
             stats, parser, ledger = _load_events(
                 cur, source, objects, hour_value, reject_text_limit, direct=False
             )
+            # Duplicates as detected (copies within the load, or of an event another
+            # partition holds), counted before the insert leaves them out; the insert's
+            # own row count is the staged rows. Nothing here is derived from the others,
+            # so quality's lines_reconcile can catch a row that went missing.
+            bookkeeping.run(cur, "staging/count_duplicate_events", {})
+            stats.duplicate = int(cur.fetchone()[0])
             cur.execute(insert_sql, params)
             stats.staged = cur.rowcount
-        stats.duplicate = stats.read - stats.rejected - stats.staged
         stats.coerced = parser.coerced
         stats.drift = parser.drift.as_dict()
         _record_duplicates_per_object(cur, ledger, hour_value)
@@ -171,6 +177,7 @@ def _copy_event_object(
                 stats.reasons[row.reason] += 1
             else:
                 write((hour_value, key, line_no, *row))
+                stats.written += 1
     _copy_rejects(cur, rejects)
     counts["rejected"] = len(rejects)
     counts["coerced"] = parser.coerced - coerced_before
@@ -274,6 +281,9 @@ def stage_songs(
             bookkeeping.forget_object_rejects(cur, "songs", keys)
             _copy_rejects(cur, rejects)
             for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
+                cur.execute(sql)
+            # The picks model matches plays with, for the triples just merged.
+            for sql in statements(render("staging/merge_song_picks")):
                 cur.execute(sql)
             bookkeeping.run(cur, "staging/staged_song_keys", {"keys": keys})
             staged_keys = {r[0] for r in cur.fetchall()}

@@ -283,6 +283,9 @@ def _stage_songs(
     for sql in statements(render("staging/merge_songs", DIALECT, columns=SONG_COLUMNS)):
         cur.execute(sql, params)
     stats.staged = max(cur.rowcount, 0)
+    # The picks model matches plays with, for the triples just merged: in this transaction.
+    for sql in statements(render("staging/merge_song_picks", DIALECT)):
+        cur.execute(sql)
     _account(stats, objects, passed)
     _write_ledger(cur, "songs", objects, hour_value)
     # What earlier runs of this hour loaded stays counted: PostgreSQL sums its ledger rows.

@@ -9,7 +9,11 @@ from typing import Any
 
 @dataclass
 class StageStats:
-    """Counts for one partition of one data set. ``read = staged + rejected + duplicate``."""
+    """Counts for one partition of one data set; ``read = staged + rejected + duplicate``
+    when nothing went missing. Each term is counted on its own: ``read`` from the object
+    bytes, ``staged`` by the rows that went in, ``rejected`` by the rejects written,
+    ``duplicate`` by the copies detected.
+    """
 
     dataset: str
     partition_key: str
@@ -22,6 +26,8 @@ class StageStats:
     source_keys: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     drift: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Rows handed to COPY (PostgreSQL's direct path), before any of them could conflict.
+    written: int = 0
     # True when the ledger showed the partition's objects unchanged and nothing was reloaded.
     unchanged: bool = False
 

@@ -1,0 +1,85 @@
+"""Route the bucket's notifications, as the watcher delivered them, to `landed` partitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from sparkify.pipeline.notifications import Router, messages_of
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class RouteNotificationsOperator(BaseOperator):
+    """Turn every SQS message of the run's triggering asset events into hour partition keys,
+    and emit them on the outlet Asset with ``add_partitions``.
+
+    A run can carry many asset events (the watcher fires once per batch it receives, and
+    batches that arrive while a run is busy wait for the next one); every message of every
+    event is read. Several objects of one hour give one key, so one staging run. S3's test
+    event is ignored; a message that cannot be understood is logged with its body and
+    dropped. With nothing to stage the task is skipped, so no key-less event is emitted.
+
+    :param bucket: the source bucket; defaults to the environment's settings
+    """
+
+    template_fields: Sequence[str] = ("bucket",)
+    ui_color = "#fdf2e9"
+
+    def __init__(self, *, bucket: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from sparkify.pipeline import settings as settings_module
+
+        settings = settings_module.current()
+        triggering = context["triggering_asset_events"]
+        events = [event for asset in triggering for event in triggering[asset]]
+        messages, unreadable = messages_of(event.extra for event in events)
+        router = Router(
+            bucket=self.bucket or settings.bucket,
+            events_prefix=settings.events_prefix,
+            songs_prefix=settings.songs_prefix,
+        )
+        routing = router.route(messages, now=datetime.now(UTC))
+        routing.unreadable[:0] = unreadable
+        self.log.info(
+            "%d asset event(s), %d message(s): %d events object(s) in %d hour(s), "
+            "%d song file(s), %d test event(s), %d duplicate(s), %d ignored, %d unreadable",
+            len(events),
+            routing.messages,
+            sum(len(keys) for keys in routing.events.values()),
+            len(routing.events),
+            len(routing.songs),
+            routing.test_events,
+            routing.duplicates,
+            len(routing.ignored),
+            len(routing.unreadable),
+        )
+        for hour, keys in sorted(routing.events.items()):
+            self.log.info("Hour %s: %s", hour, ", ".join(keys))
+        if routing.songs:
+            self.log.info("Song files: %s", ", ".join(routing.songs))
+        for key, why in routing.ignored:
+            self.log.info("Ignored %s: %s", key, why)
+        for bad in routing.unreadable:
+            self.log.warning(
+                "Dropped message %s, not understood (%s); body: %s",
+                bad.message_id or "(no id)",
+                bad.reason,
+                bad.body,
+            )
+        if not routing.keys:
+            raise AirflowSkipException("nothing to stage in this batch")
+        self.log.info("Emitting %s for %s", ", ".join(o.name for o in self.outlets), routing.keys)
+        for outlet in self.outlets:
+            accessor = context["outlet_events"][outlet]
+            accessor.extra = {"source": "bucket_notifications", "objects": routing.summary()}
+            accessor.add_partitions(routing.keys)
+        return routing.summary()
