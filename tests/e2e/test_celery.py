@@ -53,7 +53,7 @@ from sparkify.local.stack import process as stack_process
 from sparkify.local.stack import workers as celery_parts
 from sparkify.local.stack.postgres import PostgresError, find_bindir
 from sparkify.local.stack.stack import Stack, StackError
-from tests.e2e.chain import empty_warehouse
+from tests.e2e.chain import empty_warehouse, mark_failed
 from tests.e2e.test_end_to_end import (
     expected_counts,
     fingerprints,
@@ -151,9 +151,11 @@ def celery_live(celery_stack: Stack, source: Path):
         unpause(client, ("setup",))
         assert trigger_and_wait(client, "setup")["state"] == "success"
         unpause(client, PIPELINE_DAGS)
-        # The DAGs are on from the start: their first scheduled runs failed on the missing
-        # tables and retry after 5 s. stage_songs's must not take the songs landed below.
-        wait_scheduled_finished(client)
+        # These tests are about backfills: the live clock is stopped. detect_landing, on
+        # from the start, would stage the hour just ended, and its stage_songs run take the
+        # songs landed below under today's hour, in one test and not the next.
+        client.patch("/dags/detect_landing", json={"is_paused": True}, update_mask="is_paused")
+        wait_live_runs_finished(client)
         settle(client)
         land_data(stack, source, DAY, DAY)
         yield stack, client
@@ -186,16 +188,16 @@ def run_chain(client, hours: list[datetime], submissions=None) -> dict[str, dict
     return latest
 
 
-def wait_scheduled_finished(client, timeout: float = 180) -> None:
-    """Until the scheduled runs of ``stage_songs`` have all finished (retries included).
-    (Not ``stage_events``: a scheduled run of the hour just ended waits out the hour's grace
-    period in its sensor, and stages nothing of the window.)"""
+def wait_live_runs_finished(client, timeout: float = 180) -> None:
+    """Until no run of ``detect_landing`` (the hourly clock, now paused) or of the staging
+    DAGs it starts is queued or running: none may take the songs landed next. A live run
+    still in its sensor (it waits out the hour's grace) is marked failed: it emits nothing."""
+    for run in client.get("/dags/detect_landing/dagRuns", state=["queued", "running"])["dag_runs"]:
+        mark_failed(client, "detect_landing", run["dag_run_id"])
     deadline = time.monotonic() + timeout
-    for dag_id in ("stage_songs",):
-        while client.get(
-            f"/dags/{dag_id}/dagRuns", run_type="scheduled", state=["queued", "running"]
-        )["total_entries"]:
-            assert time.monotonic() < deadline, f"{dag_id}: a scheduled run is still busy"
+    for dag_id in ("detect_landing", "stage_songs", "stage_events"):
+        while client.get(f"/dags/{dag_id}/dagRuns", state=["queued", "running"])["total_entries"]:
+            assert time.monotonic() < deadline, f"{dag_id}: a run is still busy"
             time.sleep(1)
 
 
@@ -418,7 +420,7 @@ def test_api_server_restarted_while_backfill_waits_it_reconnects_and_finishes(
     first, last = (h.strftime("%Y-%m-%dT%H") for h in (window[0], window[-1]))
     cmd = [
         str(Path(sys.executable).with_name("sparkify")), "backfill", "--from", first,
-        "--to", last, "--quiet", "--timeout", str(CHAIN_TIMEOUT_S),
+        "--to", last, "--grain", "hour", "--quiet", "--timeout", str(CHAIN_TIMEOUT_S),
     ]  # fmt: skip
     env = {**os.environ, "SPARKIFY_HOME": str(stack.state_dir)}
     for name in ("SPARKIFY_API_URL", "SPARKIFY_API_TOKEN", "SPARKIFY_API_USERNAME"):

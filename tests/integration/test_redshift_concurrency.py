@@ -246,7 +246,7 @@ def test_concurrent_staging_runs_queue_and_stage_every_event_once(
 def test_a_model_run_blocks_other_model_runs_but_never_readers(
     connect, pipeline_schema, look
 ) -> None:
-    hour = {"partition_hour": partitions.naive_utc(H1)}
+    hour = partitions.Window.of_hour(H1).params()  # the model binds the run's window
     model = [
         sql for name in MODEL_LOADS for sql in statements(render(name, "redshift", mode="upsert"))
     ]
