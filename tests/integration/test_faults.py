@@ -47,7 +47,6 @@ import pytest
 
 from sparkify.local.stack.config import HOST, REHEARSAL_IAM_ROLE, WAREHOUSE_ROLE
 from sparkify.local.stack.process import free_port
-from sparkify.pipeline.resources import resource_dir
 from sparkify.pipeline.sql import render, statements
 from tests.integration.conftest import (
     backend_connect,
@@ -245,8 +244,6 @@ def redshift_target(stack, port: int, database: str, s3, bucket: str) -> Target:
             cur.execute(sql)
     conn.commit()
     conn.close()
-    jsonpaths = (resource_dir("config") / "log_json_path.json").read_bytes()
-    s3.put_object(Bucket=bucket, Key="log_json_path.json", Body=jsonpaths)
     child = {
         "dialect": "redshift",
         "host": HOST,

@@ -27,7 +27,6 @@ from tests.integration.conftest import (
     backend_connect,
     put_lines,
     redshift_connect,
-    repo_root,
     running_rehearsal,
     use_redshift_warehouse,
 )
@@ -183,8 +182,6 @@ def test_concurrent_staging_runs_queue_and_stage_every_event_once(
         "log_data/2018/11/02/14/b.json",
         events(H2, 0, 40, session=8) + events(H1, 0, 20, session=7),
     )
-    jsonpaths = (repo_root() / "config" / "log_json_path.json").read_bytes()
-    s3.put_object(Bucket=bucket, Key=cfg.jsonpaths_key, Body=jsonpaths)
     source = S3Objects(s3, bucket)
 
     # Hold the staging lock, so that every run below queues behind it at once.

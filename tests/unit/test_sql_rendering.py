@@ -86,7 +86,6 @@ CONTEXT: dict[str, dict[str, object]] = {
     "ledger/lock": {},
     "ledger/read_staged_hours": {},
     "checks/record_result": {},
-    "staging/read_last_copy_count": {},
     "ledger/read_partition_objects": {},
     "ledger/read_loaded_objects": {},
     "ledger/read_partition": {},
@@ -145,7 +144,6 @@ PARAMS: dict[tuple[str, str], set[str]] = {
         }
         for d in DIALECTS
     },
-    ("staging/read_last_copy_count", "redshift"): set(),
     ("ledger/lock", "postgres"): {"lock_name"},
     ("ledger/lock", "redshift"): set(),
     **{
