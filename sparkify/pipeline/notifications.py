@@ -91,6 +91,36 @@ class Routing:
         }
 
 
+# Song keys a notification run hands to stage_songs in the Asset event's extra; beyond this
+# (a bulk upload) it hands none, and stage_songs lists the catalogue as the schedule does.
+MAX_ANNOUNCED_SONGS = 1000
+NOTIFIED = "bucket_notifications"  # the extra's "source" on events from notifications
+
+
+def announcement(routing: Routing) -> dict[str, Any]:
+    """The ``extra`` of the ``landed`` events a routing emits: its summary and, when few
+    enough, the song files it saw (``song_keys``), so stage_songs loads just those."""
+    extra: dict[str, Any] = {"source": NOTIFIED, "objects": routing.summary()}
+    if len(routing.songs) <= MAX_ANNOUNCED_SONGS:
+        extra["song_keys"] = sorted(set(routing.songs))
+    return extra
+
+
+def announced_song_keys(extras: Iterable[Mapping[str, Any] | None]) -> list[str] | None:
+    """The song files that the events which started a run announce, or None when any of
+    them announces none (the schedule, a backfill, a bulk upload, or no event at all): then
+    only a listing of the catalogue can say what is new."""
+    keys: set[str] = set()
+    seen = False
+    for extra in extras:
+        seen = True
+        song_keys = (extra or {}).get("song_keys")
+        if (extra or {}).get("source") != NOTIFIED or not isinstance(song_keys, list):
+            return None
+        keys.update(k for k in song_keys if isinstance(k, str))
+    return sorted(keys) if seen else None
+
+
 def parse_body(body: str) -> list[ObjectNotice] | None:
     """The objects a message body announces; None for S3's test event.
 

@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from airflow.sdk.execution_time.task_runner import _serialize_outlet_events
 
-from sparkify.pipeline import assets, settings
+from sparkify.pipeline import assets, notifications, settings
 from sparkify.pipeline.notifications import (
     BODY_LIMIT,
     NotificationError,
@@ -289,3 +289,43 @@ def test_the_operator_logs_a_dropped_message_with_its_body(monkeypatch, capsys) 
     logged = capsys.readouterr().out  # Airflow's structlog writes to stdout
     assert "Dropped message m-9" in logged
     assert "body: garbage-body" in logged
+
+
+# -- song files announced to stage_songs ---------------------------------------------------
+
+
+def test_the_landed_events_announce_the_song_files_of_the_batch(monkeypatch) -> None:
+    _, emitted = run_operator(
+        monkeypatch,
+        [message(s3_event("song_data/A/B/C/TRB.json", "log_data/2018/11/13/05/a.json"))],
+        [message(s3_event("song_data/A/A/A/TRA.json", "song_data/A/B/C/TRB.json"))],
+    )
+    assert [e["extra"]["song_keys"] for e in emitted] == [
+        ["song_data/A/A/A/TRA.json", "song_data/A/B/C/TRB.json"]
+    ]
+    assert emitted[0]["extra"]["source"] == "bucket_notifications"
+
+
+def test_a_bulk_upload_announces_no_song_file(monkeypatch) -> None:
+    monkeypatch.setattr(notifications, "MAX_ANNOUNCED_SONGS", 2)
+    _, emitted = run_operator(
+        monkeypatch,
+        [message(s3_event(*(f"song_data/A/A/A/TR{i}.json" for i in range(3))))],
+    )
+    assert "song_keys" not in emitted[0]["extra"]
+
+
+def test_song_keys_are_announced_only_when_every_event_of_the_run_announces_them() -> None:
+    notified = {"source": "bucket_notifications", "song_keys": ["song_data/b.json"]}
+    other = {"source": "bucket_notifications", "song_keys": ["song_data/a.json"]}
+    assert notifications.announced_song_keys([notified, other, notified]) == [
+        "song_data/a.json",
+        "song_data/b.json",
+    ]
+    # Events only: nothing to list, no song file to load.
+    assert notifications.announced_song_keys([{**notified, "song_keys": []}]) == []
+    # The schedule's event (or a backfill's, or a bulk upload's) means: list the catalogue.
+    assert notifications.announced_song_keys([notified, {"partitions": 1}]) is None
+    assert notifications.announced_song_keys([notified, None]) is None
+    assert notifications.announced_song_keys([{"source": "bucket_notifications"}]) is None
+    assert notifications.announced_song_keys([]) is None

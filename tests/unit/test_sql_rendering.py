@@ -87,7 +87,7 @@ CONTEXT: dict[str, dict[str, object]] = {
     "ledger/read_staged_hours": {},
     "checks/record_result": {},
     "ledger/read_partition_objects": {},
-    "ledger/read_loaded_objects": {},
+    "ledger/read_loaded_objects": {"rows": 2},
     "ledger/read_partition": {},
     "ledger/write_partition": {},
     "ledger/sum_partition_objects": {},
@@ -156,7 +156,7 @@ PARAMS: dict[tuple[str, str], set[str]] = {
         )
         for d in DIALECTS
     },
-    **{("ledger/read_loaded_objects", d): {"dataset"} for d in DIALECTS},
+    **{("ledger/read_loaded_objects", d): {"dataset", "key_0", "key_1"} for d in DIALECTS},
     **{
         ("ledger/write_partition", d): PARTITION | COUNTS | {"rows_coerced", "drift"}
         for d in DIALECTS

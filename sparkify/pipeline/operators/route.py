@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from sparkify.pipeline import notifications
 from sparkify.pipeline.notifications import Router, messages_of
 
 if TYPE_CHECKING:
@@ -80,6 +81,6 @@ class RouteNotificationsOperator(BaseOperator):
         self.log.info("Emitting %s for %s", ", ".join(o.name for o in self.outlets), routing.keys)
         for outlet in self.outlets:
             accessor = context["outlet_events"][outlet]
-            accessor.extra = {"source": "bucket_notifications", "objects": routing.summary()}
+            accessor.extra = notifications.announcement(routing)
             accessor.add_partitions(routing.keys)
         return routing.summary()

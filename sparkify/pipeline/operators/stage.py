@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +34,21 @@ def stage_partition(
     db_hook: Any,
     settings: Settings,
     log: Any,
-    objects: list[SourceObject] | None = None,
+    objects: Iterable[SourceObject] | None = None,
 ) -> StageStats:
     """Stage partition ``hour`` of the data set of format ``fmt`` from ``prefix``.
 
-    ``objects``: what is under ``prefix``, when the caller has listed it already.
+    ``objects``: what is under ``prefix``, when the caller has listed it already (for song
+    files, a ``Listing`` that is filtered against the ledger as it comes).
     """
     from sparkify.pipeline.warehouse import hook_dialect
 
     if objects is None:
         objects = source.list(prefix)
-    log.info("Partition %s: %d object(s) under %s", hour, len(objects), source.uri(prefix))
+    if isinstance(objects, list):
+        log.info("Partition %s: %d object(s) under %s", hour, len(objects), source.uri(prefix))
+    else:
+        log.info("Partition %s: the new or changed objects under %s", hour, source.uri(prefix))
     dataset = FORMATS[fmt][1]
     if hook_dialect(db_hook) == "redshift":
         from sparkify.pipeline.staging.redshift import stage_redshift
@@ -71,23 +75,32 @@ def stage_window(
     db_hook: Any,
     settings: Settings,
     log: Any,
+    song_keys: Sequence[str] | None = None,
 ) -> list[StageStats]:
     """Stage every hour of ``window``, each in its own transaction, as hourly runs would.
 
     Events: each hour from its own prefix (``pattern``), listed once a day. Songs carry no
-    event time: ``song_data/`` is listed once, its new or changed files are loaded under
-    the window's first hour (as the first of a series of hourly runs would), and every
-    later hour is recorded with nothing new. A failure stops at the hour it hit: the hours
-    before it are staged and recorded, and a re-run finds them unchanged in the ledger.
+    event time: their new or changed files are loaded under the window's first hour (as the
+    first of a series of hourly runs would), and every later hour is recorded with nothing
+    new. Which files: ``song_keys`` when bucket notifications announced them (no listing),
+    else whatever a listing of ``song_data/`` finds that the ledger has not loaded. A
+    failure stops at the hour it hit: the hours before it are staged and recorded, and a
+    re-run finds them unchanged in the ledger.
     """
+    from sparkify.pipeline.staging.objects import Listing, announced
     from sparkify.pipeline.staging.window import list_hours
 
     hours = window.hours()
     if fmt == "jsonl":
         listed = list_hours(source, pattern, hours)
     else:
-        listed = {hour: [] for hour in hours}
-        listed[hours[0]] = source.list(window.start.strftime(pattern))
+        prefix = window.start.strftime(pattern)
+        listed: dict[datetime, Iterable[SourceObject]] = {hour: [] for hour in hours}
+        if song_keys is None:
+            listed[hours[0]] = Listing(source, prefix)
+        else:
+            listed[hours[0]] = announced(source, song_keys, prefix)
+            log.info("%d song file(s) announced by bucket notifications", len(song_keys))
     results = []
     for hour in hours:
         stats = stage_partition(
@@ -194,6 +207,7 @@ class StageJsonOperator(BaseOperator):
             db_hook=db_hook,
             settings=settings,
             log=self.log,
+            song_keys=self._announced(context) if self.format == "json_object" else None,
         )
         stats = combine(FORMATS[self.format][1], context["dag_run"].partition_key, per_hour)
         if len(per_hour) > 1:
@@ -201,3 +215,13 @@ class StageJsonOperator(BaseOperator):
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = stats.as_extra()
         return stats.as_extra()
+
+    @staticmethod
+    def _announced(context: Context) -> list[str] | None:
+        """The song files the run's triggering ``landed`` events announce, if all do."""
+        from sparkify.pipeline.notifications import announced_song_keys
+
+        triggering = context.get("triggering_asset_events") or {}
+        return announced_song_keys(
+            event.extra for asset in triggering for event in triggering[asset]
+        )

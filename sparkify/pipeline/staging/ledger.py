@@ -9,8 +9,9 @@ in, Redshift (no ``COPY FROM STDIN``) inserts them in chunks.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sparkify.pipeline.sql import render, statements
@@ -54,10 +55,32 @@ def partition_objects(cur: Any, dataset: str, hour_value: datetime) -> dict[str,
     return dict(cur.fetchall())
 
 
-def loaded_objects(cur: Any, dataset: str) -> dict[str, str]:
-    """The ledger's ETag of every object of ``dataset`` loaded so far."""
-    run(cur, "ledger/read_loaded_objects", {"dataset": dataset})
+def loaded_objects(
+    cur: Any, dataset: str, keys: Sequence[str], dialect: str = "postgres"
+) -> dict[str, str]:
+    """The ledger's ETag of each of ``keys`` that it holds (at most ``INSERT_CHUNK`` keys)."""
+    if not keys:
+        return {}
+    params = {"dataset": dataset, **{f"key_{i}": key for i, key in enumerate(keys)}}
+    run(cur, "ledger/read_loaded_objects", params, dialect, rows=len(keys))
     return dict(cur.fetchall())
+
+
+def unseen_objects(
+    cur: Any, dataset: str, objects: Iterable[SourceObject], dialect: str = "postgres"
+) -> list[SourceObject]:
+    """The ``objects`` (a listing, consumed as it comes) that the ledger has not loaded, or
+    loaded with another ETag, in the order given.
+
+    One ledger lookup by primary key per ``INSERT_CHUNK`` objects: the cost follows the
+    listing and what is new, and nothing the size of the ledger is held in memory.
+    """
+    found: list[SourceObject] = []
+    listed = iter(objects)
+    while chunk := list(islice(listed, INSERT_CHUNK)):
+        done = loaded_objects(cur, dataset, [o.key for o in chunk], dialect)
+        found.extend(o for o in chunk if done.get(o.key) != o.etag)
+    return found
 
 
 def ledger_matches(

@@ -27,7 +27,7 @@ from sparkify.pipeline.records import (
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging import ledger as bookkeeping
 from sparkify.pipeline.staging.lines import numbered_lines
-from sparkify.pipeline.staging.objects import SourceObject
+from sparkify.pipeline.staging.objects import SourceObject, fetch_whole
 from sparkify.pipeline.staging.stats import StageStats
 
 # Binary COPY: PostgreSQL types of (partition_hour, source_key, line_no, *EVENT_COLUMNS).
@@ -245,13 +245,12 @@ def stage_songs(
     with conn.transaction(), conn.cursor() as cur:
         # One song loader at a time: two partitions must not both load one new file.
         bookkeeping.lock(cur, "postgres", "songs")
-        done = bookkeeping.loaded_objects(cur, "songs")
-        objects = [o for o in objects if done.get(o.key) != o.etag]
+        objects = bookkeeping.unseen_objects(cur, "songs", objects)
         cur.execute(_one("staging/create_load_songs"))
         rejects = []
         with cur.copy(_one("staging/copy_song_rows", columns=SONG_COLUMNS)) as copy:
-            for obj in objects:
-                content = strip_line(b"".join(source.chunks(obj.key))).strip()
+            for obj, content in fetch_whole(source, objects):
+                content = strip_line(content).strip()
                 counts = {"read": 1, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
                 stats.objects += 1
                 stats.read += 1

@@ -273,8 +273,7 @@ def _stage_songs(
     serverless: bool,
 ) -> None:
     hour_value = params["partition_hour"]
-    done = bookkeeping.loaded_objects(cur, "songs")
-    objects = [o for o in objects if done.get(o.key) != o.etag]
+    objects = bookkeeping.unseen_objects(cur, "songs", objects, DIALECT)
     if not objects:
         bookkeeping.keep_or_record_empty(cur, stats, hour_value)
         return
