@@ -63,6 +63,10 @@ def _environment(root: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # SQL, not HTML; only validated identifiers are interpolated
+        # The files do not change under a running process; not checking their mtimes on
+        # every render saves a stat per template and include (a month's window renders
+        # thousands).
+        auto_reload=False,
     )
     env.filters["ident"] = quoted
     env.filters["name"] = identifier  # validated, unquoted: for names never reserved
@@ -70,6 +74,7 @@ def _environment(root: str) -> jinja2.Environment:
     return env
 
 
+@cache
 def template_name(name: str, dialect: str) -> str:
     root = sql_dir()
     variant = f"{name}.{dialect}.sql"

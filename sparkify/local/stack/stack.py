@@ -396,8 +396,7 @@ class Stack:
             # The password travels in the environment, never on a command line.
             env["SPARKIFY_REDSHIFT_PASSWORD"] = cfg["secrets"]["warehouse_password"]
         elif part == "s3":
-            moto = Path(sys.executable).with_name("moto_server")
-            cmd = [str(moto)] if moto.exists() else [sys.executable, "-m", "moto.server"]
+            cmd = [sys.executable, "-m", "sparkify.local.stack.moto_server"]
             cmd += ["--host", HOST, "--port", str(port)]
         elif part == REDIS_PART:
             cmd = celery_parts.redis_command(self.state_dir / "redis" / "redis.conf")

@@ -228,7 +228,7 @@ def loaded_etags(conn: psycopg.Connection, dataset: str) -> dict[str, str]:
 def stage_songs(
     conn: psycopg.Connection,
     source: ObjectSource,
-    objects: list[SourceObject],
+    objects: Iterable[SourceObject],
     hour: datetime,
     *,
     reject_text_limit: int = 4096,
@@ -246,6 +246,9 @@ def stage_songs(
         # One song loader at a time: two partitions must not both load one new file.
         bookkeeping.lock(cur, "postgres", "songs")
         objects = bookkeeping.unseen_objects(cur, "songs", objects)
+        if not objects:
+            bookkeeping.keep_or_record_empty(cur, stats, hour_value)
+            return stats
         cur.execute(_one("staging/create_load_songs"))
         rejects = []
         with cur.copy(_one("staging/copy_song_rows", columns=SONG_COLUMNS)) as copy:
@@ -275,28 +278,25 @@ def stage_songs(
                     copy.write_row((*row, obj.key, hour_value))
                 counts["coerced"] = parser.coerced - coerced_before
                 ledger.append((obj, counts))
-        if objects:
-            keys = [o.key for o in objects]
-            bookkeeping.forget_object_rejects(cur, "songs", keys)
-            _copy_rejects(cur, rejects)
-            for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
-                cur.execute(sql)
-            # The picks model matches plays with, for the triples just merged.
-            for sql in statements(render("staging/merge_song_picks")):
-                cur.execute(sql)
-            bookkeeping.run(cur, "staging/staged_song_keys", {"keys": keys})
-            staged_keys = {r[0] for r in cur.fetchall()}
-            for obj, counts in ledger:
-                if obj.key in staged_keys:
-                    counts["staged"] = 1
-                elif not counts["rejected"]:
-                    counts["duplicate"] = 1  # another file of this load carries the same song_id
-            stats.staged = sum(c["staged"] for _, c in ledger)
-            stats.duplicate = sum(c["duplicate"] for _, c in ledger)
-            stats.coerced = parser.coerced
-            stats.drift = parser.drift.as_dict()
-            _write_ledger(cur, "songs", ledger, hour_value)
-            bookkeeping.write_partition_from_ledger(cur, stats, hour_value)
-        else:
-            bookkeeping.keep_or_record_empty(cur, stats, hour_value)
+        keys = [o.key for o in objects]
+        bookkeeping.forget_object_rejects(cur, "songs", keys)
+        _copy_rejects(cur, rejects)
+        for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
+            cur.execute(sql)
+        # The picks model matches plays with, for the triples just merged.
+        for sql in statements(render("staging/merge_song_picks")):
+            cur.execute(sql)
+        bookkeeping.run(cur, "staging/staged_song_keys", {"keys": keys})
+        staged_keys = {r[0] for r in cur.fetchall()}
+        for obj, counts in ledger:
+            if obj.key in staged_keys:
+                counts["staged"] = 1
+            elif not counts["rejected"]:
+                counts["duplicate"] = 1  # another file of this load carries the same song_id
+        stats.staged = sum(c["staged"] for _, c in ledger)
+        stats.duplicate = sum(c["duplicate"] for _, c in ledger)
+        stats.coerced = parser.coerced
+        stats.drift = parser.drift.as_dict()
+        _write_ledger(cur, "songs", ledger, hour_value)
+        bookkeeping.write_partition_from_ledger(cur, stats, hour_value)
     return stats
