@@ -1,7 +1,7 @@
 """Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
 
-``staging``, ``memory``, ``incremental`` and ``rematch`` run on a stack of PostgreSQL and S3
-only;
+``staging``, ``memory``, ``incremental``, ``rematch`` and ``catalogue`` run on a stack of
+PostgreSQL and S3 only;
 ``latency``, ``backfill`` and ``health`` on a second, full stack with Airflow
 (``airflow_stack``); ``big_day`` on a third, through ``sparkify demo``'s own path
 (``big_day``).
@@ -23,7 +23,7 @@ from benchmarks import common
 
 RESULTS = Path(__file__).with_name("results.json")
 EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
-STACK_PARTS = ("staging", "memory", "incremental", "rematch")
+STACK_PARTS = ("staging", "memory", "incremental", "rematch", "catalogue")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
 DEMO_PARTS = ("big_day",)
 PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
@@ -31,7 +31,7 @@ PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
     "health_runs", "rematch_runs", "big_day_seconds", "big_day_options", "big_day_exact",
-    "big_day_profile", "big_day_demo_1m",
+    "big_day_profile", "big_day_demo_1m", "songs_catalogue_runs",
 )  # fmt: skip
 
 
@@ -201,6 +201,11 @@ def run_stack_parts(parts, args, results: dict, console) -> None:
             from benchmarks import rematch
 
             results.update(rematch.run(stack, args.repeats))
+        if "catalogue" in parts:
+            console.print("song catalogue cost, 100 new songs on 10k and 1M loaded ...")
+            from benchmarks import catalogue
+
+            results.update(catalogue.run(stack, args.repeats))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,9 @@ CREATE TABLE IF NOT EXISTS load_ledger (
     loaded_at      TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
     PRIMARY KEY (dataset, source_key)
 );
+-- A partition's objects (restaging an hour, a partition's counts) without reading the whole
+-- ledger, which grows with every object ever loaded.
+CREATE INDEX IF NOT EXISTS load_ledger_partition_ix ON load_ledger (dataset, partition_hour);
 
 -- One row per staged partition and data set: the reconciliation counts and schema drift.
 CREATE TABLE IF NOT EXISTS staging_partitions (

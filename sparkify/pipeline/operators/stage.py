@@ -91,25 +91,26 @@ def stage_window(
     re-run finds them unchanged in the ledger.
     """
     from sparkify.pipeline.staging.objects import Listing, announced
-    from sparkify.pipeline.staging.window import list_hours
+    from sparkify.pipeline.staging.window import list_hours, record_quiet_hours
+    from sparkify.pipeline.warehouse import hook_dialect
 
     hours = window.hours()
+    quiet: Sequence[datetime] = ()
     if fmt == "jsonl":
         listed = list_hours(source, pattern, hours)
     else:
         prefix = window.start.strftime(pattern)
-        listed: dict[datetime, Iterable[SourceObject]] = {hour: [] for hour in hours}
         if song_keys is None:
-            listed[hours[0]] = Listing(source, prefix)
+            listed = {hours[0]: Listing(source, prefix)}
         else:
-            listed[hours[0]] = announced(source, song_keys, prefix)
+            listed = {hours[0]: announced(source, song_keys, prefix)}
             log.info("%d song file(s) announced by bucket notifications", len(song_keys))
-    from sparkify.pipeline.warehouse import hook_dialect
-
+        hours, quiet = hours[:1], hours[1:]
+    dialect = hook_dialect(db_hook)
     results = []
     # PostgreSQL: one connection for the window's hours (each still its own transaction);
     # a connection per hour was a tenth of a month's staging time.
-    shared = db_hook.get_conn() if hook_dialect(db_hook) == "postgres" else None
+    shared = db_hook.get_conn() if dialect == "postgres" else None
     with contextlib.closing(shared) if shared is not None else contextlib.nullcontext():
         for hour in hours:
             stats = stage_partition(
@@ -125,6 +126,16 @@ def stage_window(
             )
             log_stats(log, stats)
             results.append(stats)
+        if quiet:
+            results += record_quiet_hours(
+                FORMATS[fmt][1], quiet, db_hook=db_hook, dialect=dialect, conn=shared
+            )
+            log.info(
+                "Recorded %d later hour(s) of the window, %s .. %s, with no new song file",
+                len(quiet),
+                partitions.format_key(quiet[0]),
+                partitions.format_key(quiet[-1]),
+            )
     return results
 
 
