@@ -1,12 +1,12 @@
 """``sparkify demo``: the whole pipeline on the local stack, from nothing to a checked schema.
 
-1. Generates a small synthetic data set into ``<state>/demo-data/`` (three days of about
+1. Brings the stack up (idempotent: a running, healthy stack is left as it is).
+2. Generates a small synthetic data set into ``<state>/demo-data/`` (three days of about
    12 events an hour, 72 hourly partitions; reused when it is already there with the same
    options), unless ``--source DIR`` names a data set in the original export layout.
-2. Brings up PostgreSQL and the S3 endpoint and lands the data (``sparkify land``: events
-   split into hourly prefixes, the bucket's notifications suspended meanwhile), then the
-   rest of the stack (idempotent: a running, healthy part is left as it is).
-3. Unpauses the DAGs if needed, runs ``setup`` and waits for it.
+3. Unpauses the DAGs if needed, runs ``setup`` and waits for it and for the live clock's
+   run of the hour just ended (``settle``), then lands the data (``sparkify land``: events
+   split into hourly prefixes, the bucket's notifications suspended meanwhile).
 4. Backfills ``stage_events`` and ``stage_songs`` over the range (default: the days of the
    log files), one run per window of ``--grain`` (default: a day), and waits, with a
    progress bar per DAG, until every window of the range has finished in ``model`` and
@@ -65,7 +65,7 @@ TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "art
 LINE_COUNTERS = ("read", "staged", "rejected", "duplicate", "coerced")
 # The only DAG that takes whatever song files are new, whichever hour it runs for.
 SONG_TAKERS = ("stage_songs",)
-STORAGE = ("postgres", "s3")  # what landing needs: started, and landed into, before Airflow
+CLOCK_DAG = "detect_landing"  # the hourly clock, whose live run can take landed songs
 _BUSY_TI_STATES = (None, "scheduled", "queued", "running", "restarting")
 
 
@@ -142,31 +142,13 @@ def run_demo(
         keys = [window.key for window in windows_of(hours, options.grain)]
         mark = step("data", mark)
 
-        # Storage first and the data landed before Airflow starts: landing is thousands of
-        # requests to the S3 endpoint, faster without Airflow's processes starting beside
-        # it, and no scheduled run can see the songs before the backfill's own.
-        stack.up(
-            STORAGE,
-            executor=options.executor,
-            workers=options.workers,
-            echo=echo,
-            warehouse=options.warehouse,
-        )
-        mark = step("storage up", mark)
-        report = land_data(stack, source, hours[0].date(), hours[-1].date())
-        echo(
-            f"landed {report['lines']} event lines and {report['song_files']} song files "
-            f"({report['uploaded']} objects uploaded, {report['unchanged']} unchanged)"
-        )
-        mark = step("land", mark)
-
         stack.up(
             executor=options.executor,
             workers=options.workers,
             echo=echo,
             warehouse=options.warehouse,
         )
-        mark = step("airflow up", mark)
+        mark = step("stack up", mark)
 
         with stack.api_client() as client:
             wait_for_dags(client, (SETUP_DAG, LATE_DAG, *PIPELINE_DAGS))
@@ -179,6 +161,14 @@ def run_demo(
             for dag_id in unpause(client, (LATE_DAG, *PIPELINE_DAGS)):
                 echo(f"unpaused {dag_id}")
             mark = step("setup", mark)
+
+            settle(client, SONG_TAKERS, echo=echo)
+            report = land_data(stack, source, hours[0].date(), hours[-1].date())
+            echo(
+                f"landed {report['lines']} event lines and {report['song_files']} song files "
+                f"({report['uploaded']} objects uploaded, {report['unchanged']} unchanged)"
+            )
+            mark = step("land", mark)
 
             submissions = backfill(client, STAGING_DAGS, hours[0], hours[-1], grain=options.grain)
             echo(
@@ -317,23 +307,36 @@ def settle(
     timeout: float = 120.0,
     echo: Callable[[str], None] = lambda _msg: None,
 ) -> None:
-    """Wait until each DAG's scheduled run of the current hour exists and is not working.
+    """Wait until the live clock's due run (``detect_landing``) has finished, and so have
+    the runs of ``dag_ids`` it started for its hour.
 
     ``stage_songs`` loads every song file it has not seen, whatever hour it runs for. On a
-    fresh stack the scheduler starts a run for the hour that just ended as soon as the DAG
-    is parsed; had the songs landed by then, that run would stage them under today's hour
-    and ``songs`` would fill only when today's ``model`` runs, not during the backfill.
-    Landing after it keeps the demo's songs in the backfilled range. (At each full hour a
-    new scheduled run starts; between landing and the backfill's first run that window is
-    a few seconds.)
+    fresh stack the scheduler starts ``detect_landing`` for the hour that just ended as
+    soon as the DAG is parsed; its grace period long over, it emits ``landed`` at once, and
+    had the songs landed by then, that hour's ``stage_songs`` would stage them under
+    today's hour. Landing after it keeps the demo's songs in the backfilled range, loaded
+    by the backfill's own run. (At each full hour a new live run starts; between landing
+    and the backfill's first run that window is a few seconds.)
     """
     deadline = time.monotonic() + timeout
+
+    def waiting(what: str) -> bool:
+        if time.monotonic() > deadline:
+            echo(f"{what} still busy after {timeout:.0f}s; going on")
+            return False
+        time.sleep(1)
+        return True
+
+    while not _settled(client, CLOCK_DAG):
+        if not waiting(CLOCK_DAG):
+            return
+    key = _latest_emitted_key(client)
+    if key is None:
+        return
     for dag_id in dag_ids:
-        while not _settled(client, dag_id):
-            if time.monotonic() > deadline:
-                echo(f"{dag_id}: its scheduled run is still busy after {timeout:.0f}s; going on")
-                break
-            time.sleep(1)
+        while not _finished_for(client, dag_id, key):
+            if not waiting(f"{dag_id} for {key}"):
+                return
 
 
 def _settled(client: ApiClient, dag_id: str) -> bool:
@@ -353,6 +356,21 @@ def _settled(client: ApiClient, dag_id: str) -> bool:
         if any(ti["state"] in _BUSY_TI_STATES for ti in tis["task_instances"]):
             return False
     return True
+
+
+def _latest_emitted_key(client: ApiClient) -> str | None:
+    """The key of the clock's latest run, if it succeeded (and so emitted ``landed``)."""
+    runs = client.get(f"/dags/{CLOCK_DAG}/dagRuns", order_by="-id", limit=1)["dag_runs"]
+    if not runs or runs[0]["state"] != "success":
+        return None
+    return runs[0].get("partition_key")
+
+
+def _finished_for(client: ApiClient, dag_id: str, key: str) -> bool:
+    """Whether ``dag_id`` has a finished run for partition ``key`` and none still active."""
+    runs = client.get(f"/dags/{dag_id}/dagRuns", order_by="-id", limit=50)["dag_runs"]
+    mine = [run for run in runs if run.get("partition_key") == key]
+    return bool(mine) and all(run["state"] in ("success", "failed") for run in mine)
 
 
 # -- summary --------------------------------------------------------------------------------
@@ -486,6 +504,7 @@ def write_json(path: Path, summary: dict[str, Any]) -> None:
     names = ("warehouse", "tables", "songplays_matched", "lines", "runs", "checks")
     ordered = {k: summary[k] for k in names if k in summary}
     ordered |= {k: summary[k] for k in ("executor", "workers") if k in summary}
+    ordered |= {k: summary[k] for k in ("steps_s",) if k in summary}
     path.write_text(json.dumps({**ordered, "seconds": summary["seconds"]}, indent=2) + "\n")
 
 

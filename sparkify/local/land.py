@@ -36,6 +36,7 @@ JSONPATHS_KEY = "log_json_path.json"
 DAY_FILE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-events.*\.json")
 # Single PUTs below this size, so an object's ETag is the MD5 of its bytes (S3's limit).
 SINGLE_PUT_LIMIT = 5 * 1024**3
+PUT_WORKERS = 10
 _MAX_OPEN_HOURS = 64  # a file whose lines scatter over many hours must not exhaust descriptors
 
 
@@ -282,8 +283,10 @@ def land(
             uploader.put_bytes(data, path.relative_to(source).as_posix(), listing)
             return len(data)
 
-        # Thousands of small PUTs: overlap their round trips.
-        with ThreadPoolExecutor(max_workers=16) as pool:
+        # Thousands of small PUTs: overlap their round trips, one thread per connection of
+        # botocore's default pool (10): more threads than that open and drop a connection
+        # for every request over.
+        with ThreadPoolExecutor(max_workers=PUT_WORKERS) as pool:
             for size in pool.map(put_song, songs):
                 bars.advance(songs_bar, size)
         report["objects"] += len(songs)
