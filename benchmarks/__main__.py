@@ -3,8 +3,8 @@
 ``staging``, ``memory``, ``incremental``, ``rematch`` and ``catalogue`` run on a stack of
 PostgreSQL and S3 only;
 ``latency``, ``backfill`` and ``health`` on a second, full stack with Airflow
-(``airflow_stack``); ``big_day`` on a third, through ``sparkify demo``'s own path
-(``big_day``).
+(``airflow_stack``); ``big_day`` and ``month`` on stacks of their own, through ``sparkify
+demo``'s own path (``big_day``, ``month``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ RESULTS = Path(__file__).with_name("results.json")
 EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
 STACK_PARTS = ("staging", "memory", "incremental", "rematch", "catalogue")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
-DEMO_PARTS = ("big_day",)
+DEMO_PARTS = ("big_day", "month")
 PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
     "health_runs", "rematch_runs", "big_day_seconds", "big_day_options", "big_day_exact",
-    "big_day_profile", "big_day_demo_1m", "songs_catalogue_runs",
+    "big_day_profile", "big_day_demo_1m", "songs_catalogue_runs", "month_backfill_s_by_grain",
 )  # fmt: skip
 
 
@@ -82,6 +82,11 @@ def main() -> int:
         help="mean events an hour of the big day (default: about a million a day)",
     )
     parser.add_argument(
+        "--month-grains",
+        default="range,day",
+        help="grains the month is backfilled by, each on a fresh stack (default range,day)",
+    )
+    parser.add_argument(
         "--airflow-env",
         action="append",
         default=[],
@@ -103,6 +108,8 @@ def main() -> int:
         run_airflow_parts(parts, args, results, console, airflow_env)
     if "big_day" in parts:
         run_big_day(args, results, console)
+    if "month" in parts:
+        run_month(args, results, console)
     results["seconds"] = round(time.perf_counter() - started, 1)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous.update(results)
@@ -158,6 +165,22 @@ def run_airflow_parts(parts, args, results: dict, console, airflow_env: dict[str
 
             console.print("health page for a year of hourly partitions ...")
             results.update(health.run(live, repeats=args.repeats, echo=console.print))
+
+
+def run_month(args, results: dict, console) -> None:
+    from benchmarks import month
+
+    grains = [g for g in args.month_grains.split(",") if g]
+    console.print(f"a month at the real data's density, by {', '.join(grains)} ...")
+    earlier = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    known = {**earlier, **results}
+    results.update(
+        month.run(
+            grains,
+            partitions_per_minute=known.get("partitions_per_minute"),
+            echo=console.print,
+        )
+    )
 
 
 def run_big_day(args, results: dict, console) -> None:

@@ -61,7 +61,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument(
         "--grain", choices=GRAINS, default=DEFAULT_GRAIN,
-        help="one run per hour, per UTC day (default), or one for the whole range",
+        help="one run per hour, per UTC day, or (default) one for the whole range "
+        "(windows of at most 92 days)",
     )  # fmt: skip
     p.add_argument("--unpause", action="store_true", help="unpause the DAGs involved if paused")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")

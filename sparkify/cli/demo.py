@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument(
         "--grain", choices=GRAINS, default=DEFAULT_GRAIN,
-        help="backfill one run per hour, per UTC day (default), or one for the whole range",
+        help="backfill one run per hour, per UTC day, or (default) one for the whole range "
+        "(windows of at most 92 days)",
     )  # fmt: skip
     p.add_argument("--json", dest="json_path", type=Path, help="also write the summary here")
     p.add_argument("--down", action="store_true", help="stop the stack at the end")

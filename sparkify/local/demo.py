@@ -8,7 +8,7 @@
    run of the hour just ended (``settle``), then lands the data (``sparkify land``: events
    split into hourly prefixes, the bucket's notifications suspended meanwhile).
 4. Backfills ``stage_events`` and ``stage_songs`` over the range (default: the days of the
-   log files), one run per window of ``--grain`` (default: a day), and waits, with a
+   log files), one run per window of ``--grain`` (default: the whole range), and waits, with a
    progress bar per DAG, until every window of the range has finished in ``model`` and
    ``quality`` too, which follow by their assets with the same keys.
 5. Prints a summary from the warehouse and the REST API (``--json PATH`` writes it) and

@@ -132,6 +132,19 @@ def day_windows(start: datetime, end: datetime) -> list[Window]:
     return windows
 
 
+def longest_windows(start: datetime, end: datetime) -> list[Window]:
+    """``start``..``end`` (whole hours, end exclusive) in as few windows as ``MAX_WINDOW``
+    allows: one when it fits, else windows of ``MAX_WINDOW`` cut at a UTC midnight."""
+    windows = []
+    while start < end:
+        stop = start + MAX_WINDOW
+        # Not the last: back to the midnight before, so the next window starts a day.
+        stop = datetime(stop.year, stop.month, stop.day, tzinfo=UTC) if stop < end else end
+        windows.append(Window(start, stop))
+        start = stop
+    return windows
+
+
 def events_prefix(root: str, hour: datetime) -> str:
     """The hourly prefix events of ``hour`` land under: ``log_data/YYYY/MM/DD/HH/``."""
     return f"{root.rstrip('/')}/{hour:%Y/%m/%d/%H}/"

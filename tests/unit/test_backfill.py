@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sparkify import control as bf
 from sparkify.cli.main import build_parser
 from sparkify.control.api import ApiError
 from sparkify.local import demo
+from sparkify.pipeline import partitions
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -161,18 +163,21 @@ def test_all_means_the_staging_dags():
 # -- requests ------------------------------------------------------------------------------------
 DAY1 = "2018-11-01T00:00:00/2018-11-02T00:00:00"
 DAY2 = "2018-11-02T00:00:00/2018-11-03T00:00:00"
+BOTH_DAYS = "2018-11-01T00:00:00/2018-11-03T00:00:00"
 
 
-def test_staging_dags_get_one_run_per_day_by_default():
+def test_staging_dags_get_one_run_for_the_range_by_default():
     api = FakeApi()
     subs = bf.backfill(api, "all", date(2018, 11, 1), date(2018, 11, 2))
     assert [s.dag_id for s in subs] == ["stage_events", "stage_songs"]
     for dag_id in ("stage_events", "stage_songs"):
         bodies = api.posted(f"/dags/{dag_id}/dagRuns")
-        assert [b["partition_key"] for b in bodies] == [DAY1, DAY2]
+        assert [b["partition_key"] for b in bodies] == [BOTH_DAYS]
         # A run id is a path segment: the window's "/" is not in it.
         assert all("/" not in b["dag_run_id"] for b in bodies)
-    assert subs[0].keys == (DAY1, DAY2)
+    assert subs[0].keys == (BOTH_DAYS,)
+    by_day = bf.backfill(FakeApi(), "all", date(2018, 11, 1), date(2018, 11, 2), grain="day")
+    assert by_day[0].keys == (DAY1, DAY2)
     assert not api.posted("/backfills"), "no Airflow backfill: the DAGs are asset-scheduled"
 
 
@@ -198,10 +203,25 @@ def test_a_grain_cuts_the_range_into_windows(grain, expected):
     assert [b["partition_key"] for b in api.posted("/dags/stage_events/dagRuns")] == expected
 
 
-def test_a_range_too_long_for_one_window_says_to_cut_it():
+def test_a_range_too_long_for_one_window_is_cut_into_the_fewest_windows():
     api = FakeApi()
-    with pytest.raises(bf.BackfillError, match=r"longer than 92 days.*--grain day"):
-        bf.backfill(api, "all", date(2018, 1, 1), date(2018, 12, 31), grain="range")
+    (sub, _songs) = bf.backfill(api, "all", date(2018, 1, 1), date(2018, 12, 31), grain="range")
+    windows = [partitions.parse_window(k) for k in sub.keys]
+    assert len(windows) == 4  # 365 days: 92 + 92 + 92 + 89
+    assert windows[0].start == datetime(2018, 1, 1, tzinfo=UTC)
+    assert windows[-1].end == datetime(2019, 1, 1, tzinfo=UTC)
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+    assert all(w.end - w.start <= timedelta(days=92) for w in windows)
+    assert all(w.start.hour == 0 for w in windows)
+    # An odd start hour: the later windows still start at midnight.
+    (odd, _songs) = bf.backfill(
+        FakeApi(), "all", datetime(2018, 1, 1, 5, tzinfo=UTC), date(2018, 6, 30), grain="range"
+    )
+    assert [k.split("/")[0] for k in odd.keys] == ["2018-01-01T05:00:00", "2018-04-03T00:00:00"]
+
+
+def test_an_unknown_grain_is_refused():
+    api = FakeApi()
     with pytest.raises(bf.BackfillError, match="unknown grain"):
         bf.backfill(api, "all", date(2018, 11, 1), date(2018, 11, 1), grain="week")
     assert not api.posted("/dags/stage_events/dagRuns")
@@ -355,7 +375,7 @@ def test_backfill_and_demo_commands_are_registered():
     assert args.last == datetime(2018, 11, 1, 5, tzinfo=UTC)
     args = build_parser().parse_args(["demo"])
     assert (args.days, args.events_per_hour, args.down) == (3, 12.0, False)
-    assert args.grain == "day"
+    assert args.grain == "range"
 
 
 def test_demo_summary_problems_name_failures_and_missing_partitions():
