@@ -63,6 +63,7 @@ SETUP_DAG = "setup"
 LATE_DAG = "restage_late"  # unpaused too, as in production; idle on historical data
 TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
 LINE_COUNTERS = ("read", "staged", "rejected", "duplicate", "coerced")
+PARTITIONED_TABLES = ("staging_events", "staging_songs", "songplays")  # by partition_hour
 # The only DAG that takes whatever song files are new, whichever hour it runs for.
 SONG_TAKERS = ("stage_songs",)
 CLOCK_DAG = "detect_landing"  # the hourly clock, whose live run can take landed songs
@@ -437,7 +438,10 @@ def task_instances_per_host(
 
 
 def warehouse_summary(dsn: str, first: datetime, last: datetime) -> dict[str, Any]:
-    """Rows per table, matched plays, and the range's lines from ``staging_partitions``."""
+    """Rows per table (the whole warehouse), matched plays, the range's lines from
+    ``staging_partitions``, and the rows of the partitioned tables that lie outside the
+    range (``outside_range``: a warehouse used before holds them too, and ``tables``
+    counts them)."""
     import psycopg
 
     with psycopg.connect(dsn) as conn:
@@ -461,7 +465,23 @@ def warehouse_summary(dsn: str, first: datetime, last: datetime) -> dict[str, An
                 (partitions.naive_utc(first), partitions.naive_utc(last)),
             ).fetchone()
             lines = {name: int(value) for name, value in zip(LINE_COUNTERS, row, strict=True)}
-    return {"tables": tables, "songplays_matched": int(matched), "lines": lines}
+        outside = {}
+        for table in PARTITIONED_TABLES:
+            outside[table] = 0
+            if tables.get(table):
+                outside[table] = int(
+                    conn.execute(
+                        f'SELECT COUNT(*) FROM "{table}" '
+                        "WHERE partition_hour < %s OR partition_hour > %s",
+                        (partitions.naive_utc(first), partitions.naive_utc(last)),
+                    ).fetchone()[0]
+                )
+    return {
+        "tables": tables,
+        "songplays_matched": int(matched),
+        "lines": lines,
+        "outside_range": outside,
+    }
 
 
 def warehouse_checks(dsn: str, first: datetime, last: datetime) -> dict[str, int]:
@@ -501,7 +521,8 @@ def summary_problems(summary: dict[str, Any], partitions_expected: int) -> list[
 def write_json(path: Path, summary: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = ("warehouse", "tables", "songplays_matched", "lines", "runs", "checks")
+    names = ("warehouse", "tables", "outside_range", "songplays_matched", "lines", "runs")
+    names += ("checks",)
     ordered = {k: summary[k] for k in names if k in summary}
     ordered |= {k: summary[k] for k in ("executor", "workers") if k in summary}
     ordered |= {k: summary[k] for k in ("steps_s",) if k in summary}
@@ -513,12 +534,24 @@ def render_summary(result: DemoResult, console: Any, partitions_expected: int) -
     from rich.table import Table
 
     summary = result.summary
-    tables = Table(title="Warehouse", title_justify="left")
+    outside = summary.get("outside_range", {})
+    tables = Table(title="Warehouse (every row, not only the range's)", title_justify="left")
     tables.add_column("table")
     tables.add_column("rows", justify="right")
+    if any(outside.values()):
+        tables.add_column("of them outside the range", justify="right")
     for name, count in summary["tables"].items():
-        tables.add_row(name, f"{count:,}")
+        if any(outside.values()):
+            away = outside.get(name)
+            tables.add_row(name, f"{count:,}", "" if away is None else f"[yellow]{away:,}[/]")
+        else:
+            tables.add_row(name, f"{count:,}")
     tables.add_row("songplays matched to a song", f"{summary['songplays_matched']:,}")
+    if any(outside.values()):
+        tables.caption = (
+            "The warehouse held rows outside the range too (an earlier run, or the live "
+            "schedule's hour): the counts above include them."
+        )
 
     lines = Table(title="Event lines of the range", title_justify="left")
     for name in LINE_COUNTERS:

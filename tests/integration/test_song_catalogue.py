@@ -86,3 +86,23 @@ def test_only_new_and_changed_song_files_load_whatever_page_they_are_on(
     (staged,) = conn.execute("SELECT COUNT(*) FROM staging_songs").fetchone()
     (ledger,) = conn.execute("SELECT COUNT(*) FROM load_ledger WHERE dataset = 'songs'").fetchone()
     assert staged == ledger == CATALOGUE + len(new)
+
+
+def test_the_demo_summary_says_which_rows_lie_outside_its_range(schema_ready, stack) -> None:
+    """``tables`` counts the whole warehouse; ``outside_range`` says how much of it is not
+    the range's (a warehouse used before, or the live schedule's hour)."""
+    from sparkify.local.demo import warehouse_summary
+
+    schema = schema_ready.execute("SELECT current_schema()").fetchone()[0]
+    for hour in ("2018-11-01 05:00", "2018-11-02 05:00", "2026-12-01 10:00"):
+        schema_ready.execute(
+            "INSERT INTO staging_songs (song_id, source_key, partition_hour, title) "
+            "VALUES (%s, %s, %s, 'x')",
+            (f"SO-{hour}", f"song_data/{hour}.json", hour),
+        )
+    dsn = f"{stack.warehouse_dsn()} options='-csearch_path={schema}'"
+    inside = warehouse_summary(dsn, H1, datetime(2018, 11, 2, 23, tzinfo=UTC))
+    assert inside["tables"]["staging_songs"] == 3
+    assert inside["outside_range"] == {"staging_events": 0, "staging_songs": 1, "songplays": 0}
+    one_day = warehouse_summary(dsn, H1, datetime(2018, 11, 1, 23, tzinfo=UTC))
+    assert one_day["outside_range"]["staging_songs"] == 2

@@ -478,3 +478,34 @@ def test_demo_data_is_generated_once_per_options(tmp_path):
     options.days = 2
     demo.prepare_data(tmp_path / "demo-data", options, messages.append)
     assert demo.data_span(out) == (date(2018, 11, 1), date(2018, 11, 1) + timedelta(days=1))
+
+
+def test_the_demo_says_when_the_warehouse_holds_rows_outside_the_range(tmp_path):
+    from rich.console import Console
+
+    summary = {
+        "seconds": 1.5,
+        "checks": {"passed": 1, "failed": 0},
+        "runs": {d: {"success": 1, "failed": 0} for d in bf.PIPELINE_DAGS},
+        "lines": dict.fromkeys(demo.LINE_COUNTERS, 0),
+        "songplays_matched": 0,
+        "tables": dict.fromkeys(demo.TABLES, 5),
+        "outside_range": {"staging_events": 0, "staging_songs": 2, "songplays": 0},
+        "steps_s": {"stack up": 1.0},
+    }
+    demo.write_json(tmp_path / "summary.json", summary)
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["outside_range"]["staging_songs"] == 2
+    assert written["steps_s"] == {"stack up": 1.0}
+
+    def printed(summary) -> str:
+        console = Console(record=True, width=120)
+        result = demo.DemoResult(summary=summary, keys=["k"], timings={"total": 1.0})
+        demo.render_summary(result, console, 1)
+        return console.export_text()
+
+    text = printed(summary)
+    assert "of them outside the range" in text
+    assert "held rows outside the range too" in text
+    clean = printed({**summary, "outside_range": dict.fromkeys(demo.PARTITIONED_TABLES, 0)})
+    assert "outside the range" not in clean
