@@ -62,6 +62,17 @@ def register(subparsers) -> None:
         help="postgres, or redshift: the Redshift rehearsal (default: the stack's, else postgres)",
     )
     add_executor_arguments(p)
+    live = p.add_argument_group("live (--live: no backfill; events of now, landed as they arrive)")
+    live.add_argument(
+        "--live", action="store_true",
+        help="land generated events of the current time, an object every --interval "
+        "seconds for --minutes, and time the event path from upload to quality",
+    )  # fmt: skip
+    live.add_argument("--minutes", type=float, default=3.0, help="how long to land (default 3)")
+    live.add_argument(
+        "--interval", type=float, default=20.0,
+        help="seconds between two objects (default 20)",
+    )  # fmt: skip
     p.set_defaults(func=_run)
 
 
@@ -71,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     from sparkify.local.stack.config import ADMIN_USER
     from sparkify.local.stack.stack import Stack
 
+    if args.live:
+        return _run_live(args)
     if args.days < 1 or args.events_per_hour < 0:
         raise BackfillError("--days must be at least 1 and --events-per-hour not negative")
     console = Console(stderr=True)
@@ -101,6 +114,31 @@ def _run(args: argparse.Namespace) -> int:
     if not args.down:
         print(f"Airflow UI: {stack.api_url}  login: {ADMIN_USER} / {stack.admin_password}")
         print("The stack keeps running: `sparkify stack down` stops it.")
+    for problem in result.problems:
+        print(f"FAILED: {problem}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from sparkify.local.live import LiveOptions, render_live, run_live
+    from sparkify.local.stack.stack import Stack
+
+    if args.minutes <= 0 or args.interval <= 0:
+        raise BackfillError("--minutes and --interval must be positive")
+    console = Console(stderr=True)
+    options = LiveOptions(
+        minutes=args.minutes,
+        interval=args.interval,
+        seed=args.seed,
+        down=args.down,
+        json_path=args.json_path,
+    )
+    result = run_live(options, stack=Stack(), echo=lambda m: console.print(m))
+    render_live(result, Console())
+    if args.json_path:
+        print(f"summary written to {args.json_path}")
     for problem in result.problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 0 if result.ok else 1

@@ -1,0 +1,374 @@
+"""``sparkify demo --live``: events of the current time landed as they would arrive, and
+how fresh the star schema is behind them.
+
+1. Brings the stack up (its bucket notifies the SQS queue that ``route_notifications``
+   watches), runs ``setup`` and unpauses the DAGs.
+2. Generates a pool of events and song files (``sparkify generate``, one day) and, for
+   ``--minutes``, lands an object every ``--interval`` seconds into the current hour's
+   prefix (``log_data/YYYY/MM/DD/HH/live-NNNN.json``): the next few events of the pool,
+   their ``ts`` set to the moment they are sent; and, now and then, a new song file. No
+   command starts anything: the bucket's notifications do, through the chain.
+3. Shows the rows of ``staging_events`` as they arrive, then waits for the chain to check
+   every object.
+4. The summary (printed, and ``--json``): ``events_sent`` (unique events landed),
+   ``freshness_s`` (per object, from the end of its upload to the end of the first
+   successful ``quality`` run that covered it: the first ``stage_events`` run of its hour
+   started after the upload, the first ``model`` run started after that one ended, the
+   first ``quality`` run started after that one ended), the warehouse's ``tables``, and the
+   ``runs`` and ``checks`` of the hours landed into, every one of them counted.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sparkify.pipeline import partitions
+
+if TYPE_CHECKING:
+    from sparkify.control.api import ApiClient
+    from sparkify.local.stack.stack import Stack
+
+DAGS = ("stage_events", "stage_songs", "model", "quality")
+FINISHED = ("success", "failed")
+ENTRY_DAGS = ("route_notifications", "restage_late")
+SETUP_DAG = "setup"
+EVENTS_PER_OBJECT = 6
+SONG_EVERY = 4  # a new song file with every fourth object
+POOL_EVENTS_PER_HOUR = 400.0  # the generated pool: enough lines for an hour of objects
+WAIT_AFTER_S = 300.0  # after the last object, how long the chain may take to check it all
+
+
+@dataclass
+class LiveOptions:
+    minutes: float = 3.0
+    interval: float = 20.0
+    seed: int = 4242
+    down: bool = False
+    json_path: Path | None = None
+    timeout: float = WAIT_AFTER_S
+
+
+@dataclass
+class Landed:
+    """One object landed: its key, its hour's partition key, when its upload ended."""
+
+    key: str
+    partition_key: str
+    uploaded: datetime
+    events: int
+    song: bool = False
+
+
+@dataclass
+class LiveResult:
+    summary: dict[str, Any]
+    landed: list[Landed] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def event_pool(workdir: Path, seed: int) -> tuple[list[dict[str, Any]], list[Path], Path]:
+    """A day of generated events (as dicts, in time order) and its song files."""
+    from sparkify.local.generate.dataset import generate
+
+    today = datetime.now(UTC).date()
+    generate(workdir, start=today, days=1, events_per_hour=POOL_EVENTS_PER_HOUR, seed=seed)
+    (day_file,) = (workdir / "log_data").rglob("*.json")
+    events = [json.loads(line) for line in day_file.read_text().splitlines() if line.strip()]
+    songs = sorted((workdir / "song_data").rglob("*.json"))
+    return events, songs, workdir
+
+
+def live_lines(events: Sequence[dict[str, Any]], now: datetime) -> bytes:
+    """``events`` as JSON lines, each ``ts`` set to ``now`` (a millisecond apart)."""
+    base = int(now.timestamp() * 1000)
+    lines = []
+    for i, event in enumerate(events):
+        lines.append(json.dumps({**event, "ts": base + i}, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def run_live(
+    options: LiveOptions,
+    *,
+    stack: Stack | None = None,
+    echo: Callable[[str], None] = lambda _msg: None,
+) -> LiveResult:
+    from sparkify.control import trigger_and_wait, unpause, wait_for_dags
+    from sparkify.local.stack.stack import Stack
+
+    stack = stack or Stack()
+    try:
+        stack.up(echo=echo)
+        with stack.api_client() as client, tempfile.TemporaryDirectory() as tmp:
+            wait_for_dags(client, (SETUP_DAG, *DAGS, *ENTRY_DAGS))
+            unpause(client, (SETUP_DAG,))
+            if trigger_and_wait(client, SETUP_DAG)["state"] != "success":
+                raise RuntimeError("setup failed; see its task log")
+            unpause(client, (*DAGS, *ENTRY_DAGS))
+            events, songs, root = event_pool(Path(tmp), options.seed)
+            landed = land_live(stack, events, songs, root, options, echo)
+            wait_until_checked(client, landed, options.timeout, echo)
+            summary = live_summary(stack, client, landed)
+        problems = live_problems(summary, landed)
+        if options.json_path is not None:
+            options.json_path.parent.mkdir(parents=True, exist_ok=True)
+            options.json_path.write_text(json.dumps(summary, indent=2) + "\n")
+        return LiveResult(summary=summary, landed=landed, problems=problems)
+    finally:
+        if options.down:
+            stack.down(echo=echo)
+
+
+def _s3(stack: Stack):
+    import boto3
+
+    env = stack.env()
+    return boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+
+
+def land_live(
+    stack: Stack,
+    events: Sequence[dict[str, Any]],
+    songs: Sequence[Path],
+    root: Path,
+    options: LiveOptions,
+    echo: Callable[[str], None],
+) -> list[Landed]:
+    """An object every ``interval`` seconds for ``minutes``; the staged rows shown meanwhile."""
+    s3 = _s3(stack)
+    landed: list[Landed] = []
+    stop = time.monotonic() + options.minutes * 60
+    seq = 0
+    shown = -1
+    next_at = time.monotonic()
+    while time.monotonic() < stop and (seq + 1) * EVENTS_PER_OBJECT <= len(events):
+        if time.monotonic() >= next_at:
+            seq += 1
+            batch = events[(seq - 1) * EVENTS_PER_OBJECT : seq * EVENTS_PER_OBJECT]
+            now = datetime.now(UTC)
+            key = f"{partitions.events_prefix('log_data', now)}live-{seq:04d}.json"
+            s3.put_object(Bucket=stack.bucket, Key=key, Body=live_lines(batch, now))
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            landed.append(Landed(key, partitions.format_key(hour), datetime.now(UTC), len(batch)))
+            if seq % SONG_EVERY == 1 and seq // SONG_EVERY < len(songs):
+                path = songs[seq // SONG_EVERY]
+                song_key = path.relative_to(root).as_posix()
+                s3.put_object(Bucket=stack.bucket, Key=song_key, Body=path.read_bytes())
+                landed[-1].song = True
+            echo(f"{now:%H:%M:%S} landed {key} ({len(batch)} events)")
+            next_at += options.interval
+        staged = staged_events(stack)
+        if staged != shown:
+            echo(f"{datetime.now(UTC):%H:%M:%S} staging_events holds {staged} rows")
+            shown = staged
+        time.sleep(1)
+    return landed
+
+
+def staged_events(stack: Stack) -> int:
+    import psycopg
+
+    with psycopg.connect(stack.warehouse_dsn()) as conn:
+        if not conn.execute("SELECT to_regclass('staging_events')").fetchone()[0]:
+            return 0
+        return int(conn.execute("SELECT COUNT(*) FROM staging_events").fetchone()[0])
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if not value else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def covering_quality_end(
+    runs: dict[str, list[dict[str, Any]]], partition_key: str, uploaded: datetime
+) -> datetime | None:
+    """When the first successful ``quality`` run that covered an object uploaded at
+    ``uploaded`` into ``partition_key`` ended (module docstring), or None (not yet).
+
+    ``runs``: DAG id -> its runs (the REST API's records)."""
+
+    def first(dag_id: str, after: datetime, *, success: bool = False) -> dict | None:
+        found = [
+            r
+            for r in runs.get(dag_id, [])
+            if r.get("partition_key") == partition_key
+            and (start := _time(r.get("start_date"))) is not None
+            and start >= after
+            and r.get("end_date")
+            and (not success or r["state"] == "success")
+        ]
+        return min(found, key=lambda r: _time(r["start_date"])) if found else None
+
+    stage = first("stage_events", uploaded)
+    if stage is None:
+        return None
+    model = first("model", _time(stage["end_date"]))
+    if model is None:
+        return None
+    quality = first("quality", _time(model["end_date"]), success=True)
+    return None if quality is None else _time(quality["end_date"])
+
+
+def fetch_live_runs(client: ApiClient, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    from sparkify.control import fetch_runs
+
+    return {dag_id: fetch_runs(client, dag_id, keys) for dag_id in DAGS}
+
+
+def wait_until_checked(
+    client: ApiClient, landed: Sequence[Landed], timeout: float, echo: Callable[[str], None]
+) -> None:
+    keys = sorted({obj.partition_key for obj in landed})
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = fetch_live_runs(client, keys)
+        waiting = [
+            obj
+            for obj in landed
+            if covering_quality_end(runs, obj.partition_key, obj.uploaded) is None
+        ]
+        active = [r for rs in runs.values() for r in rs if r["state"] in ("queued", "running")]
+        if not waiting and not active:
+            return
+        if time.monotonic() > deadline:
+            echo(f"{len(waiting)} object(s) still not checked after {timeout:.0f}s")
+            return
+        time.sleep(2)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` percentile of ``values``, interpolated (as numpy's default)."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = share * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def freshness(runs: dict[str, list[dict[str, Any]]], landed: Sequence[Landed]) -> dict[str, Any]:
+    seconds = []
+    for obj in landed:
+        end = covering_quality_end(runs, obj.partition_key, obj.uploaded)
+        if end is not None:
+            seconds.append((end - obj.uploaded).total_seconds())
+    if not seconds:
+        return {"p50": None, "p95": None, "max": None, "objects": 0}
+    return {
+        "p50": round(statistics.median(seconds), 1),
+        "p95": round(percentile(seconds, 0.95), 1),
+        "max": round(max(seconds), 1),
+        "objects": len(seconds),
+    }
+
+
+def live_summary(stack: Stack, client: ApiClient, landed: Sequence[Landed]) -> dict[str, Any]:
+    from sparkify.local.demo import warehouse_summary
+
+    keys = sorted({obj.partition_key for obj in landed})
+    runs = fetch_live_runs(client, keys)
+    first = partitions.parse_key(keys[0])
+    last = partitions.parse_key(keys[-1])
+    counts = warehouse_summary(stack.warehouse_dsn(), first, last)
+    states = {
+        dag_id: {
+            state: sum(1 for r in rs if r["state"] == state) for state in ("success", "failed")
+        }
+        for dag_id, rs in runs.items()
+    }
+    return {
+        "events_sent": sum(obj.events for obj in landed),
+        "objects_sent": len(landed),
+        "song_files_sent": sum(1 for obj in landed if obj.song),
+        "freshness_s": freshness(runs, landed),
+        "tables": counts["tables"],
+        "partitions": keys,
+        "runs": states,
+        "checks": all_checks(stack.warehouse_dsn(), first, last + timedelta(hours=1)),
+    }
+
+
+def all_checks(dsn: str, first: datetime, end: datetime) -> dict[str, int]:
+    """Every check outcome recorded for the hours ``first`` .. ``end`` (not only the
+    latest of each: a live hour is checked again with every object)."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT passed, COUNT(*) FROM check_results "
+            "WHERE partition_hour >= %s AND partition_hour < %s GROUP BY passed",
+            (partitions.naive_utc(first), partitions.naive_utc(end)),
+        ).fetchall()
+    counts = {bool(passed): int(n) for passed, n in rows}
+    return {"passed": counts.get(True, 0), "failed": counts.get(False, 0)}
+
+
+def live_problems(summary: dict[str, Any], landed: Sequence[Landed]) -> list[str]:
+    problems = []
+    if summary["tables"]["staging_events"] != summary["events_sent"]:
+        problems.append(
+            f"staging_events holds {summary['tables']['staging_events']} rows, "
+            f"{summary['events_sent']} events were sent"
+        )
+    if summary["freshness_s"]["objects"] != len(landed):
+        missing = len(landed) - summary["freshness_s"]["objects"]
+        problems.append(f"{missing} object(s) never reached a successful quality run")
+    for dag_id, counts in summary["runs"].items():
+        if counts["failed"]:
+            problems.append(f"{dag_id}: {counts['failed']} run(s) failed")
+    if summary["checks"]["failed"]:
+        problems.append(f"{summary['checks']['failed']} check(s) failed")
+    return problems
+
+
+def render_live(result: LiveResult, console: Any) -> None:
+    """The live summary as rich tables."""
+    from rich.table import Table
+
+    summary = result.summary
+    sent = Table(title="Sent", title_justify="left")
+    for name in ("events", "objects", "song files"):
+        sent.add_column(name, justify="right")
+    sent.add_row(
+        str(summary["events_sent"]),
+        str(summary["objects_sent"]),
+        str(summary["song_files_sent"]),
+    )
+    fresh = Table(title="Freshness, upload to checked (s)", title_justify="left")
+    for name in ("p50", "p95", "max", "objects"):
+        fresh.add_column(name, justify="right")
+    fresh.add_row(*(str(summary["freshness_s"][name]) for name in ("p50", "p95", "max", "objects")))
+    tables = Table(title="Warehouse", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    for name, count in summary["tables"].items():
+        tables.add_row(name, f"{count:,}")
+    runs = Table(title=f"Runs of {', '.join(summary['partitions'])}", title_justify="left")
+    for name in ("DAG", "success", "failed"):
+        runs.add_column(name, justify="left" if name == "DAG" else "right")
+    for dag_id, counts in summary["runs"].items():
+        runs.add_row(dag_id, str(counts["success"]), str(counts["failed"]))
+    checks = Table(title="Checks (every outcome)", title_justify="left")
+    checks.add_column("passed", justify="right")
+    checks.add_column("failed", justify="right")
+    checks.add_row(str(summary["checks"]["passed"]), str(summary["checks"]["failed"]))
+    for table in (sent, fresh, tables, runs, checks):
+        console.print(table)
