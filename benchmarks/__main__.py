@@ -25,13 +25,14 @@ RESULTS = Path(__file__).with_name("results.json")
 EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the data
 STACK_PARTS = ("staging", "memory", "incremental", "rematch", "catalogue")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
-DEMO_PARTS = ("big_day", "month")
+DEMO_PARTS = ("big_day", "month", "freshness")
 PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
     "health_runs", "rematch_runs", "big_day_seconds", "big_day_options", "big_day_exact",
     "big_day_profile", "big_day_demo_1m", "songs_catalogue_runs", "month_backfill_s_by_grain",
+    "freshness_options",
 )  # fmt: skip
 
 
@@ -110,6 +111,11 @@ def main() -> int:
         run_big_day(args, results, console)
     if "month" in parts:
         run_month(args, results, console)
+    if "freshness" in parts:
+        from benchmarks import freshness
+
+        console.print("freshness on the event path: three minutes of live objects ...")
+        results.update(freshness.run(echo=console.print))
     results["seconds"] = round(time.perf_counter() - started, 1)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     previous.update(results)

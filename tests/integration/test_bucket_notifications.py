@@ -3,6 +3,7 @@ the router turns what arrives into the hours' keys."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import UTC, datetime
@@ -105,3 +106,79 @@ def test_suspended_notifications_announce_nothing_and_come_back(notified, s3) ->
     assert routing.test_events == 1  # the configuration put back
     after = s3.get_bucket_notification_configuration(Bucket=bucket)["QueueConfigurations"]
     assert after == before
+
+
+# -- at least once, exactly once in effect ---------------------------------------------------
+HOUR_KEY = "2018-11-13T05:00:00"
+EVENT_KEY = "log_data/2018/11/13/05/2018-11-13-events.json"
+
+
+def event_lines(n: int) -> bytes:
+    base = int(datetime(2018, 11, 13, 5, tzinfo=UTC).timestamp() * 1000)
+    lines = [
+        json.dumps(
+            {
+                "artist": None, "auth": "Logged In", "firstName": "A", "gender": "F",
+                "itemInSession": i, "lastName": "B", "length": None, "level": "free",
+                "location": "X", "method": "GET", "page": "Home", "registration": 1.0,
+                "sessionId": 77, "song": None, "status": 200, "ts": base + i,
+                "userAgent": "Mozilla", "userId": "7",
+            }
+        )
+        for i in range(n)
+    ]  # fmt: skip
+    return ("\n".join(lines) + "\n").encode()
+
+
+def stage_hour(key: str) -> None:
+    from tests.integration.dagrun import load_dag, run_for_partition
+
+    dag_run = run_for_partition(load_dag("stage_events"), key)
+    assert dag_run.state == "success"
+
+
+def hour_state(conn) -> tuple:
+    rows = conn.execute("SELECT COUNT(*) FROM staging_events").fetchone()[0]
+    ledger = conn.execute(
+        "SELECT source_key, etag, loaded_at FROM load_ledger WHERE dataset = 'events'"
+    ).fetchall()
+    return rows, ledger
+
+
+def test_an_object_notified_twice_in_two_messages_stages_once(notified, s3, schema_ready) -> None:
+    bucket, url, _configured, sqs = notified
+    receive_all(sqs, url)  # the test event
+    body = event_lines(5)
+    s3.put_object(Bucket=bucket, Key=EVENT_KEY, Body=body)
+    s3.put_object(Bucket=bucket, Key=EVENT_KEY, Body=body)  # the same bytes again
+    messages = receive_all(sqs, url)
+    assert len(messages) == 2
+    assert messages[0]["MessageId"] != messages[1]["MessageId"]
+    routing = Router(bucket=bucket, events_prefix="log_data", songs_prefix="song_data").route(
+        messages, now=datetime.now(UTC)
+    )
+    assert routing.keys == [HOUR_KEY]  # one staging run for both
+    for key in routing.keys:
+        stage_hour(key)
+    assert hour_state(schema_ready)[0] == 5
+    # Had the two messages come in two batches (two runs), the second changes nothing.
+    before = hour_state(schema_ready)
+    stage_hour(HOUR_KEY)
+    assert hour_state(schema_ready) == before
+
+
+def test_a_notification_for_an_hour_the_schedule_staged_loads_nothing(
+    notified, s3, schema_ready
+) -> None:
+    bucket, url, _configured, sqs = notified
+    receive_all(sqs, url)
+    s3.put_object(Bucket=bucket, Key=EVENT_KEY, Body=event_lines(4))
+    stage_hour(HOUR_KEY)  # the schedule's run got there first
+    staged = hour_state(schema_ready)
+    assert staged[0] == 4
+    routing = Router(bucket=bucket, events_prefix="log_data", songs_prefix="song_data").route(
+        receive_all(sqs, url), now=datetime.now(UTC)
+    )
+    assert routing.keys == [HOUR_KEY]
+    stage_hour(HOUR_KEY)  # the notification's run, late
+    assert hour_state(schema_ready) == staged  # same rows, same ledger row, not reloaded
