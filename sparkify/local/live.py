@@ -197,33 +197,57 @@ def _time(value: str | None) -> datetime | None:
 
 
 def covering_quality_end(
-    runs: dict[str, list[dict[str, Any]]], partition_key: str, uploaded: datetime
+    runs: dict[str, list[dict[str, Any]]],
+    partition_key: str,
+    uploaded: datetime,
+    task_end: Callable[[str, dict[str, Any]], datetime | None],
 ) -> datetime | None:
     """When the first successful ``quality`` run that covered an object uploaded at
-    ``uploaded`` into ``partition_key`` ended (module docstring), or None (not yet).
+    ``uploaded`` into ``partition_key`` ended, or None (not yet).
 
-    ``runs``: DAG id -> its runs (the REST API's records)."""
+    Covered: the first ``stage_events`` run of the hour that started after the upload (its
+    listing found the object); the first ``model`` run queued after that run's task ended
+    (so its transaction saw the staged rows); the first successful ``quality`` run queued
+    after that model's task ended. Task ends, not run ends: a run is marked finished a
+    moment after its task, by when the run its Asset event started may be running.
+    ``runs``: DAG id -> its runs (the REST API's records); ``task_end(dag_id, run)``: when
+    the run's last task ended."""
 
-    def first(dag_id: str, after: datetime, *, success: bool = False) -> dict | None:
+    def first(dag_id: str, after: datetime, field: str, *, success: bool = False) -> dict | None:
         found = [
             r
             for r in runs.get(dag_id, [])
             if r.get("partition_key") == partition_key
-            and (start := _time(r.get("start_date"))) is not None
-            and start >= after
+            and (moment := _time(r.get(field))) is not None
+            and moment >= after
             and r.get("end_date")
             and (not success or r["state"] == "success")
         ]
-        return min(found, key=lambda r: _time(r["start_date"])) if found else None
+        return min(found, key=lambda r: _time(r[field])) if found else None
 
-    stage = first("stage_events", uploaded)
-    if stage is None:
-        return None
-    model = first("model", _time(stage["end_date"]))
-    if model is None:
-        return None
-    quality = first("quality", _time(model["end_date"]), success=True)
+    stage = first("stage_events", uploaded, "start_date")
+    staged = None if stage is None else task_end("stage_events", stage)
+    model = None if staged is None else first("model", staged, "queued_at")
+    modeled = None if model is None else task_end("model", model)
+    quality = None if modeled is None else first("quality", modeled, "queued_at", success=True)
     return None if quality is None else _time(quality["end_date"])
+
+
+class TaskEnds:
+    """When each run's last task ended, asked of the REST API once per run."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+        self.known: dict[tuple[str, str], datetime | None] = {}
+
+    def __call__(self, dag_id: str, run: dict[str, Any]) -> datetime | None:
+        key = (dag_id, run["dag_run_id"])
+        if key not in self.known:
+            path = f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances"
+            ends = [_time(ti.get("end_date")) for ti in self.client.get(path)["task_instances"]]
+            done = [end for end in ends if end is not None]
+            self.known[key] = max(done) if done and len(done) == len(ends) else None
+        return self.known[key]
 
 
 def fetch_live_runs(client: ApiClient, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -237,12 +261,13 @@ def wait_until_checked(
 ) -> None:
     keys = sorted({obj.partition_key for obj in landed})
     deadline = time.monotonic() + timeout
+    task_end = TaskEnds(client)
     while True:
         runs = fetch_live_runs(client, keys)
         waiting = [
             obj
             for obj in landed
-            if covering_quality_end(runs, obj.partition_key, obj.uploaded) is None
+            if covering_quality_end(runs, obj.partition_key, obj.uploaded, task_end) is None
         ]
         active = [r for rs in runs.values() for r in rs if r["state"] in ("queued", "running")]
         if not waiting and not active:
@@ -264,10 +289,14 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def freshness(runs: dict[str, list[dict[str, Any]]], landed: Sequence[Landed]) -> dict[str, Any]:
+def freshness(
+    runs: dict[str, list[dict[str, Any]]],
+    landed: Sequence[Landed],
+    task_end: Callable[[str, dict[str, Any]], datetime | None],
+) -> dict[str, Any]:
     seconds = []
     for obj in landed:
-        end = covering_quality_end(runs, obj.partition_key, obj.uploaded)
+        end = covering_quality_end(runs, obj.partition_key, obj.uploaded, task_end)
         if end is not None:
             seconds.append((end - obj.uploaded).total_seconds())
     if not seconds:
@@ -298,7 +327,7 @@ def live_summary(stack: Stack, client: ApiClient, landed: Sequence[Landed]) -> d
         "events_sent": sum(obj.events for obj in landed),
         "objects_sent": len(landed),
         "song_files_sent": sum(1 for obj in landed if obj.song),
-        "freshness_s": freshness(runs, landed),
+        "freshness_s": freshness(runs, landed, TaskEnds(client)),
         "tables": counts["tables"],
         "partitions": keys,
         "runs": states,

@@ -15,8 +15,21 @@ def at(seconds: float) -> str:
     return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
-def run(start: float, end: float, state: str = "success", key: str = KEY) -> dict:
-    return {"partition_key": key, "start_date": at(start), "end_date": at(end), "state": state}
+def run(start: float, end: float, state: str = "success", key: str = KEY, task: float = 0.0):
+    """A run queued and started at ``start``, its task ended ``task`` s before ``end``."""
+    return {
+        "dag_run_id": f"r{start}-{end}",
+        "partition_key": key,
+        "queued_at": at(start),
+        "start_date": at(start),
+        "end_date": at(end),
+        "state": state,
+        "task_end": T0 + timedelta(seconds=end - task),
+    }
+
+
+def task_end(_dag_id: str, run: dict) -> datetime:
+    return run["task_end"]
 
 
 def test_the_events_sent_carry_the_time_they_are_sent():
@@ -30,18 +43,21 @@ def test_the_events_sent_carry_the_time_they_are_sent():
 
 def test_an_object_is_covered_by_the_chain_that_started_after_its_upload():
     runs = {
-        # A staging run that began before the upload did not see the object.
-        "stage_events": [run(-5, 2), run(3, 6), run(20, 22, key="2026-12-01T11:00:00")],
-        # The model run that started before staging ended did not read it.
-        "model": [run(5, 8), run(7, 9)],
-        # A failed quality run is not a check; the first successful one after model is.
-        "quality": [run(8, 12), run(10, 13, "failed"), run(11, 15), run(12, 14)],
+        # A staging run that began before the upload did not see the object; the one
+        # after it did, its task ending at 5 (its run is marked ended at 6).
+        "stage_events": [run(-5, 2), run(3, 6, task=1), run(20, 22, key="2026-12-01T11:00:00")],
+        # The model run queued before that task ended did not read it; the one queued at
+        # 5.5, before the staging run was marked ended, did (task ended at 9).
+        "model": [run(4, 8), run(5.5, 10, task=1)],
+        # A failed quality run is not a check; the first successful one queued after the
+        # model's task ended is.
+        "quality": [run(8, 12), run(9.5, 13, "failed"), run(10, 15), run(12, 14)],
     }
-    end = live.covering_quality_end(runs, KEY, T0)
+    end = live.covering_quality_end(runs, KEY, T0, task_end)
     assert end == T0 + timedelta(seconds=15)
-    assert live.covering_quality_end(runs, "2026-12-01T11:00:00", T0) is None
+    assert live.covering_quality_end(runs, "2026-12-01T11:00:00", T0, task_end) is None
     runs["quality"] = [run(8, 12)]
-    assert live.covering_quality_end(runs, KEY, T0) is None  # quality not run after model
+    assert live.covering_quality_end(runs, KEY, T0, task_end) is None  # none after model
 
 
 def test_freshness_is_upload_to_check_per_object():
@@ -55,7 +71,8 @@ def test_freshness_is_upload_to_check_per_object():
         live.Landed("b", KEY, T0 + timedelta(seconds=30), 6),
         live.Landed("c", KEY, T0 + timedelta(seconds=60), 6),  # never checked
     ]
-    assert live.freshness(runs, landed) == {"p50": 10.0, "p95": 10.0, "max": 10.0, "objects": 2}
+    fresh = live.freshness(runs, landed, task_end)
+    assert fresh == {"p50": 10.0, "p95": 10.0, "max": 10.0, "objects": 2}
     assert live.percentile([1, 2, 3, 4, 5], 0.95) == 4.8
 
 
