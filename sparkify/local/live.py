@@ -106,6 +106,7 @@ def run_live(
     echo: Callable[[str], None] = lambda _msg: None,
 ) -> LiveResult:
     from sparkify.control import trigger_and_wait, unpause, wait_for_dags
+    from sparkify.local.demo import settle
     from sparkify.local.stack.stack import Stack
 
     stack = stack or Stack()
@@ -118,6 +119,10 @@ def run_live(
                 raise RuntimeError("setup failed; see its task log")
             unpause(client, (*DAGS, *ENTRY_DAGS))
             events, songs, root = event_pool(Path(tmp), options.seed)
+            # A fresh stack first runs the live clock for the hour just ended, and that
+            # hour's chain: timing starts once it is through, so the figures are the event
+            # path's, not the stack's first minute.
+            settle(client, DAGS, timeout=180.0, echo=echo)
             landed = land_live(stack, events, songs, root, options, echo)
             wait_until_checked(client, landed, options.timeout, echo)
             summary = live_summary(stack, client, landed)
