@@ -30,14 +30,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkify.control.dags import FINISHED, PIPELINE_DAGS
 from sparkify.pipeline import partitions
 
 if TYPE_CHECKING:
     from sparkify.control.api import ApiClient
     from sparkify.local.stack.stack import Stack
 
-DAGS = ("stage_events", "stage_songs", "model", "quality")
-FINISHED = ("success", "failed")
+
+DAGS = PIPELINE_DAGS
 ENTRY_DAGS = ("route_notifications", "restage_late")
 SETUP_DAG = "setup"
 EVENTS_PER_OBJECT = 6
@@ -323,9 +324,7 @@ def live_summary(stack: Stack, client: ApiClient, landed: Sequence[Landed]) -> d
     last = partitions.parse_key(keys[-1])
     counts = warehouse_summary(stack.warehouse_dsn(), first, last)
     states = {
-        dag_id: {
-            state: sum(1 for r in rs if r["state"] == state) for state in ("success", "failed")
-        }
+        dag_id: {state: sum(1 for r in rs if r["state"] == state) for state in FINISHED}
         for dag_id, rs in runs.items()
     }
     return {
