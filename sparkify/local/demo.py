@@ -23,9 +23,11 @@ instances' ``hostname`` in the REST API).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -50,7 +52,7 @@ from sparkify.control import (
     wait_for_partitions,
     windows_of,
 )
-from sparkify.local.stack.config import EXECUTORS
+from sparkify.local.stack.config import COMPONENTS, EXECUTORS
 from sparkify.pipeline import partitions
 
 if TYPE_CHECKING:
@@ -67,6 +69,10 @@ PARTITIONED_TABLES = ("staging_events", "staging_songs", "songplays")  # by part
 # The only DAG that takes whatever song files are new, whichever hour it runs for.
 SONG_TAKERS = ("stage_songs",)
 CLOCK_DAG = "detect_landing"  # the hourly clock, whose live run can take landed songs
+# What starts a chain by itself: the clock and the bucket notifications' router.
+ENTRY_DAGS = (CLOCK_DAG, "route_notifications")
+STORAGE = ("postgres", "s3")  # what landing needs
+AIRFLOW = ("airflow",)  # and its metadata database (stack.config.expand_components)
 _BUSY_TI_STATES = (None, "scheduled", "queued", "running", "restarting")
 
 
@@ -127,6 +133,9 @@ def run_demo(
         echo(f"{name}: {timings[name]:.1f}s")
         return now
 
+    landing: Future[dict[str, Any]] | None = None
+    stop_landing = threading.Event()
+    fresh = False
     try:
         mark = time.monotonic()
         source = options.source or prepare_data(stack.state_dir / DEMO_DATA, options, echo)
@@ -143,31 +152,32 @@ def run_demo(
         keys = [window.key for window in windows_of(hours, options.grain)]
         mark = step("data", mark)
 
-        stack.up(
-            executor=options.executor,
-            workers=options.workers,
-            echo=echo,
-            warehouse=options.warehouse,
-        )
-        mark = step("stack up", mark)
+        # A new stack: no DAG exists yet, so Airflow creates them paused and the data lands
+        # while Airflow starts. The live entry points (the clock, the notifications) stay
+        # paused until the range has finished, so nothing but the backfill can stage it.
+        fresh = stack.airflow_is_new()
+        up = {"executor": options.executor, "workers": options.workers, "echo": echo}
+        if fresh:
+            stack.up(STORAGE, warehouse=options.warehouse, **up)
+            mark = step("storage up", mark)
+            landing = _land_beside(stack, source, hours[0].date(), hours[-1].date(), stop_landing)
+        # Beside a landing, not the bucket again: its notifications are suspended meanwhile.
+        stack.up(AIRFLOW if fresh else COMPONENTS, warehouse=options.warehouse,
+                 paused_at_creation=fresh, **up)  # fmt: skip
+        mark = step("airflow up" if fresh else "stack up", mark)
 
         with stack.api_client() as client:
-            wait_for_dags(client, (SETUP_DAG, LATE_DAG, *PIPELINE_DAGS))
-            # setup first: a staging DAG unpaused earlier starts its scheduled run at once,
-            # fails on missing tables and retries minutes later, in the middle of the demo.
-            unpause(client, (SETUP_DAG,))
-            run = trigger_and_wait(client, SETUP_DAG)
-            if run["state"] != "success":
-                raise BackfillError(f"setup failed (run {run['dag_run_id']}); see its task log")
-            for dag_id in unpause(client, (LATE_DAG, *PIPELINE_DAGS)):
-                echo(f"unpaused {dag_id}")
+            run_setup(client, echo)
             mark = step("setup", mark)
-
-            settle(client, SONG_TAKERS, echo=echo)
-            report = land_data(stack, source, hours[0].date(), hours[-1].date())
+            if landing is None:
+                settle(client, SONG_TAKERS, echo=echo)
+                report = land_data(stack, source, hours[0].date(), hours[-1].date())
+            else:
+                report = landing.result()
             echo(
                 f"landed {report['lines']} event lines and {report['song_files']} song files "
-                f"({report['uploaded']} objects uploaded, {report['unchanged']} unchanged)"
+                f"({report['uploaded']} objects uploaded, {report['unchanged']} unchanged) in "
+                f"{report['seconds']:.1f}s" + (", beside Airflow's start" if fresh else "")
             )
             mark = step("land", mark)
 
@@ -207,8 +217,51 @@ def run_demo(
             summary=summary, keys=keys, timings=timings, problems=problems, report_path=report_path
         )
     finally:
+        if landing is not None:
+            stop_landing.set()
+            wait([landing])  # a landing that failed has said so through result() above
+        if fresh:
+            unpause_entry_points(stack, echo)
         if options.down:
             stack.down(echo=echo)
+
+
+def run_setup(client: ApiClient, echo: Callable[[str], None]) -> None:
+    """Run ``setup`` and unpause the DAGs the demo runs.
+
+    ``setup`` first: a staging DAG unpaused earlier starts its scheduled run at once, fails
+    on missing tables and retries minutes later, in the middle of the demo.
+    """
+    wait_for_dags(client, (SETUP_DAG, LATE_DAG, *PIPELINE_DAGS))
+    unpause(client, (SETUP_DAG,))
+    run = trigger_and_wait(client, SETUP_DAG)
+    if run["state"] != "success":
+        raise BackfillError(f"setup failed (run {run['dag_run_id']}); see its task log")
+    for dag_id in unpause(client, (LATE_DAG, *PIPELINE_DAGS)):
+        echo(f"unpaused {dag_id}")
+
+
+def unpause_entry_points(stack: Stack, echo: Callable[[str], None]) -> None:
+    """Unpause the live entry points a new stack created paused, once the range is done:
+    the stack is then as ``sparkify stack up`` leaves it. A stack that did not come up has
+    nothing to unpause."""
+    try:
+        with stack.api_client() as client:
+            for dag_id in unpause(client, ENTRY_DAGS):
+                echo(f"unpaused {dag_id}")
+    except Exception as exc:  # the demo's own outcome matters more than this
+        echo(f"the entry points could not be unpaused ({exc}); `sparkify stack up` does not")
+
+
+def _land_beside(
+    stack: Stack, source: Path, first: date, last: date, stop: threading.Event
+) -> Future[dict[str, Any]]:
+    """``land_data`` in a thread of its own, while the caller starts Airflow."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparkify-land")
+    try:
+        return pool.submit(land_data, stack, source, first, last, stop=stop)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def write_health_report(
@@ -277,8 +330,11 @@ def data_span(source: Path) -> tuple[date, date]:
     return days[0], days[-1]
 
 
-def land_data(stack: Stack, source: Path, first: date, last: date) -> dict[str, Any]:
-    """``sparkify land`` of the range's log files and every song file, into the stack's bucket.
+def land_data(
+    stack: Stack, source: Path, first: date, last: date, *, stop: threading.Event | None = None
+) -> dict[str, Any]:
+    """``sparkify land`` of the range's log files and every song file, into the stack's bucket
+    (``stop``: see ``land``).
 
     With the bucket's notifications suspended meanwhile: the demo backfills the range in
     windows, and a notification per landed object would also start a chain per hour of
@@ -298,7 +354,9 @@ def land_data(stack: Stack, source: Path, first: date, last: date) -> dict[str, 
         region_name=env["AWS_DEFAULT_REGION"],
     )
     with notifications.suspended(env["AWS_ENDPOINT_URL"], stack.bucket):
-        return land(source, bucket=stack.bucket, s3_client=s3, date_from=first, date_to=last)
+        return land(
+            source, bucket=stack.bucket, s3_client=s3, date_from=first, date_to=last, stop=stop
+        )
 
 
 def settle(

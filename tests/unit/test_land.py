@@ -262,3 +262,40 @@ def test_cli_needs_a_bucket(monkeypatch, tmp_path) -> None:
     )
     with pytest.raises(CliError, match="SPARKIFY_BUCKET"):
         _run(args)
+
+
+def test_small_puts_go_without_expect_continue_and_large_ones_keep_it(s3, tmp_path) -> None:
+    from sparkify.local.land import EXPECT_CONTINUE_FROM
+
+    sent: dict[str, dict] = {}
+
+    def record(request, **_kwargs) -> None:  # a before-send handler returning a value answers
+        sent[request.url.rsplit("/", 1)[-1]] = dict(request.headers)
+
+    # Registered before landing's hook, which land() adds: the first PUT shows the order.
+    s3.meta.events.register_last("before-send.s3.PutObject", record)
+    small = tmp_path / "small"
+    (small / "song_data/A").mkdir(parents=True)
+    (small / "song_data/A/TRSMALL.json").write_text('{"song_id": "S1"}')
+    log = small / "log_data/2018/11"
+    log.mkdir(parents=True)
+    big_line = json.dumps({"ts": H13, "pad": "x" * EXPECT_CONTINUE_FROM}).encode()
+    (log / "2018-11-02-events.json").write_bytes(big_line + b"\n")
+    land(small, bucket=BUCKET, s3_client=s3)
+    assert "Expect" not in sent["TRSMALL.json"]
+    assert sent["2018-11-02-events.json"].get("Expect") == b"100-continue"
+    body = s3.get_object(Bucket=BUCKET, Key="song_data/A/TRSMALL.json")["Body"].read()
+    assert body == b'{"song_id": "S1"}'
+
+
+def test_a_stopped_landing_raises_before_its_next_object(s3, dataset) -> None:
+    import threading
+
+    from sparkify.local.land import LandingStopped
+
+    root, _ = dataset
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(LandingStopped):
+        land(root, bucket=BUCKET, s3_client=s3, stop=stop)
+    assert _objects(s3) == {}

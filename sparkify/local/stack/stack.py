@@ -121,6 +121,7 @@ class Stack:
         self.run_dir = self.state_dir / "run"
         self.airflow_home = self.state_dir / "airflow"
         self._children: dict[str, subprocess.Popen] = {}
+        self._paused_at_creation = False
 
     # -- configuration -------------------------------------------------------------------
     def _read_config(self) -> dict[str, Any] | None:
@@ -268,6 +269,7 @@ class Stack:
         timeout: float = 180.0,
         echo: Callable[[str], None] = lambda _msg: None,
         warehouse: str | None = None,
+        paused_at_creation: bool = False,
     ) -> None:
         """Start what is not running (``components`` and what they need) and wait until
         all of it is healthy; a running, healthy part is left alone. ``executor`` is
@@ -277,8 +279,13 @@ class Stack:
         ``warehouse`` (``postgres`` or ``redshift``; default: what the stack has, else
         ``postgres``) is kept in the state: ``redshift`` adds the Redshift rehearsal in front
         of PostgreSQL and points the ``warehouse`` connection at it.
+
+        ``paused_at_creation``: the Airflow processes it starts create DAGs they parse for
+        the first time paused (``sparkify demo`` on a new stack, which lands its data while
+        Airflow starts and unpauses the live entry points only after its backfill).
         """
         wanted = expand_components(components)
+        self._paused_at_creation = paused_at_creation
         deadline = time.monotonic() + timeout
         if warehouse is not None and warehouse not in WAREHOUSES:
             raise StackError(f"Unknown warehouse {warehouse!r}; choose from {WAREHOUSES}")
@@ -407,6 +414,8 @@ class Stack:
             cmd = [sys.executable, "-m", "airflow", *_AIRFLOW_ARGS[part]]
             if part == "api-server":
                 cmd += ["--port", str(port)]
+        if self._paused_at_creation and part in (*AIRFLOW_PARTS, *self.worker_parts()):
+            env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         child = proc.spawn(part, cmd, env=env, log_path=self.log_path(part), cwd=self.state_dir)
         self._children[part] = child
@@ -563,6 +572,11 @@ class Stack:
             raise self._fail("airflow-db-migrate", f"failed (exit {result.returncode})")
         cfg["airflow_migrated"] = airflow_version
         self._save_config(cfg)
+
+    def airflow_is_new(self) -> bool:
+        """Whether Airflow's metadata database is still to be made (no DAG known yet)."""
+        cfg = self._read_config()
+        return cfg is None or not cfg.get("airflow_migrated")
 
     def _airflow_db_ready(self, cfg: dict[str, Any]) -> bool:
         import psycopg
