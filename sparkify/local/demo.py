@@ -341,11 +341,10 @@ def land_data(
     it (the tables would end the same, after many times the work).
     """
     import boto3
+    from botocore.config import Config
 
     from sparkify.local.land import land
     from sparkify.local.stack import notifications
-
-    from botocore.config import Config
 
     env = stack.env()
     s3 = boto3.client(
