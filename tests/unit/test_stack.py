@@ -238,11 +238,37 @@ def test_pid_file_is_valid_only_for_the_process_it_was_written_for(tmp_path: Pat
     path = tmp_path / "me.pid"
     stack_process.write_pid(path, os.getpid())
     assert stack_process.read_pid(path) == os.getpid()
+    pid, since_boot = path.read_text().split()
+    # Written for a process started an hour later, since boot:
+    path.write_text(f"{pid} {float(since_boot) + 3600:.2f}\n")
+    assert stack_process.read_pid(path) is None
+    assert "another process" in stack_process.why_not_running(path)
+    # An old pid file, the PID alone: its stamp (the start time) decides.
+    path.write_text(f"{pid}\n")
     os.utime(path, (time.time() + 3600, time.time() + 3600))  # as if written for a later process
     assert stack_process.read_pid(path) is None
     path.write_text("not a pid")
     assert stack_process.read_pid(path) is None
     assert stack_process.read_pid(tmp_path / "missing.pid") is None
+
+
+def test_a_clock_step_does_not_make_a_running_part_look_gone(monkeypatch, tmp_path: Path):
+    """The wall clock stepped 30 s after the pid file was written (a virtual machine's clock
+    corrected after a stall, NTP): the boot time and every start time move with it."""
+    path = tmp_path / "me.pid"
+    stack_process.write_pid(path, os.getpid())
+    real_boot_time = stack_process.psutil.boot_time
+
+    def stepped() -> float:
+        return real_boot_time() + 30.0
+
+    monkeypatch.setattr(stack_process.psutil, "boot_time", stepped)
+    monkeypatch.setattr(
+        stack_process.psutil.Process,
+        "create_time",
+        lambda self, _real=stack_process.psutil.Process.create_time: _real(self) + 30.0,
+    )
+    assert stack_process.read_pid(path) == os.getpid()
 
 
 def test_terminate_sessions_stops_children_that_left_the_process_group(tmp_path: Path):

@@ -35,29 +35,64 @@ def is_running(pid: int) -> bool:
         return False
 
 
+def _since_boot(process: psutil.Process) -> float:
+    """When ``process`` started, in seconds since boot. ``create_time()`` is the boot time
+    (the wall clock minus uptime, read anew each call) plus that: a clock step (NTP, or a
+    virtual machine's clock corrected after a stall) moves it, not this difference."""
+    return process.create_time() - psutil.boot_time()
+
+
 def write_pid(path: Path, pid: int) -> None:
-    """Write ``pid`` to ``path``, stamped with the process's start time."""
+    """Write ``pid`` to ``path`` with the process's start (seconds since boot), and stamp the
+    file with its start time (what pid files without the second field are checked by)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{pid}\n")
-    with contextlib.suppress(psutil.Error):
-        created = psutil.Process(pid).create_time()
+    try:
+        process = psutil.Process(pid)
+        path.write_text(f"{pid} {_since_boot(process):.2f}\n")
+        created = process.create_time()
         os.utime(path, (created, created))
+    except psutil.Error:
+        path.write_text(f"{pid}\n")
 
 
 def read_pid(path: Path) -> int | None:
     """The PID in ``path`` if that process is still the one the file was written for."""
     try:
-        pid = int(path.read_text().split()[0])
+        fields = path.read_text().split()
+        pid = int(fields[0])
+        started = float(fields[1]) if len(fields) > 1 else None
         written = path.stat().st_mtime
     except (OSError, ValueError, IndexError):
         return None
     try:
-        created = psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        drift = (
+            _since_boot(process) - started
+            if started is not None
+            else process.create_time() - written
+        )
     except psutil.Error:
         return None
-    if abs(written - created) > _PID_FILE_SLACK_S or not is_running(pid):
+    if abs(drift) > _PID_FILE_SLACK_S or not is_running(pid):
         return None
     return pid
+
+
+def why_not_running(path: Path) -> str:
+    """Why ``read_pid(path)`` finds no process: for the message that says a part exited."""
+    try:
+        fields = path.read_text().split()
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError) as exc:
+        return f"no readable pid file {path} ({exc})"
+    try:
+        process = psutil.Process(pid)
+        status = process.status()
+    except psutil.Error:
+        return f"pid {pid} is gone"
+    if status == psutil.STATUS_ZOMBIE:
+        return f"pid {pid} has exited"
+    return f"pid {pid} is now another process than the one {path.name} was written for"
 
 
 def owned_session(path: Path) -> int | None:

@@ -435,7 +435,7 @@ class Stack:
 
     def _check_alive(self, part: str) -> None:
         if self.pid(part) is None:
-            raise self._fail(part, "exited")
+            raise self._fail(part, f"exited ({proc.why_not_running(self._pid_path(part))})")
 
     def _up_redshift(self, cfg: dict[str, Any], deadline: float, echo) -> None:
         """Start the Redshift rehearsal and wait until it accepts connections."""
