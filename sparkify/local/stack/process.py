@@ -43,14 +43,10 @@ def _since_boot(process: psutil.Process) -> float:
 
 
 def write_pid(path: Path, pid: int) -> None:
-    """Write ``pid`` to ``path`` with the process's start (seconds since boot), and stamp the
-    file with its start time (what pid files without the second field are checked by)."""
+    """Write ``pid`` to ``path`` with the process's start, in seconds since boot."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        process = psutil.Process(pid)
-        path.write_text(f"{pid} {_since_boot(process):.2f}\n")
-        created = process.create_time()
-        os.utime(path, (created, created))
+        path.write_text(f"{pid} {_since_boot(psutil.Process(pid)):.2f}\n")
     except psutil.Error:
         path.write_text(f"{pid}\n")
 
@@ -61,7 +57,7 @@ def read_pid(path: Path) -> int | None:
         fields = path.read_text().split()
         pid = int(fields[0])
         started = float(fields[1]) if len(fields) > 1 else None
-        written = path.stat().st_mtime
+        written = path.stat().st_mtime  # a file with the PID alone is checked by its mtime
     except (OSError, ValueError, IndexError):
         return None
     try:
