@@ -172,14 +172,12 @@ def test_airflow_parts_started_paused_at_creation_get_the_setting(
     stack = Stack(tmp_path / "state")
     cfg = stack.init_config()
     assert stack.airflow_is_new()
-    stack._paused_at_creation = True
     for part in ("dag-processor", "scheduler", "s3"):
-        stack._ensure_process(part, cfg, lambda _msg: None)
+        stack._ensure_process(part, cfg, lambda _msg: None, paused_at_creation=True)
     setting = "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
     assert spawned["dag-processor"][setting] == "True"
     assert spawned["scheduler"][setting] == "True"
     assert setting not in spawned["s3"] or spawned["s3"][setting] != "True"
-    stack._paused_at_creation = False
     del stack._children["dag-processor"]
     stack._ensure_process("dag-processor", cfg, lambda _msg: None)
     assert spawned["dag-processor"].get(setting) != "True"

@@ -121,7 +121,6 @@ class Stack:
         self.run_dir = self.state_dir / "run"
         self.airflow_home = self.state_dir / "airflow"
         self._children: dict[str, subprocess.Popen] = {}
-        self._paused_at_creation = False
 
     # -- configuration -------------------------------------------------------------------
     def _read_config(self) -> dict[str, Any] | None:
@@ -189,6 +188,21 @@ class Stack:
         return (
             f"host={HOST} port={cfg['ports']['postgres']} dbname={WAREHOUSE_DB} "
             f"user={WAREHOUSE_ROLE} password={cfg['secrets']['warehouse_password']}"
+        )
+
+    def s3_client(self, config: Any = None):
+        """A boto3 S3 client for the stack's endpoint, with its credentials (``config``: a
+        ``botocore.config.Config``)."""
+        import boto3
+
+        env = self.env()
+        return boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+            config=config,
         )
 
     def api_client(self) -> ApiClient:
@@ -285,7 +299,6 @@ class Stack:
         Airflow starts and unpauses the live entry points only after its backfill).
         """
         wanted = expand_components(components)
-        self._paused_at_creation = paused_at_creation
         deadline = time.monotonic() + timeout
         if warehouse is not None and warehouse not in WAREHOUSES:
             raise StackError(f"Unknown warehouse {warehouse!r}; choose from {WAREHOUSES}")
@@ -317,10 +330,8 @@ class Stack:
                 self._write_passwords_file(cfg)
                 if REDIS_PART in executor_parts(cfg):
                     self._up_redis(cfg, deadline, echo)
-                for part in AIRFLOW_PARTS:
-                    self._ensure_process(part, cfg, echo)
-                for part in self.worker_parts():
-                    self._ensure_process(part, cfg, echo)
+                for part in (*AIRFLOW_PARTS, *self.worker_parts()):
+                    self._ensure_process(part, cfg, echo, paused_at_creation=paused_at_creation)
                 self._wait_airflow(deadline, timeout, echo)
                 self._wait_workers(cfg, deadline, timeout, echo)
 
@@ -388,7 +399,14 @@ class Stack:
                     f"set {PORT_ENV[_PORT_OF[part]]} to a free port"
                 )
 
-    def _ensure_process(self, part: str, cfg: dict[str, Any], echo: Callable[[str], None]) -> None:
+    def _ensure_process(
+        self,
+        part: str,
+        cfg: dict[str, Any],
+        echo: Callable[[str], None],
+        *,
+        paused_at_creation: bool = False,  # for an Airflow part: DAGs it creates start paused
+    ) -> None:
         if (pid := self.pid(part)) is not None:
             echo(f"{part}: already running (pid {pid})")
             return
@@ -414,7 +432,7 @@ class Stack:
             cmd = [sys.executable, "-m", "airflow", *_AIRFLOW_ARGS[part]]
             if part == "api-server":
                 cmd += ["--port", str(port)]
-        if self._paused_at_creation and part in (*AIRFLOW_PARTS, *self.worker_parts()):
+        if paused_at_creation and part in (*AIRFLOW_PARTS, *self.worker_parts()):
             env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         child = proc.spawn(part, cmd, env=env, log_path=self.log_path(part), cwd=self.state_dir)
