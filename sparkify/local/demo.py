@@ -340,24 +340,15 @@ def land_data(
     windows, and a notification per landed object would also start a chain per hour of
     it (the tables would end the same, after many times the work).
     """
-    import boto3
     from botocore.config import Config
 
     from sparkify.local.land import land
     from sparkify.local.stack import notifications
 
-    env = stack.env()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-        # Every PUT carries Content-MD5, which the endpoint checks; no CRC32 besides it, to
-        # compute here and to store and check there (a fifth of a small PUT's cost).
-        config=Config(request_checksum_calculation="when_required"),
-    )
-    with notifications.suspended(env["AWS_ENDPOINT_URL"], stack.bucket):
+    # Every PUT carries Content-MD5, which the endpoint checks; no CRC32 besides it, to
+    # compute here and to store and check there (a fifth of a small PUT's cost).
+    s3 = stack.s3_client(Config(request_checksum_calculation="when_required"))
+    with notifications.suspended(stack.s3_url, stack.bucket):
         return land(
             source, bucket=stack.bucket, s3_client=s3, date_from=first, date_to=last, stop=stop
         )

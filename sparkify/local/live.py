@@ -137,19 +137,6 @@ def run_live(
             stack.down(echo=echo)
 
 
-def _s3(stack: Stack):
-    import boto3
-
-    env = stack.env()
-    return boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
-
-
 def land_live(
     stack: Stack,
     events: Sequence[dict[str, Any]],
@@ -159,7 +146,7 @@ def land_live(
     echo: Callable[[str], None],
 ) -> list[Landed]:
     """An object every ``interval`` seconds for ``minutes``; the staged rows shown meanwhile."""
-    s3 = _s3(stack)
+    s3 = stack.s3_client()
     landed: list[Landed] = []
     stop = time.monotonic() + options.minutes * 60
     seq = 0
