@@ -1,5 +1,6 @@
 """What the warehouse must hold after a clean data set has gone through, counted straight
-from its files with the standard library: no generator manifest, no code of the pipeline.
+from its files with the standard library: no generator manifest, no code of the pipeline
+(only which daily files the range takes is landing's, ``sparkify.local.land.log_files``).
 
 For a data set without defects (every line a JSON object with a ``ts``, every song file one
 object): the events are the non-blank lines of the range's daily log files; the plays their
@@ -16,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-_DAY_FILE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-events.*\.json")
+from sparkify.local.land import log_files
 
 
 def raw_counts(source: Path, first: date | None = None, last: date | None = None) -> dict:
@@ -37,13 +37,8 @@ def raw_counts(source: Path, first: date | None = None, last: date | None = None
         songs.add(song["song_id"])
         triples.add((song["title"], song["artist_name"], song["duration"]))
     events = plays = matched = 0
-    for path in sorted((source / "log_data").rglob("*.json")):
-        named = _DAY_FILE.fullmatch(path.name)
-        if named is None:
-            continue
-        day = date(*(int(part) for part in named.groups()))
-        if (first and day < first) or (last and day > last):
-            continue
+    files, _unnamed = log_files(source, first, last)
+    for path, _day in files:
         with path.open("rb") as lines:
             for line in lines:
                 if not line.strip():
