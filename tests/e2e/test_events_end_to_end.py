@@ -68,13 +68,41 @@ def events_stack() -> Iterator[tuple[Stack, object]]:
             shutil.rmtree(state, ignore_errors=True)
 
 
-def wait_for(what: str, check, timeout: float = WAIT_S):
+CHAIN = ("route_notifications", "detect_landing", "stage_events", "stage_songs", "model", "quality")
+
+
+def wait_for(what: str, check, timeout: float = WAIT_S, client=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():
             return result
         time.sleep(1)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+    raise AssertionError(f"{what}: not within {timeout:.0f}s" + chain_report(client))
+
+
+def chain_report(client) -> str:
+    """The chain's latest runs and the watcher's asset events: which link did not follow."""
+    if client is None:
+        return ""
+    lines = ["", "latest runs (dag, partition key, state, run type, queued, end):"]
+    for dag_id in CHAIN:
+        for r in client.get(f"/dags/{dag_id}/dagRuns", order_by="-id", limit=6)["dag_runs"]:
+            lines.append(
+                f"  {dag_id} {r.get('partition_key')} {r['state']} {r['run_type']} "
+                f"{r.get('queued_at')} {r.get('end_date')}"
+            )
+    for name in ("bucket_notifications", "landed"):
+        for asset in client.get("/assets", name_pattern=name)["assets"]:
+            events = client.get(
+                "/assets/events", asset_id=asset["id"], order_by="-timestamp", limit=6
+            )["asset_events"]
+            lines.append(f"asset {asset['name']}: {len(events)} latest events")
+            for e in events:
+                lines.append(
+                    f"  {e['timestamp']} key={e.get('partition_key')} "
+                    f"from={e.get('source_dag_id')} extra={str(e.get('extra'))[:160]}"
+                )
+    return "\n".join(lines)
 
 
 def finished_since(client, dag_id: str, key: str, since: datetime) -> list[dict]:
@@ -120,7 +148,9 @@ def landed(events_stack, tmp_path_factory):
     s3.put_object(
         Bucket=stack.bucket, Key=object_key, Body="\n".join(plays_moved_to(out, hour, PLAYS))
     )
-    quality = wait_for(f"quality for {key}", lambda: finished_since(client, "quality", key, put_at))
+    quality = wait_for(
+        f"quality for {key}", lambda: finished_since(client, "quality", key, put_at), client=client
+    )
     freshness = (
         datetime.fromisoformat(quality[0]["end_date"].replace("Z", "+00:00")) - put_at
     ).total_seconds()
@@ -173,6 +203,7 @@ def test_a_redelivered_notification_loads_nothing_twice(landed) -> None:
     quality = wait_for(
         f"quality for {key} after the redelivery",
         lambda: finished_since(client, "quality", key, again),
+        client=client,
     )
     assert [r["state"] for r in quality] == ["success"]
     staged = finished_since(client, "stage_events", key, again)
