@@ -86,7 +86,9 @@ def floor_dag(real, schedule) -> Any:
         tasks = {}
         for task in real.tasks:
             outlets = [FLOOR_ASSETS[a.name] for a in task.outlets]
-            tasks[task.task_id] = NoopOperator(task_id=task.task_id, outlets=outlets)
+            tasks[task.task_id] = NoopOperator(
+                task_id=task.task_id, outlets=outlets, pool=task.pool
+            )
         for task in real.tasks:
             for downstream in task.downstream_task_ids:
                 tasks[task.task_id] >> tasks[downstream]

@@ -3,12 +3,13 @@
 Owner: sparkify-data. Scheduled by an `AssetWatcher` on the SQS queue the bucket notifies
 (`SPARKIFY_NOTIFICATIONS_QUEUE`): every batch of messages the triggerer receives (and
 deletes from the queue) is an event of the `bucket_notifications` Asset, and each run reads
-every message of the events it was triggered by. Events objects name their hour by their
-prefix `log_data/YYYY/MM/DD/HH/`; several objects of one hour make one key. Song files
-alone start staging for the hour S3 saw them. The keys are emitted on `landed`
-(`add_partitions`), so `stage_events` and `stage_songs` run for those hours within seconds,
-then `model` and `quality` by their Assets. S3's test event is ignored; a message that is
-not understood is logged with its body and dropped; nothing to stage skips the task.
+every message of the events it was triggered by, and of any later event no run consumed
+(Airflow 3.3.2 can leave a batch that arrives while a run is busy to no run). Events objects
+name their hour by their prefix `log_data/YYYY/MM/DD/HH/`; several objects of one hour make
+one key. Song files alone start staging for the hour S3 saw them. The keys are emitted on
+`landed` (`add_partitions`), so `stage_events` and `stage_songs` run for those hours within
+seconds, then `model` and `quality` by their Assets. S3's test event is ignored; a message
+that is not understood is logged with its body and dropped; nothing to stage skips the task.
 Unscheduled with `SPARKIFY_INGEST=schedule`.
 When it fails: the task log lists every message and what became of it. The messages are off
 the queue once received, but each batch is kept as the asset event the run was triggered
@@ -25,9 +26,12 @@ from sparkify.pipeline.assets import landed
 from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, ON_FAILURE, START_DATE
 from sparkify.pipeline.operators.route import RouteNotificationsOperator
 
+# The watched Asset, also the task's inlet: the task reads the events its run's window missed.
+NOTIFICATIONS = ingest.notifications_schedule()
+
 
 @dag(
-    schedule=ingest.notifications_schedule(),
+    schedule=NOTIFICATIONS,
     start_date=START_DATE,
     catchup=False,
     default_args=DEFAULT_ARGS,
@@ -39,7 +43,9 @@ from sparkify.pipeline.operators.route import RouteNotificationsOperator
     doc_md=__doc__,
 )
 def route_notifications():
-    RouteNotificationsOperator(task_id="route_notifications", outlets=[landed])
+    RouteNotificationsOperator(
+        task_id="route_notifications", inlets=NOTIFICATIONS or [], outlets=[landed]
+    )
 
 
 route_notifications()

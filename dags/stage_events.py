@@ -5,7 +5,9 @@ hour, or bucket notifications), or started by hand or by `sparkify backfill` wit
 an hour `2018-11-13T05:00:00` or a window `2018-11-13T00:00:00/2018-11-14T00:00:00`. Each
 hour of the key is staged on its own, in its own transaction, from its prefix
 `log_data/YYYY/MM/DD/HH/` (an empty hour stages zero rows), exactly as an hourly run would;
-then `staged_events` is emitted for the run's key.
+then the `announce` task emits `staged_events` for the run's key, in the one-slot pool
+`sparkify_announce` (so that it and `staged_songs` never commit at once, which Airflow 3.3.2
+can turn into a `model` run that never starts: apache/airflow#71070).
 Objects that land in an hour's prefix after it was staged are found by `restage_late`.
 When it fails: read the stage task's log (it names the object and line); rejected lines are
 in `staging_rejects` with their reason, counts in `staging_partitions`. Re-running a
@@ -18,12 +20,14 @@ from airflow.sdk import PartitionedAssetTimetable, dag
 
 from sparkify.pipeline.assets import landed, staged_events
 from sparkify.pipeline.dag_defaults import (
+    ANNOUNCE_POOL,
     DEFAULT_ARGS,
     EVENTS_PREFIX,
     ON_FAILURE,
     RUN_DEADLINE,
     START_DATE,
 )
+from sparkify.pipeline.operators.announce import AnnounceOperator
 from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
@@ -46,7 +50,8 @@ def stage_events():
         source_prefix=EVENTS_PREFIX,
         table="staging_events",
         format="jsonl",
-        outlets=[staged_events],
+    ) >> AnnounceOperator(
+        task_id="announce", staged_by="stage_events", outlets=[staged_events], pool=ANNOUNCE_POOL
     )
 
 

@@ -4,8 +4,9 @@ Owner: sparkify-data. Runs for each partition key of `landed`, as `stage_events`
 hour, or a window of hours when started by `sparkify backfill`), so that `model` for the key
 sees every song that had landed before it was staged. Song files carry no event time: each
 run loads whatever objects under `song_data/` the load ledger has not seen (or saw with
-another ETag), recorded under the key's first hour (its other hours record nothing new), and
-emits `staged_songs` for its key, with zero rows when nothing is new.
+another ETag), recorded under the key's first hour (its other hours record nothing new); then
+the `announce` task emits `staged_songs` for its key (zero rows when nothing is new), in the
+one-slot pool `sparkify_announce`, as `stage_events` does.
 When it fails: the log names the object; rejected files are in `staging_rejects`.
 """
 
@@ -15,12 +16,14 @@ from airflow.sdk import PartitionedAssetTimetable, dag
 
 from sparkify.pipeline.assets import landed, staged_songs
 from sparkify.pipeline.dag_defaults import (
+    ANNOUNCE_POOL,
     DEFAULT_ARGS,
     ON_FAILURE,
     RUN_DEADLINE,
     SONGS_PREFIX,
     START_DATE,
 )
+from sparkify.pipeline.operators.announce import AnnounceOperator
 from sparkify.pipeline.operators.stage import StageJsonOperator
 
 
@@ -41,7 +44,8 @@ def stage_songs():
         source_prefix=SONGS_PREFIX,
         table="staging_songs",
         format="json_object",
-        outlets=[staged_songs],
+    ) >> AnnounceOperator(
+        task_id="announce", staged_by="stage_songs", outlets=[staged_songs], pool=ANNOUNCE_POOL
     )
 
 

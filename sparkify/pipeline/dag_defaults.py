@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sparkify.pipeline import settings
+from sparkify.pipeline import pools, settings
 from sparkify.pipeline.alerts import PartitionFailureNotifier, run_deadline
 from sparkify.pipeline.operators.checks import JINJA_FILTERS
 
@@ -27,3 +27,5 @@ USER_DEFINED_FILTERS = JINJA_FILTERS
 ON_FAILURE = PartitionFailureNotifier()
 # The pipeline DAGs' DeadlineAlert: a partition's run not done in time is an alert too.
 RUN_DEADLINE = run_deadline()
+# The staging DAGs' `announce` tasks run in a one-slot pool (sparkify.pipeline.pools).
+ANNOUNCE_POOL = pools.ANNOUNCE_POOL.name

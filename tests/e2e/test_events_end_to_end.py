@@ -7,11 +7,14 @@ up as ``sparkify stack up`` is, with ``SPARKIFY_INGEST=both`` (the session's sta
 ``schedule``, so that its tests see only the runs they start): moto's S3 notifies the
 stack's SQS queue, the triggerer's ``MessageQueueTrigger`` (``scheme="sqs"``) receives the
 messages, ``route_notifications`` emits ``landed`` for the hours, and the staging DAGs,
-``model`` and ``quality`` follow by their Assets. The test only lands objects and watches.
+``model`` and ``quality`` follow by their Assets. The test only lands objects and watches
+(and, for the race of two batches during a busy route run, posts the watcher's two events
+itself, to time them).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -27,6 +30,7 @@ import pytest
 
 from sparkify.control import PIPELINE_DAGS, fetch_runs, trigger_and_wait, unpause, wait_for_dags
 from sparkify.local.generate.dataset import generate
+from sparkify.local.stack.notifications import suspended
 from sparkify.local.stack.postgres import PostgresError, find_bindir
 from sparkify.local.stack.stack import Stack, StackError
 from sparkify.pipeline import partitions
@@ -156,7 +160,7 @@ def landed(events_stack, tmp_path_factory):
     ).total_seconds()
     print(f"{object_key}: landed, staged, modeled and checked {freshness:.1f}s later")
     return {"stack": stack, "client": client, "hour": hour, "key": key, "object": object_key,
-            "put_at": put_at, "quality": quality, "s3": s3}  # fmt: skip
+            "put_at": put_at, "quality": quality, "s3": s3, "source": out}  # fmt: skip
 
 
 def test_an_object_landed_in_a_past_hour_is_staged_with_no_command(landed) -> None:
@@ -212,3 +216,94 @@ def test_a_redelivered_notification_loads_nothing_twice(landed) -> None:
     # The ledger knew the object (same key and ETag): not reloaded, loaded_at unchanged.
     assert after == before
     assert len(after[0]) == 1
+
+
+def land_plays(landed, hour: datetime, name: str, nth: int) -> str:
+    """The ``nth`` ``PLAYS`` generated plays, moved into ``hour``: plays of their own (the
+    fixture's object has the first), since plays of one session and item are one play."""
+    key = partitions.events_prefix("log_data", hour) + name
+    body = "\n".join(plays_moved_to(landed["source"], hour, PLAYS * (nth + 1))[PLAYS * nth :])
+    landed["s3"].put_object(Bucket=landed["stack"].bucket, Key=key, Body=body)
+    return key
+
+
+def watcher_batch(bucket: str, key: str) -> dict:
+    """An asset event's ``extra`` as the watcher makes it: one batch of one S3 message."""
+    body = json.dumps(
+        {
+            "Records": [
+                {
+                    "eventVersion": "2.1",
+                    "eventSource": "aws:s3",
+                    "eventTime": datetime.now(UTC).isoformat(),
+                    "eventName": "ObjectCreated:Put",
+                    "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},
+                }
+            ]
+        }
+    )
+    message = {"MessageId": f"busy-{key}", "ReceiptHandle": "r", "Body": body}
+    return {"from_trigger": True, "payload": {"status": "success", "message_batch": [message]}}
+
+
+def busy_attempt(landed, hours: tuple[datetime, datetime, datetime], attempt: int) -> bool:
+    """One object landed as usual; while the route run it starts is busy, two more batches
+    (of two objects landed unannounced) arrive as the watcher's events would. Waits until
+    all three hours are checked; True when both batches really arrived during that run
+    (the race arranged), False when the timing did not hold."""
+    stack, client = landed["stack"], landed["client"]
+    nth = 1 + 3 * attempt
+    with suspended(stack.env()["AWS_ENDPOINT_URL"], stack.bucket):
+        later = [land_plays(landed, h, "busy.json", nth + n) for n, h in enumerate(hours[1:], 1)]
+    # Restoring the configuration sent S3's test event: let its route run pass first.
+    wait_for("the test event's route run", lambda: not route_run_active(client))
+    started = datetime.now(UTC)
+    land_plays(landed, hours[0], "busy.json", nth)
+    busy = wait_for("a route run for the first object", lambda: route_run_active(client, started))
+    (asset,) = client.get("/assets", name_pattern="bucket_notifications")["assets"]
+    posted = [
+        client.post(
+            "/assets/events", {"asset_id": asset["id"], "extra": watcher_batch(stack.bucket, key)}
+        )
+        for key in later
+    ]
+    for hour in hours:
+        key = partitions.format_key(hour)
+        quality = wait_for(
+            f"quality for {key}",
+            lambda key=key: finished_since(client, "quality", key, started),
+            client=client,
+        )
+        assert [r["state"] for r in quality] == ["success"], key + chain_report(client)
+        assert plays_in(stack.warehouse_dsn(), hour) == (PLAYS, PLAYS), key + chain_report(client)
+    ended = client.get(f"/dags/route_notifications/dagRuns/{busy['dag_run_id']}")["end_date"]
+    return all(moment(event["timestamp"]) < moment(ended) for event in posted)
+
+
+def route_run_active(client, queued_after: datetime | None = None) -> dict | None:
+    """A queued or running ``route_notifications`` run (queued after ``queued_after``)."""
+    runs = client.get("/dags/route_notifications/dagRuns", order_by="-id", limit=5)["dag_runs"]
+    for run in runs:
+        if run["state"] in ("queued", "running") and (
+            queued_after is None or moment(run["queued_at"]) > queued_after
+        ):
+            return run
+    return None
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_notifications_that_arrive_while_a_route_run_is_busy_are_all_routed(landed) -> None:
+    """Two batches delivered while a ``route_notifications`` run is busy: Airflow 3.3.2 queues
+    the DAG once for both (one ``asset_dag_run_queue`` row per asset and DAG, created at the
+    first), and the next run's window ends at that row's time, so it consumes only the first
+    batch. The second batch's hour must be staged all the same."""
+    base = landed["hour"]
+    for attempt in range(3):
+        hours = tuple(base - timedelta(hours=3 * attempt + n) for n in (1, 2, 3))
+        if busy_attempt(landed, hours, attempt):
+            return
+        print(f"attempt {attempt + 1}: the two batches did not both arrive during the run")
+    pytest.fail("could not deliver two batches while a route run was busy, in 3 attempts")

@@ -160,6 +160,7 @@ def test_the_floor_dags_parse_and_mirror_the_real_dags(tmp_path, monkeypatch):
         assert {t.task_id: t.downstream_task_ids for t in floor.tasks} == {
             t.task_id: t.downstream_task_ids for t in real.tasks
         }
+        assert {t.task_id: t.pool for t in floor.tasks} == {t.task_id: t.pool for t in real.tasks}
         assert type(floor.timetable) is type(real.timetable)
         assert floor.max_active_runs == real.max_active_runs
         assert {a.name for t in floor.tasks for a in t.outlets} == {

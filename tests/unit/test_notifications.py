@@ -4,7 +4,7 @@ operator's outlet events."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from urllib.parse import quote_plus
 
@@ -239,18 +239,46 @@ class TriggeringEvents(dict):
     """What the task context's ``triggering_asset_events`` looks like: asset -> events."""
 
 
-def run_operator(monkeypatch, *batches: list[dict]):
+RUN_AFTER = datetime(2026, 12, 1, 3, 0, 10, tzinfo=UTC)
+
+
+class InletEvents:
+    """What the context's ``inlet_events`` gives for the inlet: its events from ``after``
+    on (inclusive, as the execution API filters), oldest first."""
+
+    def __init__(self, events: list[SimpleNamespace]) -> None:
+        self.events = events
+        self.asked: list[str] = []
+
+    def __iter__(self):
+        return iter([assets.bucket_notifications()])
+
+    def __getitem__(self, _asset):
+        return self
+
+    def after(self, moment: str) -> list[SimpleNamespace]:
+        self.asked.append(moment)
+        return [e for e in self.events if e.timestamp >= datetime.fromisoformat(moment)]
+
+
+def batch_event(batch: list[dict], **fields) -> SimpleNamespace:
+    return SimpleNamespace(
+        extra={"from_trigger": True, "payload": {"message_batch": batch}}, **fields
+    )
+
+
+def run_operator(monkeypatch, *batches: list[dict], inlet: InletEvents | None = None):
     monkeypatch.setenv("SPARKIFY_BUCKET", BUCKET)
     settings.current.cache_clear()
     watched = assets.bucket_notifications()
-    events = [
-        SimpleNamespace(extra={"from_trigger": True, "payload": {"message_batch": batch}})
-        for batch in batches
-    ]
     outlet_events = OutletEventAccessors()
     context = {
-        "triggering_asset_events": TriggeringEvents({watched: events}),
+        "triggering_asset_events": TriggeringEvents(
+            {watched: [batch_event(batch) for batch in batches]}
+        ),
         "outlet_events": outlet_events,
+        "inlet_events": inlet or InletEvents([]),
+        "dag_run": SimpleNamespace(dag_id="route_notifications", run_after=RUN_AFTER),
     }
     op = RouteNotificationsOperator(task_id="route_notifications", outlets=[assets.landed])
     try:
@@ -258,6 +286,51 @@ def run_operator(monkeypatch, *batches: list[dict]):
     finally:
         settings.current.cache_clear()
     return result, list(_serialize_outlet_events(outlet_events))
+
+
+def consumed_by(dag_id: str) -> list[SimpleNamespace]:
+    return [SimpleNamespace(dag_id=dag_id, run_id=f"{dag_id}-run")]
+
+
+def test_a_batch_no_run_consumed_is_routed_with_the_next_run(monkeypatch) -> None:
+    """Airflow 3.3.2 can leave a batch delivered while a run is busy to no run: the next run
+    routes every later event of the inlet that no run of its DAG consumed."""
+    later = timedelta(seconds=3)
+    inlet = InletEvents(
+        [
+            # This run's own batch, consumed by it: routed once, from the triggering events.
+            batch_event(
+                [message(s3_event("log_data/2018/11/13/05/a.json"))],
+                id=1, timestamp=RUN_AFTER, created_dagruns=consumed_by("route_notifications"),
+            ),
+            # Delivered while the run waited, consumed by no run: routed now.
+            batch_event(
+                [message(s3_event("log_data/2018/11/13/07/c.json"), "m-c")],
+                id=2, timestamp=RUN_AFTER + later, created_dagruns=[],
+            ),
+            # Consumed by another DAG's run only: still this DAG's to route.
+            batch_event(
+                [message(s3_event("log_data/2018/11/13/08/d.json"), "m-d")],
+                id=3, timestamp=RUN_AFTER + 2 * later, created_dagruns=consumed_by("other"),
+            ),
+            # Consumed by a later run of this DAG: not routed again.
+            batch_event(
+                [message(s3_event("log_data/2018/11/13/09/e.json"), "m-e")],
+                id=4, timestamp=RUN_AFTER + 3 * later,
+                created_dagruns=consumed_by("route_notifications"),
+            ),
+        ]
+    )  # fmt: skip
+    result, emitted = run_operator(
+        monkeypatch, [message(s3_event("log_data/2018/11/13/05/a.json"))], inlet=inlet
+    )
+    assert inlet.asked == [RUN_AFTER.isoformat()]
+    assert sorted(e["partition_key"] for e in emitted) == [
+        "2018-11-13T05:00:00",
+        "2018-11-13T07:00:00",
+        "2018-11-13T08:00:00",
+    ]
+    assert result["event_objects"] == 3
 
 
 def test_the_operator_emits_one_landed_event_per_hour(monkeypatch) -> None:

@@ -32,6 +32,7 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from redshift_connector.core import convert_paramstyle
 
 from sparkify.pipeline import settings as settings_module
+from sparkify.pipeline.operators.announce import AnnounceOperator
 from sparkify.pipeline.operators.route import RouteNotificationsOperator
 from sparkify.pipeline.operators.sensors import HourPrefixSensor
 from sparkify.pipeline.operators.stage import StageJsonOperator
@@ -177,8 +178,9 @@ def dag_tasks() -> list[tuple[str, str, str]]:
         (dag_id, task.task_id, dialect)
         for dag_id, dag in sorted(bag.dags.items())
         for task in dag.tasks
-        # Neither touches the warehouse: the sensor lists S3, the router reads asset events.
-        if not isinstance(task, (HourPrefixSensor, RouteNotificationsOperator))
+        # None touches the warehouse: the sensor lists S3, the router reads asset events,
+        # the announcer emits what the staging task returned.
+        if not isinstance(task, (HourPrefixSensor, RouteNotificationsOperator, AnnounceOperator))
         for dialect in ("postgres", "redshift")
         # PostgreSQL staging streams through psycopg's COPY: see the module docstring.
         if dialect == "redshift" or not isinstance(task, StageJsonOperator)

@@ -334,6 +334,11 @@ class Stack:
                     self._ensure_process(part, cfg, echo, paused_at_creation=paused_at_creation)
                 self._wait_airflow(deadline, timeout, echo)
                 self._wait_workers(cfg, deadline, timeout, echo)
+                from sparkify.control.pools import ensure_pools
+
+                with self.api_client() as client:
+                    for name in ensure_pools(client):
+                        echo(f"airflow: pool {name} created")
 
     def _choose_executor(
         self, cfg: dict[str, Any], executor: str | None, workers: int | None

@@ -22,9 +22,15 @@ class RouteNotificationsOperator(BaseOperator):
 
     A run can carry many asset events (the watcher fires once per batch it receives, and
     batches that arrive while a run is busy wait for the next one); every message of every
-    event is read. Several objects of one hour give one key, so one staging run. S3's test
-    event is ignored; a message that cannot be understood is logged with its body and
-    dropped. With nothing to stage the task is skipped, so no key-less event is emitted.
+    event is read. So is every later event of the inlet ``bucket_notifications`` that no run
+    of this DAG has consumed yet (``stranded``): Airflow 3.3.2 queues an asset-triggered DAG
+    with one row per asset, created at the first event, and ends the next run's window at
+    that row's time, so a second batch delivered while the row waits (while a run is busy,
+    with ``max_active_runs=1``) is consumed by no run until another batch arrives. Routing
+    an event twice is harmless: the load ledger stages no object twice. Several objects of
+    one hour give one key, so one staging run. S3's test event is ignored; a message that
+    cannot be understood is logged with its body and dropped. With nothing to stage the task
+    is skipped, so no key-less event is emitted.
 
     :param bucket: the source bucket; defaults to the environment's settings
     """
@@ -42,6 +48,14 @@ class RouteNotificationsOperator(BaseOperator):
         settings = settings_module.current()
         triggering = context["triggering_asset_events"]
         events = [event for asset in triggering for event in triggering[asset]]
+        late = stranded(context)
+        if late:
+            self.log.info(
+                "%d later asset event(s) consumed by no run yet, routed with this run's: %s",
+                len(late),
+                ", ".join(str(event.id) for event in late),
+            )
+        events += late
         messages, unreadable = messages_of(event.extra for event in events)
         router = Router(
             bucket=self.bucket or settings.bucket,
@@ -84,3 +98,20 @@ class RouteNotificationsOperator(BaseOperator):
             accessor.extra = notifications.announcement(routing)
             accessor.add_partitions(routing.keys)
         return routing.summary()
+
+
+def stranded(context: Context) -> list[Any]:
+    """The inlets' events since this run's window ended that no run of this DAG consumed
+    (this run's own are consumed by it): those its window missed, see
+    ``RouteNotificationsOperator``."""
+    dag_run = context["dag_run"]
+    inlet_events = context["inlet_events"]
+    seen: set[int] = set()
+    late = []
+    for inlet in inlet_events:
+        for event in inlet_events[inlet].after(dag_run.run_after.isoformat()):
+            if event.id in seen or any(r.dag_id == dag_run.dag_id for r in event.created_dagruns):
+                continue
+            seen.add(event.id)
+            late.append(event)
+    return late
