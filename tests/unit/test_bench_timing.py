@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -166,6 +167,22 @@ def test_the_floor_dags_parse_and_mirror_the_real_dags(tmp_path, monkeypatch):
         assert {a.name for t in floor.tasks for a in t.outlets} == {
             f"floor_{a.name}" for t in real.tasks for a in t.outlets
         }
+
+
+def test_latency_counts_from_the_tasks_that_emit_what_model_waits_for():
+    from airflow.dag_processing.dagbag import DagBag
+
+    from benchmarks.latency import TRIGGER_TASKS
+    from sparkify.pipeline import assets
+
+    bag = DagBag(dag_folder=str(Path(__file__).parents[2] / "dags"))
+    emitters = {
+        (dag_id, task.task_id)
+        for dag_id in ("stage_events", "stage_songs")
+        for task in bag.dags[dag_id].tasks
+        if {assets.staged_events, assets.staged_songs} & set(task.outlets)
+    }
+    assert emitters == TRIGGER_TASKS
 
 
 def test_union_seconds_counts_overlapping_spans_once():
