@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
+from urllib.parse import quote
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -245,6 +246,7 @@ def s3_hook_class(listed=LISTED) -> mock.MagicMock:
     client.get_paginator.return_value.paginate.return_value = [{"Contents": listed}]
     hook_class = mock.MagicMock(spec=S3Hook)
     hook_class.return_value.get_conn.return_value = client
+    hook_class.return_value.get_client_type.return_value = client
     return hook_class
 
 
@@ -659,3 +661,26 @@ def test_reconcile_operator_judges_a_window_and_records_which() -> None:
         (datetime(2018, 11, 2), datetime(2018, 11, 3), DAY_KEY)
     }
     assert all(r["passed"] for r in recorded)
+
+
+def test_the_staging_client_has_a_connection_for_each_fetching_thread(monkeypatch) -> None:
+    """The connection's own botocore settings are kept; only the pool is widened."""
+    from sparkify.pipeline.staging.objects import FETCH_WORKERS
+
+    extra = {"region_name": "eu-west-1", "config_kwargs": {"retries": {"max_attempts": 7}}}
+    uri = "aws://AKIAEXAMPLE:secret@/?__extra__=" + quote(json.dumps(extra))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_POOLED", uri)
+    op = StageJsonOperator(
+        task_id="stage_songs",
+        source_prefix="song_data/",
+        table="staging_songs",
+        format="json_object",
+        aws_conn_id="aws_pooled",
+        bucket=BUCKET,
+    )
+    with mock.patch("sparkify.pipeline.warehouse.hook"):
+        _settings, source, _hook = op._clients()
+    config = source.client.meta.config
+    assert config.max_pool_connections == FETCH_WORKERS
+    assert config.retries["total_max_attempts"] == 8  # botocore: max_attempts 7, plus the first
+    assert source.client.meta.region_name == "eu-west-1"

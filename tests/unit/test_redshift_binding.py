@@ -167,6 +167,7 @@ def s3_hook_class() -> mock.MagicMock:
     ]
     hook_class = mock.MagicMock(spec=S3Hook)
     hook_class.return_value.get_conn.return_value = client
+    hook_class.return_value.get_client_type.return_value = client
     return hook_class
 
 

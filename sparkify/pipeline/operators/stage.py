@@ -206,13 +206,17 @@ class StageJsonOperator(BaseOperator):
 
     def _clients(self) -> tuple[Settings, S3Objects, Any]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from botocore.config import Config
 
         from sparkify.pipeline import settings as settings_module
-        from sparkify.pipeline.staging.objects import S3Objects
+        from sparkify.pipeline.staging.objects import POOL_CONNECTIONS, S3Objects
         from sparkify.pipeline.warehouse import hook
 
         settings = settings_module.current()
-        client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
+        # The connection's own botocore config, with a connection for each fetching thread.
+        pooled = s3.config.merge(Config(max_pool_connections=POOL_CONNECTIONS))
+        client = s3.get_client_type(config=pooled)
         return settings, S3Objects(client, self.bucket or settings.bucket), hook(self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
