@@ -338,7 +338,7 @@ class Stack:
 
                 with self.api_client() as client:
                     for name in ensure_pools(client):
-                        echo(f"airflow: pool {name} created")
+                        echo(f"airflow: pool {name} created or given its slots")
 
     def _choose_executor(
         self, cfg: dict[str, Any], executor: str | None, workers: int | None

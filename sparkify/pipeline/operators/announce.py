@@ -16,7 +16,7 @@ class AnnounceOperator(BaseOperator):
     return value) as the events' ``extra``.
 
     A task of its own, in a one-slot pool (``ANNOUNCE_POOL``), so that no two of these
-    emissions commit at the same moment; see ``sparkify.pipeline.dag_defaults``.
+    emissions commit at the same moment; why: ``sparkify.pipeline.pools``.
 
     :param staged_by: the task whose return value the events carry
     """
