@@ -46,6 +46,17 @@ def connect(stack) -> psycopg.Connection:
     return psycopg.connect(stack.warehouse_dsn())
 
 
+def model_params(hour) -> dict:
+    """The bound parameters of the model SQL for one hour (naive or aware UTC), as the
+    ``model`` DAG binds them for a run keyed by that hour."""
+    from datetime import UTC
+
+    from sparkify.pipeline.partitions import Window
+
+    aware = hour if hour.tzinfo is not None else hour.replace(tzinfo=UTC)
+    return Window.of_hour(aware).params()
+
+
 def create_schema(conn: psycopg.Connection) -> None:
     from sparkify.pipeline.sql import render, statements
 

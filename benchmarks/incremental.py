@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import median
+from benchmarks.common import median, model_params
 from sparkify.pipeline.sql import MODEL_LOADS, render, statements
 
 EVENTS_PER_HOUR = 2_000
@@ -51,7 +51,7 @@ def _schema(conn: psycopg.Connection, name: str) -> None:
 
 
 def _model(conn: psycopg.Connection, hour: datetime, mode: str) -> float:
-    params = {"partition_hour": hour.replace(tzinfo=None)}
+    params = model_params(hour)
     start = time.perf_counter()
     with conn.transaction():
         for name in MODEL_LOADS:

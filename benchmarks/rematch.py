@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.common import median
+from benchmarks.common import median, model_params
 from sparkify.pipeline.records import SONG_COLUMNS
 from sparkify.pipeline.sql import MODEL_LOADS, render, sql_dir, statements
 
@@ -144,7 +144,7 @@ def build(
 
 def model_once(conn: psycopg.Connection, hour: datetime) -> tuple[float, int]:
     """The hour's model run, timed, and the history's plays it matched; then rolled back."""
-    params = {"partition_hour": hour}
+    params = model_params(hour)
     conn.execute("BEGIN")
     try:
         start = time.perf_counter()

@@ -61,61 +61,45 @@ WHERE p.partition_hour >= %(window_start)s AND p.partition_hour < %(window_end)s
 -- the picks among the songs this run brought into `songs` (arrived_songs, from load_songs,
 -- whatever hour staged them), so the result does not depend on arrival order, nor on which
 -- run loaded a song. From those few picks to the plays waiting for them, by index: never
--- every staged song against every play.
+-- every staged song against every play. The plays are found once, into rematched_plays,
+-- which the UPDATE and the DELETE below both read.
+DROP TABLE IF EXISTS rematched_plays;
 {% if dialect == 'postgres' -%}
 -- PostgreSQL: the plays waiting for each pick looked up by unmatched_plays_song_ix, pick by
 -- pick (OFFSET 0 keeps the subquery from being flattened into a join the planner may hash).
 -- Once song_picks is analysed, a catalogue hour's 15,000 picks look dearer as index probes
 -- than one scan of every unmatched play; the scan costs the history, the probes do not.
-UPDATE songplays
-SET song_id = m.song_id, artist_id = m.artist_id
-FROM (
-    SELECT w.songplay_id, p.song_id, p.artist_id
-    FROM song_picks AS p
-    JOIN arrived_songs AS a ON a.song_id = p.song_id
-    CROSS JOIN LATERAL (
-        SELECT u.songplay_id
-        FROM unmatched_plays AS u
-        WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
-        OFFSET 0
-    ) AS w
-) AS m
-WHERE songplays.songplay_id = m.songplay_id
-  AND songplays.song_id IS NULL;
+CREATE TEMP TABLE rematched_plays AS
+SELECT w.songplay_id, p.song_id, p.artist_id
+FROM song_picks AS p
+JOIN arrived_songs AS a ON a.song_id = p.song_id
+CROSS JOIN LATERAL (
+    SELECT u.songplay_id
+    FROM unmatched_plays AS u
+    WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
+    OFFSET 0
+) AS w;
 {%- else -%}
--- Redshift: the arrived picks (song_picks is on every node) joined to
--- unmatched_plays (sorted by the triple), then to the plays by songplay_id, their common
--- distribution key.
-UPDATE songplays
-SET song_id = p.song_id, artist_id = p.artist_id
+-- Redshift: the arrived picks (song_picks is on every node) joined to unmatched_plays
+-- (sorted by the triple); the plays are then reached by songplay_id, the distribution key
+-- of both songplays and unmatched_plays.
+CREATE TEMP TABLE rematched_plays AS
+SELECT u.songplay_id, p.song_id, p.artist_id
 FROM song_picks AS p, arrived_songs AS a, unmatched_plays AS u
 WHERE a.song_id = p.song_id
-  AND u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
-  AND songplays.songplay_id = u.songplay_id
+  AND u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration;
+{%- endif %}
+
+UPDATE songplays
+SET song_id = m.song_id, artist_id = m.artist_id
+FROM rematched_plays AS m
+WHERE songplays.songplay_id = m.songplay_id
   AND songplays.song_id IS NULL;
-{%- endif %}
 
--- Those plays wait no more. (PostgreSQL: found pick by pick again, as above.)
-{% if dialect == 'postgres' -%}
+-- Those plays wait no more.
 DELETE FROM unmatched_plays
-USING (
-    SELECT w.songplay_id
-    FROM song_picks AS p
-    JOIN arrived_songs AS a ON a.song_id = p.song_id
-    CROSS JOIN LATERAL (
-        SELECT u.songplay_id
-        FROM unmatched_plays AS u
-        WHERE u.title = p.title AND u.artist_name = p.artist_name AND u.duration = p.duration
-        OFFSET 0
-    ) AS w
-) AS m
+USING rematched_plays AS m
 WHERE unmatched_plays.songplay_id = m.songplay_id;
-{%- else -%}
-DELETE FROM unmatched_plays
-USING song_picks AS p, arrived_songs AS a
-WHERE a.song_id = p.song_id
-  AND unmatched_plays.title = p.title AND unmatched_plays.artist_name = p.artist_name
-  AND unmatched_plays.duration = p.duration;
-{%- endif %}
 
+DROP TABLE rematched_plays;
 DROP TABLE arrived_songs;

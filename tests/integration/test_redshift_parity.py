@@ -26,8 +26,10 @@ from tests.integration.test_idempotency import (  # noqa: F401
     chain,
     dags,
     dataset,
+    expected_plays,
     land_songs,
     landed,
+    matched_plays,
     snapshot,
 )
 
@@ -131,3 +133,40 @@ def test_both_warehouses_build_the_same_star_schema(
     ).fetchone()[0]
     assert judged > 0
     assert schema_ready.execute("SELECT to_regproc('pg_last_copy_id')").fetchone() == (None,)
+
+
+def test_late_songs_match_earlier_plays_on_redshifts_path(
+    s3, bucket, redshift_warehouse, request
+) -> None:
+    """The re-match's Redshift SQL (``load_songplays.sql``'s ``else`` branch) with data: the
+    first hour is modelled before any song file lands, so its plays wait in
+    ``unmatched_plays``; the second hour's ``stage_songs`` stages the catalogue and its
+    ``model`` matches them, through the rehearsal and ``redshift_connector``."""
+    data, bag = request.getfixturevalue("landed"), request.getfixturevalue("dags")
+    conn = redshift_warehouse
+    assert bag["setup"].test().state == "success"
+    first, second = data["hours"][:2]
+
+    chain(bag, first, CHAIN)  # no song files landed yet
+    plays, _ = expected_plays(data, first)
+    assert matched_plays(conn, first) == (plays, 0)
+    waiting = conn.execute("SELECT COUNT(*) FROM unmatched_plays").fetchone()[0]
+    assert waiting >= expected_plays(data, first)[1] > 0
+
+    assert land_songs(s3, bucket, data) > 0
+    chain(bag, second, CHAIN)
+
+    assert matched_plays(conn, first) == expected_plays(data, first)
+    assert matched_plays(conn, second) == expected_plays(data, second)
+    # What still waits is exactly the plays of songs the catalogue does not hold.
+    still = conn.execute(
+        "SELECT COUNT(*) FROM unmatched_plays AS u JOIN song_picks AS p "
+        "ON p.title = u.title AND p.artist_name = u.artist_name AND p.duration = u.duration"
+    ).fetchone()[0]
+    assert still == 0
+    # and every play left without a song waits (clean data: each play has its triple).
+    unmatched = sum(
+        plays - matched for plays, matched in (expected_plays(data, k) for k in (first, second))
+    )
+    assert conn.execute("SELECT COUNT(*) FROM unmatched_plays").fetchone()[0] == unmatched
+    assert not failed_checks(conn)

@@ -90,3 +90,22 @@ def test_profile_sums_tasks_and_finds_the_queue_behind_model():
     assert got["model"]["floor_task_s"] == 3.0
     assert got["quality"]["last_end_s"] == 15.0
     assert got["gaps"]["model"]["duration"]["sum"] == 22.0
+
+
+def test_the_catalogue_hour_is_found_in_the_window_that_ran_it():
+    day = "2018-11-21T00:00:00/2018-11-22T00:00:00"
+    assert big_day.run_key_holding("2018-11-21T05:00:00", [day]) == day
+    assert big_day.run_key_holding("2018-11-22T00:00:00", [day]) is None
+    hours = ["2018-11-21T04:00:00", "2018-11-21T05:00:00"]
+    assert big_day.run_key_holding("2018-11-21T05:00:00", hours) == "2018-11-21T05:00:00"
+    assert big_day.run_key_holding(None, [day]) is None
+
+
+def test_profile_of_one_window_gives_the_window_to_the_catalogue():
+    day = "2018-11-21T00:00:00/2018-11-22T00:00:00"
+    latest = {"model": {day: run("m", 3, 30)}}
+    tis = {"model": [ti("model", "load", 3, 30, run="m")]}
+    got = big_day.profile(latest, tis, T0, "2018-11-21T05:00:00", {}, {})
+    assert got["model"]["catalogue_run_key"] == day
+    assert got["model"]["catalogue_hour_s"] == 27.0
+    assert got["model"]["other_hours_median_s"] is None

@@ -499,11 +499,23 @@ def test_songplays_replace_exactly_the_partition(dialect: str) -> None:
     inserts = [s for s in sqls if s.startswith("INSERT INTO songplays")]
     assert len(inserts) == 1
     assert f"WHERE {window.format('e.')} AND e.page = 'NextSong'" in inserts[0]
-    (update,) = [s for s in sqls if s.startswith("UPDATE songplays")]  # late songs re-matched
-    # From the picks among the songs this run brought in, whatever hour staged them.
-    assert "arrived_songs AS a" in update
-    assert "a.song_id = p.song_id" in update
-    assert sqls[-1] == "DROP TABLE arrived_songs"
+    # Late songs re-matched: the waiting plays are found once, from the picks among the
+    # songs this run brought in (whatever hour staged them), and both the UPDATE and the
+    # DELETE read that one list.
+    (found,) = [s for s in sqls if s.startswith("CREATE TEMP TABLE rematched_plays AS")]
+    assert "arrived_songs AS a" in found
+    assert "a.song_id = p.song_id" in found
+    assert "unmatched_plays AS u" in found
+    (update,) = [s for s in sqls if s.startswith("UPDATE songplays")]
+    assert "FROM rematched_plays AS m" in update
+    assert "songplays.songplay_id = m.songplay_id" in update
+    (forget,) = [s for s in sqls if s.startswith("DELETE FROM unmatched_plays USING")]
+    assert forget.endswith(
+        "USING rematched_plays AS m WHERE unmatched_plays.songplay_id = m.songplay_id"
+    )
+    assert not any("unmatched_plays AS u" in s for s in (update, forget))
+    assert sqls.index(found) < sqls.index(update) < sqls.index(forget)
+    assert sqls[-2:] == ["DROP TABLE rematched_plays", "DROP TABLE arrived_songs"]
     # The pick among duplicate songs is made when songs are staged, never per hour here.
     assert not any("ROW_NUMBER" in s or "staging_songs" in s for s in sqls)
 
