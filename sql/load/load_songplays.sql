@@ -14,12 +14,30 @@ WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s;
 DELETE FROM unmatched_plays
 WHERE partition_hour >= %(window_start)s AND partition_hour < %(window_end)s;
 
+{#- The window's song plays, each with the song its triple picks among every staged song,
+    but only once that song is in `songs` (its partition modelled): a play is never matched
+    to a song the star schema does not hold yet, whatever order the hours are modelled in.
+    Until then it stays unmatched, and the re-match below matches it when the song's own
+    partition is modelled, to the same pick. Both inserts below read the window's events
+    through this, so neither joins the other's rows back to `staging_events`. -#}
+{% macro window_plays() -%}
+FROM staging_events AS e
+LEFT JOIN (
+    SELECT p.title, p.artist_name, p.duration, p.song_id, p.artist_id
+    FROM song_picks AS p
+    JOIN songs AS loaded ON loaded.song_id = p.song_id
+) AS m
+    ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
+WHERE e.partition_hour >= %(window_start)s AND e.partition_hour < %(window_end)s
+  AND e.page = 'NextSong'
+{%- endmacro %}
+{% set songplay_id = "MD5(CAST(e.session_id AS VARCHAR) || ':' || CAST(e.item_in_session AS VARCHAR))" %}
 INSERT INTO songplays (
     songplay_id, partition_hour, start_time, user_id, level, song_id, artist_id,
     session_id, item_in_session, location, user_agent
 )
 SELECT
-    MD5(CAST(e.session_id AS VARCHAR) || ':' || CAST(e.item_in_session AS VARCHAR)),
+    {{ songplay_id }},
     e.partition_hour,
     TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second' + MOD(e.ts, 1000) * INTERVAL '1 millisecond',
     NULLIF(e.user_id, ''),
@@ -30,31 +48,18 @@ SELECT
     e.item_in_session,
     e.location,
     e.user_agent
-FROM staging_events AS e
-LEFT JOIN (
-    -- The song a play's triple picks among every staged song, but only once that song is
-    -- in `songs` (its partition modelled): a play is never matched to a song the star
-    -- schema does not hold yet, whatever order the hours are modelled in. Until then it
-    -- stays unmatched, and the re-match below matches it when the song's own partition is
-    -- modelled, to the same pick.
-    SELECT p.title, p.artist_name, p.duration, p.song_id, p.artist_id
-    FROM song_picks AS p
-    JOIN songs AS loaded ON loaded.song_id = p.song_id
-) AS m
-    ON m.title = e.song AND m.artist_name = e.artist AND m.duration = e.length
-WHERE e.partition_hour >= %(window_start)s AND e.partition_hour < %(window_end)s
-  AND e.page = 'NextSong';
+{{ window_plays() }};
 
--- The window's plays left without a song, with the triple they wait for. (A play without
--- a title, artist or length can never match, and is not listed.)
+-- The window's plays left without a song, with the triple they wait for: the same events
+-- through the same match, so exactly the rows just inserted with no song_id. (A play without
+-- a title, artist or length can never match, and is not listed.) Read from the events, not by
+-- joining songplays back to them: songplays was written in this transaction and has no
+-- statistics yet, and a planner that takes it for a few rows nested-loops the join (on a
+-- day of 500,000 plays that took minutes, where this takes seconds).
 INSERT INTO unmatched_plays (songplay_id, partition_hour, title, artist_name, duration)
-SELECT p.songplay_id, p.partition_hour, e.song, e.artist, e.length
-FROM songplays AS p
-JOIN staging_events AS e
-    ON e.session_id = p.session_id AND e.item_in_session = p.item_in_session
-WHERE p.partition_hour >= %(window_start)s AND p.partition_hour < %(window_end)s
-  AND e.partition_hour = p.partition_hour
-  AND p.song_id IS NULL
+SELECT {{ songplay_id }}, e.partition_hour, e.song, e.artist, e.length
+{{ window_plays() }}
+  AND m.song_id IS NULL
   AND e.song IS NOT NULL AND e.artist IS NOT NULL AND e.length IS NOT NULL;
 
 -- Late-arriving songs: plays of any partition still unmatched are matched again against
