@@ -522,6 +522,12 @@ def test_songplays_replace_exactly_the_partition(dialect: str) -> None:
     inserts = [s for s in sqls if s.startswith("INSERT INTO songplays")]
     assert len(inserts) == 1
     assert f"WHERE {window.format('e.')} AND e.page = 'NextSong'" in inserts[0]
+    # The plays left unmatched come from the same events through the same match, never
+    # from songplays (just written, no statistics) joined back to staging_events.
+    (waiting,) = [s for s in sqls if s.startswith("INSERT INTO unmatched_plays")]
+    assert f"WHERE {window.format('e.')} AND e.page = 'NextSong' AND m.song_id IS NULL" in waiting
+    assert "songplays" not in waiting
+    assert waiting.split(" FROM ", 1)[1].startswith(inserts[0].split(" FROM ", 1)[1])
     # Late songs re-matched: the waiting plays are found once, from the picks among the
     # songs this run brought in (whatever hour staged them), and both the UPDATE and the
     # DELETE read that one list.
