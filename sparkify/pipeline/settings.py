@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from sparkify.pipeline.resources import resource_dir
+from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
 
 ENVIRONMENTS = ("local", "aws")
 # Connection ids are fixed; what they point at (PostgreSQL or Redshift, S3 or a local
@@ -48,6 +49,8 @@ class Settings:
     grace_minutes: int
     late_lookback_hours: int
     reject_text_limit: int
+    max_line_bytes: int
+    max_song_file_bytes: int
     max_reject_rate: float
     freshness_max_age_hours: int
     iam_role: str
@@ -70,6 +73,21 @@ class Settings:
             )
         if not _REGION.fullmatch(self.region):
             raise SettingsError(f"region {self.region!r} is not an AWS region name (us-west-2)")
+        if not 1 <= self.max_line_bytes <= MAX_LINE_BYTES:
+            raise SettingsError(
+                f"max_line_bytes {self.max_line_bytes} must lie between 1 and {MAX_LINE_BYTES} "
+                "(Redshift's widest VARCHAR, into which its COPY reads each line)"
+            )
+        if not 1 <= self.max_song_file_bytes <= MAX_LINE_BYTES:
+            raise SettingsError(
+                f"max_song_file_bytes {self.max_song_file_bytes} must lie between 1 and "
+                f"{MAX_LINE_BYTES}"
+            )
+        if not 1 <= self.reject_text_limit <= 4096:
+            raise SettingsError(
+                f"reject_text_limit {self.reject_text_limit} must lie between 1 and 4096 "
+                "(the width of staging_rejects.raw_text on Redshift)"
+            )
         if not 0 <= self.max_reject_rate <= 1:
             raise SettingsError("max_reject_rate must lie between 0 and 1")
         for name in ("late_lookback_hours", "freshness_max_age_hours"):

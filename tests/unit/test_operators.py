@@ -354,7 +354,8 @@ def test_stage_streams_into_postgres_for_a_postgres_hook() -> None:
         "log_data/2018/11/02/13/b.json",
     ]
     assert hour == HOUR
-    assert kwargs["reject_text_limit"] == 123
+    assert kwargs["limits"].reject_text_limit == 123
+    assert kwargs["limits"].max_line_bytes == 65535
     conn.close.assert_called_once()
 
 

@@ -63,10 +63,11 @@ def stage_partition(
     from sparkify.pipeline.staging import postgres
 
     stage = postgres.stage_events if dataset == "events" else postgres.stage_songs
+    limits = postgres.Limits.of(settings)
     if conn is not None:
-        return stage(conn, source, objects, hour, reject_text_limit=settings.reject_text_limit)
+        return stage(conn, source, objects, hour, limits=limits)
     with contextlib.closing(db_hook.get_conn()) as own:
-        return stage(own, source, objects, hour, reject_text_limit=settings.reject_text_limit)
+        return stage(own, source, objects, hour, limits=limits)
 
 
 def stage_window(

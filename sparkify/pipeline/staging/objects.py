@@ -103,16 +103,38 @@ class ChunkSource(Protocol):
 
 
 def fetch_whole(
-    source: ChunkSource, objects: Iterable[SourceObject], workers: int = FETCH_WORKERS
-) -> Iterator[tuple[SourceObject, bytes]]:
+    source: ChunkSource,
+    objects: Iterable[SourceObject],
+    workers: int = FETCH_WORKERS,
+    max_bytes: int | None = None,
+) -> Iterator[tuple[SourceObject, bytes | None]]:
     """Each object with its whole content, in the order given, fetched ``workers`` at a time.
 
     At most ``2 * workers`` objects are fetched ahead of the one being consumed, so memory
-    is bounded by that many objects, not by the number of objects.
+    is bounded by that many objects, not by the number of objects. With ``max_bytes``, an
+    object listed larger than that is not fetched at all (its content is ``None``), and no
+    more than ``max_bytes + 1`` bytes of any object are read (an object that grew since it
+    was listed stops there): memory is bounded by that many bytes an object.
     """
 
-    def read(obj: SourceObject) -> bytes:
-        return b"".join(source.chunks(obj.key))
+    def read(obj: SourceObject) -> bytes | None:
+        if max_bytes is None:
+            return b"".join(source.chunks(obj.key))
+        if obj.size > max_bytes:
+            return None
+        parts, held = [], 0
+        chunks = iter(source.chunks(obj.key))
+        try:
+            for chunk in chunks:
+                parts.append(chunk[: max_bytes + 1 - held])
+                held += len(parts[-1])
+                if held > max_bytes:
+                    break
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return b"".join(parts)
 
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:

@@ -8,6 +8,7 @@ partition's rejects, ledger rows and counts. A failure at any point rolls all of
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ import psycopg
 
 from sparkify.pipeline import partitions
 from sparkify.pipeline.records import (
+    BOM,
     EVENT_COLUMNS,
     EVENT_FIELDS,
     SONG_COLUMNS,
@@ -26,7 +28,7 @@ from sparkify.pipeline.records import (
 )
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging import ledger as bookkeeping
-from sparkify.pipeline.staging.lines import numbered_lines
+from sparkify.pipeline.staging.lines import MAX_LINE_BYTES, numbered_lines
 from sparkify.pipeline.staging.objects import SourceObject, fetch_whole
 from sparkify.pipeline.staging.stats import StageStats
 
@@ -35,6 +37,23 @@ _PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"
 DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
+LINE_TOO_LONG = "line_too_long"
+FILE_TOO_LARGE = "file_too_large"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one line or song file may cost (the settings of the same names)."""
+
+    reject_text_limit: int = 4096
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_song_file_bytes: int = MAX_LINE_BYTES
+
+    @classmethod
+    def of(cls, settings: Any) -> Limits:
+        return cls(
+            settings.reject_text_limit, settings.max_line_bytes, settings.max_song_file_bytes
+        )
 
 
 def _one(name: str, **context: object) -> str:
@@ -61,7 +80,7 @@ def stage_events(
     objects: list[SourceObject],
     hour: datetime,
     *,
-    reject_text_limit: int = 4096,
+    limits: Limits = Limits(),
     force: bool = False,
 ) -> StageStats:
     """Replace partition ``hour`` of ``staging_events`` with the lines of ``objects``.
@@ -89,14 +108,14 @@ def stage_events(
             # savepoint is rolled back and the load goes through a temporary table instead.
             with conn.transaction():
                 stats, parser, ledger = _load_events(
-                    cur, source, objects, hour_value, reject_text_limit, direct=True
+                    cur, source, objects, hour_value, limits, direct=True
                 )
                 # Every row written went in (the COPY would have failed otherwise).
                 stats.staged = stats.written
         except psycopg.errors.UniqueViolation:
             cur.execute(_one("staging/create_load_events"))
             stats, parser, ledger = _load_events(
-                cur, source, objects, hour_value, reject_text_limit, direct=False
+                cur, source, objects, hour_value, limits, direct=False
             )
             # Duplicates as detected (copies within the load, or of an event another
             # partition holds), counted before the insert leaves them out; the insert's
@@ -119,7 +138,7 @@ def _load_events(
     source: ObjectSource,
     objects: list[SourceObject],
     hour_value: datetime,
-    reject_text_limit: int,
+    limits: Limits,
     *,
     direct: bool,
 ) -> tuple[StageStats, EventParser, list[tuple[SourceObject, dict[str, int]]]]:
@@ -128,9 +147,7 @@ def _load_events(
     parser = EventParser()
     ledger = []
     for obj in objects:
-        counts = _copy_event_object(
-            cur, source, obj, hour_value, parser, stats, reject_text_limit, direct=direct
-        )
+        counts = _copy_event_object(cur, source, obj, hour_value, parser, stats, limits, direct=direct)
         ledger.append((obj, counts))
     return stats, parser, ledger
 
@@ -142,7 +159,7 @@ def _copy_event_object(
     hour_value: datetime,
     parser: EventParser,
     stats: StageStats,
-    reject_text_limit: int,
+    limits: Limits,
     *,
     direct: bool,
 ) -> dict[str, int]:
@@ -156,13 +173,18 @@ def _copy_event_object(
     with cur.copy(copy_sql) as copy:
         copy.set_types(types or DIRECT_COPY_TYPES)
         write = copy.write_row
-        for line_no, raw in numbered_lines(source.chunks(key)):
-            if line_no == 1 or raw.endswith(b"\r"):
-                raw = strip_line(raw)
-            if is_blank(raw):
-                continue
+        max_line = limits.max_line_bytes
+        reject_text_limit = limits.reject_text_limit
+        for line_no, raw in numbered_lines(source.chunks(key), max_line):
+            if len(raw) > max_line:  # cut by numbered_lines: judged unread
+                row = Reject(LINE_TOO_LONG)
+            else:
+                if raw.startswith(BOM) or raw.endswith(b"\r"):
+                    raw = strip_line(raw)
+                if is_blank(raw):
+                    continue
+                row = parse(raw)
             counts["read"] += 1
-            row = parse(raw)
             if type(row) is Reject:
                 rejects.append(
                     (
@@ -231,7 +253,7 @@ def stage_songs(
     objects: Iterable[SourceObject],
     hour: datetime,
     *,
-    reject_text_limit: int = 4096,
+    limits: Limits = Limits(),
 ) -> StageStats:
     """Merge the song files in ``objects`` (new or changed ones) into ``staging_songs``.
 
@@ -252,14 +274,19 @@ def stage_songs(
         cur.execute(_one("staging/create_load_songs"))
         rejects = []
         with cur.copy(_one("staging/copy_song_rows", columns=SONG_COLUMNS)) as copy:
-            for obj, content in fetch_whole(source, objects):
-                content = strip_line(content).strip()
+            max_bytes = limits.max_song_file_bytes
+            for obj, content in fetch_whole(source, objects, max_bytes=max_bytes):
                 counts = {"read": 1, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
                 stats.objects += 1
                 stats.read += 1
                 stats.source_keys.append(obj.key)
                 coerced_before = parser.coerced
-                row = parser.parse(content)
+                if content is None or len(content) > max_bytes:
+                    row: tuple[Any, ...] | Reject = Reject(FILE_TOO_LARGE)
+                    content = content or b""
+                else:
+                    content = strip_line(content).strip()
+                    row = parser.parse(content)
                 if isinstance(row, Reject):
                     counts["rejected"] = 1
                     stats.rejected += 1
@@ -271,7 +298,7 @@ def stage_songs(
                             obj.key,
                             1,
                             row.reason,
-                            raw_text(content, reject_text_limit),
+                            raw_text(content, limits.reject_text_limit),
                         )
                     )
                 else:
