@@ -341,7 +341,7 @@ def convert(
 
 
 def _convert_value(key: str, kind: str, value: Any) -> tuple[Any, bool]:
-    if isinstance(value, (dict, list)) or isinstance(value, bool) and kind != "text":
+    if isinstance(value, (dict, list)) or (isinstance(value, bool) and kind != "text"):
         raise _FieldError(f"bad_type:{key}")
     if kind == "text":
         return _text(key, value)

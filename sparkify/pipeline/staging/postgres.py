@@ -147,7 +147,9 @@ def _load_events(
     parser = EventParser()
     ledger = []
     for obj in objects:
-        counts = _copy_event_object(cur, source, obj, hour_value, parser, stats, limits, direct=direct)
+        counts = _copy_event_object(
+            cur, source, obj, hour_value, parser, stats, limits, direct=direct
+        )
         ledger.append((obj, counts))
     return stats, parser, ledger
 
