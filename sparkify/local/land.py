@@ -64,7 +64,8 @@ def line_hour(line: bytes) -> datetime | None:
         line = line[len(BOM) :]
     try:
         ts = coerce_int(_decode_ts(line).ts)
-    except msgspec.DecodeError:  # ValidationError (not an object) is a DecodeError too
+    # ValidationError (not an object) is a DecodeError too; RecursionError: nested too deep.
+    except (msgspec.DecodeError, RecursionError):
         return None
     if ts is None:
         return None

@@ -38,6 +38,7 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -106,6 +107,9 @@ class Reject:
     """A record that cannot be staged, and why."""
 
     reason: str
+
+
+TOO_LONG = Reject("line_too_long")
 
 
 @dataclass
@@ -230,6 +234,22 @@ def strip_line(raw: bytes) -> bytes:
 
 def is_blank(raw: bytes) -> bool:
     return not raw.strip()
+
+
+def judge_line(
+    parse: Callable[[bytes], tuple[Any, ...] | Reject], raw: bytes, max_line: int
+) -> tuple[Any, ...] | Reject | None:
+    """A raw line as read (line ending off) to a row, a reject, or None for a blank line.
+
+    ``line_too_long`` is judged on the line as read, before anything is stripped.
+    """
+    if len(raw) > max_line:
+        return TOO_LONG
+    if raw.startswith(BOM) or raw.endswith(b"\r"):
+        raw = strip_line(raw)
+    if not raw.strip():
+        return None
+    return parse(raw)
 
 
 class EventParser:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 MS_PER_HOUR = 3_600_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # ASCII digits only: int() would also accept "١٢" or "1_000", which no producer means.
+_MAX_DIGITS = 1000
 _INTEGRAL_TEXT = re.compile(r"[+-]?[0-9]+(?:\.0*)?", re.ASCII)
 
 
@@ -23,8 +24,9 @@ def coerce_int(value: object) -> int | None:
     """Return ``value`` as an int when that loses nothing, else ``None``.
 
     Accepted: an int (not a bool); a finite float with no fractional part; a string
-    that, once surrounding whitespace is stripped, is an integer literal with an
-    optional sign or an integral decimal such as ``"1541990217796.0"``.
+    that, once surrounding ASCII white space is stripped, is an integer literal with an
+    optional sign or an integral decimal such as ``"1541990217796.0"``, of at most
+    ``_MAX_DIGITS`` significant digits (a longer one is ``None``, never converted).
     """
     # bool is a subclass of int, but `true` is never a timestamp or an id.
     if isinstance(value, bool):
@@ -36,9 +38,12 @@ def coerce_int(value: object) -> int | None:
             return int(value)
         return None
     if isinstance(value, str):
-        text = value.strip()
+        text = value.strip(" \t\n\v\f\r")
         if _INTEGRAL_TEXT.fullmatch(text):
-            return int(text.split(".", 1)[0])
+            digits = text.split(".", 1)[0]
+            if len(digits.lstrip("+-").lstrip("0")) > _MAX_DIGITS:
+                return None  # past any timestamp or id, and past what int() converts
+            return int(digits)
     return None
 
 

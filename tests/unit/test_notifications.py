@@ -402,3 +402,31 @@ def test_song_keys_are_announced_only_when_every_event_of_the_run_announces_them
     assert notifications.announced_song_keys([notified, None]) is None
     assert notifications.announced_song_keys([{"source": "bucket_notifications"}]) is None
     assert notifications.announced_song_keys([]) is None
+
+
+# -- hostile bodies -----------------------------------------------------------------------
+
+HOSTILE_BODIES = [
+    "[" * 100_000 + "]" * 100_000,  # deeper than any decoder recurses
+    '{"Records": ' + "[" * 50_000 + "]" * 50_000 + "}",
+    '{"Type": "Notification", "Message": "' + "[" * 50_000 + '"}',
+    '{"Records": [{"eventSource": "aws:s3", "s3": ' + "{" * 5000 + "}" * 5000 + "}]}",
+    '{"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {"bucket":'
+    ' {"name": "' + BUCKET + '"}, "object": {"key": "log_data/' + "x" * 5000 + '"}}}]}',
+    "x" * (notifications.MAX_BODY + 1),
+    '{"Records": [1e999999]}',
+]
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
+def test_a_hostile_body_is_reported_and_the_rest_of_the_batch_routed(body: str) -> None:
+    good = s3_event("log_data/2018/11/02/13/a.json")
+    routing = ROUTER.route(
+        [message(body, "bad"), message(good, "good")], now=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    assert routing.keys == ["2018-11-02T13:00:00"]
+    assert routing.messages == 2
+    reported = [u.message_id for u in routing.unreadable] + [k for k, _ in routing.ignored]
+    assert len(reported) == 1
+    for unreadable in routing.unreadable:
+        assert len(unreadable.body) <= notifications.BODY_LIMIT + 40

@@ -16,14 +16,13 @@ import psycopg
 
 from sparkify.pipeline import partitions
 from sparkify.pipeline.records import (
-    BOM,
     EVENT_COLUMNS,
     EVENT_FIELDS,
     SONG_COLUMNS,
     EventParser,
     Reject,
     SongParser,
-    is_blank,
+    judge_line,
     strip_line,
 )
 from sparkify.pipeline.sql import render, statements
@@ -37,7 +36,6 @@ _PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"
 DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
-LINE_TOO_LONG = "line_too_long"
 FILE_TOO_LARGE = "file_too_large"
 
 
@@ -178,14 +176,9 @@ def _copy_event_object(
         max_line = limits.max_line_bytes
         reject_text_limit = limits.reject_text_limit
         for line_no, raw in numbered_lines(source.chunks(key), max_line):
-            if len(raw) > max_line:  # cut by numbered_lines: judged unread
-                row = Reject(LINE_TOO_LONG)
-            else:
-                if raw.startswith(BOM) or raw.endswith(b"\r"):
-                    raw = strip_line(raw)
-                if is_blank(raw):
-                    continue
-                row = parse(raw)
+            row = judge_line(parse, raw, max_line)
+            if row is None:
+                continue
             counts["read"] += 1
             if type(row) is Reject:
                 rejects.append(
