@@ -47,8 +47,9 @@ import msgspec
 BOM = b"\xef\xbb\xbf"
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
-# Arrays and objects nested deeper than this are rejected (Redshift's SUPER allows 1,000).
-MAX_DEPTH = 64
+# Arrays and objects nested deeper than this are rejected (Redshift's SUPER allows 1,000;
+# the SQL side peels one level per nested REGEXP_REPLACE, so the limit stays small).
+MAX_DEPTH = 32
 # The longest number text a float8 column takes; with an exponent of at most two digits,
 # every such number lies well inside float8's range (no overflow, no underflow).
 MAX_NUMBER_TEXT = 200

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from sparkify.pipeline.records import MAX_DEPTH
+
 BASE = {
     "artist": "Skillet",
     "auth": "Logged In",
@@ -53,7 +55,8 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("nested_array_deep", b"[" * 5000 + b"]" * 5000, "too_deep"),
     ("nested_in_unknown_field", event(1001, extra="[" * 100 + "]" * 100), "too_deep"),
     ("nested_unclosed", b'{"a":' + b"{" * 3000, "too_deep"),
-    ("nested_64_is_kept", event(1002, extra="[" * 63 + "1" + "]" * 63), None),
+    ("nested_to_the_limit", event(1002, extra="[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)), None),
+    ("nested_past_the_limit", event(1028, extra="[" * MAX_DEPTH + "]" * MAX_DEPTH), "too_deep"),
     ("brackets_in_a_string", event(1003, song=json.dumps("[" * 500)), None),
     ("int_hundreds_of_digits_in_length", event(1004, length="9" * 300), "out_of_range:length"),
     ("int_thousands_of_digits_in_length", event(1005, length="9" * 5000), "out_of_range:length"),

@@ -99,10 +99,16 @@ CONTEXT: dict[str, dict[str, object]] = {
     "ledger/merge_load_objects": {"columns": LEDGER_COLUMNS},
     "ledger/copy_rejects": {"columns": REJECT_COLUMNS},
     "staging/copy_lines": {},
-    "staging/check_lines": {"fields": EVENT_CHECKS, "bom": BOM.decode()},
+    "staging/check_lines": {
+        "fields": EVENT_CHECKS,
+        "bom": BOM.decode(),
+        "max_line_bytes": 65535,
+        "max_depth": 64,
+        "max_number_text": 200,
+    },
     "staging/read_drift": {"fields": EVENT_CHECKS},
     "staging/insert_checked_rows": {},
-    "staging/record_rejects": {},
+    "staging/record_rejects": {"raw_text_bytes": 4096},
     "staging/read_line_counts": {},
     "staging/read_text_widths": {},
     **{f"health/{name}": {} for name in HEALTH_READS},
@@ -610,7 +616,7 @@ def test_check_lines_reads_every_field_by_its_exact_key(dataset: str) -> None:
     fields = EVENT_FIELDS if dataset == "events" else SONG_FIELDS
     for key, column, _ in fields:
         assert f'JSON_TYPEOF(doc."{key}") AS t_{column}' in sql
-        assert f"JSON_EXTRACT_PATH_TEXT(line, '{key}', TRUE) AS v_{column}" in sql
+        assert f"JSON_EXTRACT_PATH_TEXT(line, '{key}', TRUE) END AS v_{column}" in sql
     # Case-sensitive navigation (itemInSession, not iteminsession) is switched on first.
     assert check_lines_sql(dataset)[0] == "SET enable_case_sensitive_identifier TO true"
     # Backslashes mean different things in Redshift's and PostgreSQL's string literals.
@@ -619,7 +625,15 @@ def test_check_lines_reads_every_field_by_its_exact_key(dataset: str) -> None:
 
 def test_a_json_key_that_is_not_plain_is_refused() -> None:
     with pytest.raises(ValueError, match="not a plain JSON attribute name"):
-        render("staging/check_lines", "redshift", fields=[("a'b", "a", "text", False)], bom="")
+        render(
+            "staging/check_lines",
+            "redshift",
+            fields=[("a'b", "a", "text", False)],
+            bom="",
+            max_line_bytes=1,
+            max_depth=1,
+            max_number_text=1,
+        )
 
 
 def test_checked_rows_are_cut_to_the_columns_widths() -> None:

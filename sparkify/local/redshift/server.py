@@ -169,6 +169,9 @@ SYSTEM_OBJECTS = (
             IF null_if_invalid THEN RETURN NULL; END IF;
             RAISE;
         END $$""",
+    # Redshift's REGEXP_REPLACE replaces every match; PostgreSQL's, without 'g', the first.
+    """CREATE OR REPLACE FUNCTION public.rehearsal_regexp_replace(t text, p text, r text)
+        RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT regexp_replace(t, p, r, 'g') $$""",
     """CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
         LANGUAGE sql STABLE AS $$
         SELECT date_trunc('second', now() AT TIME ZONE 'UTC')::timestamp $$""",
@@ -181,6 +184,7 @@ _CASE_SETTING = re.compile(
     r"\bSET\s+(enable_case_sensitive_identifier|enable_case_sensitive_super_attribute)\b",
     re.IGNORECASE,
 )
+_REGEXP_REPLACE = re.compile(r"\bREGEXP_REPLACE\s*\(", re.IGNORECASE)
 _UNPIVOT = re.compile(
     r"\bUNPIVOT\s+([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s+AS\s+([A-Za-z_]\w*)\s+AT\s+([A-Za-z_]\w*)",
     re.IGNORECASE,
@@ -202,7 +206,9 @@ def translate(sql: str, super_columns: set[str] | None = None) -> str:
       ``enable_case_sensitive_identifier`` is on);
     - ``SET enable_case_sensitive_identifier`` (or ``..._super_attribute``) sets a
       placeholder setting: PostgreSQL's quoted names are always case sensitive;
-    - object unpivoting, ``FROM t AS c, UNPIVOT c.doc AS v AT k``, is ``json_each``.
+    - object unpivoting, ``FROM t AS c, UNPIVOT c.doc AS v AT k``, is ``json_each``;
+    - ``REGEXP_REPLACE(s, pattern, replacement)`` replaces every match, as Redshift's does
+      (PostgreSQL's replaces the first unless told ``'g'``).
     """
     if _CREATE_TABLE.search(sql):
         sql = _DDL_CLAUSES.sub("", sql)
@@ -210,6 +216,7 @@ def translate(sql: str, super_columns: set[str] | None = None) -> str:
             super_columns.update(m.group(1).lower() for m in _SUPER_COLUMN.finditer(sql))
         sql = _SUPER_COLUMN.sub(r"\1 json", sql)
     sql = _CASE_SETTING.sub(r"SET rehearsal.\1", sql)
+    sql = _REGEXP_REPLACE.sub("rehearsal_regexp_replace(", sql)
     sql = _UNPIVOT.sub(r"LATERAL json_each(\1.\2) AS unpivoted(\4, \3)", sql)
     if super_columns:
         names = "|".join(re.escape(n) for n in sorted(super_columns))

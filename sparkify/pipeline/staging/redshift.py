@@ -32,6 +32,8 @@ from sparkify.pipeline.records import (
     EVENT_COLUMNS,
     EVENT_FIELDS,
     EVENT_REQUIRED,
+    MAX_DEPTH,
+    MAX_NUMBER_TEXT,
     SONG_COLUMNS,
     SONG_FIELDS,
     SONG_REQUIRED,
@@ -40,6 +42,7 @@ from sparkify.pipeline.serialization import retrying
 from sparkify.pipeline.settings import Settings
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging import ledger as bookkeeping
+from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
 from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
 
@@ -66,10 +69,18 @@ def _fields(dataset: str) -> list[tuple[str, str, str, bool]]:
     return [(key, column, kind, key in required) for key, column, kind in fields]
 
 
-def check_lines_sql(dataset: str) -> list[str]:
+def check_lines_sql(dataset: str, max_line_bytes: int = MAX_LINE_BYTES) -> list[str]:
     """The statements that read the copied lines as JSON and judge them (``checked_lines``)."""
     return statements(
-        render("staging/check_lines", DIALECT, fields=_fields(dataset), bom=BOM.decode())
+        render(
+            "staging/check_lines",
+            DIALECT,
+            fields=_fields(dataset),
+            bom=BOM.decode(),
+            max_line_bytes=max_line_bytes,
+            max_depth=MAX_DEPTH,
+            max_number_text=MAX_NUMBER_TEXT,
+        )
     )
 
 
@@ -197,9 +208,11 @@ def _load(
         cur.execute(sql)
     for sql in statements(render("staging/record_copy_rejects", DIALECT, serverless=serverless)):
         cur.execute(sql, params)
-    for sql in check_lines_sql(dataset):
+    for sql in check_lines_sql(dataset, settings.max_line_bytes):
         cur.execute(sql)
-    bookkeeping.run(cur, "staging/record_rejects", params, DIALECT)
+    bookkeeping.run(
+        cur, "staging/record_rejects", params, DIALECT, raw_text_bytes=settings.reject_text_limit
+    )
     bookkeeping.run(cur, "staging/read_line_counts", {}, DIALECT)
     passed = 0
     for reason, count, coerced in cur.fetchall():

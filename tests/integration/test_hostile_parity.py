@@ -1,0 +1,120 @@
+"""Hostile lines staged on PostgreSQL and, through the rehearsal, on Redshift: nothing fails,
+every line is accounted for, and both warehouses give each line the corpus's reason.
+
+The corpus (``tests/corpus/hostile.py``) lands as one events object of one hour, mixed with
+clean lines; the same object is staged by ``staging.postgres`` into a fresh schema and by
+``staging.redshift`` (COPY of the manifest, then ``check_lines.redshift.sql``) into a fresh
+database behind the rehearsal. A song file over ``max_song_file_bytes`` is rejected unread
+on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from sparkify.local.stack.config import REHEARSAL_IAM_ROLE
+from sparkify.pipeline import partitions
+from sparkify.pipeline import settings as settings_module
+from sparkify.pipeline.sql import render, statements
+from sparkify.pipeline.staging import postgres
+from sparkify.pipeline.staging.objects import S3Objects
+from sparkify.pipeline.staging.redshift import stage_redshift
+from tests.corpus.hostile import CASES, event
+from tests.integration.conftest import (
+    backend_connect,
+    fresh_database,
+    redshift_connect,
+    running_rehearsal,
+)
+
+pytestmark = pytest.mark.integration
+
+# What the rehearsal cannot carry: PostgreSQL's json navigation (the rehearsal's SUPER)
+# fails on a \u0000 escape anywhere in the line, where Redshift's SUPER keeps it; the
+# PostgreSQL path's judgement of it (bad_text) is in tests/unit/test_hostile_lines.py.
+NOT_REHEARSED = {"nul_escaped"}
+CASES = [case for case in CASES if case[0] not in NOT_REHEARSED]
+HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
+PREFIX = partitions.events_prefix("log_data", HOUR)
+CLEAN = [event(2000 + n) for n in range(20)]
+EXPECTED = Counter(reason for _, _, reason in CASES if reason is not None)
+STAGED = len(CLEAN) + sum(1 for _, _, reason in CASES if reason is None)
+
+
+@pytest.fixture
+def landed(s3, bucket):
+    lines = [line for pair in zip(CLEAN, [c[1] for c in CASES], strict=False) for line in pair]
+    lines += CLEAN[len(CASES) :] + [c[1] for c in CASES[len(CLEAN) :]]
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}hostile.json", Body=b"\n".join(lines) + b"\n")
+    return S3Objects(s3, bucket)
+
+
+def _accounting(stats) -> tuple:
+    return (stats.read, stats.staged, stats.rejected, stats.duplicate, dict(stats.reasons))
+
+
+def test_hostile_lines_are_rejected_with_their_reasons_on_both_warehouses(
+    stack, bucket, landed, warehouse, schema_ready
+) -> None:
+    conn = warehouse
+    conn.autocommit = False
+    objects = landed.list(PREFIX)
+    pg = postgres.stage_events(conn, landed, objects, HOUR)
+    conn.autocommit = True
+    assert _accounting(pg) == (len(CLEAN) + len(CASES), STAGED, EXPECTED.total(), 0, EXPECTED)
+
+    settings = settings_module.load(
+        "local", environ={"SPARKIFY_BUCKET": bucket, "SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE}
+    )
+    with running_rehearsal(stack) as port, fresh_database(stack) as name:
+        hook = SimpleNamespace(
+            get_conn=lambda: redshift_connect(stack, port, name), conn_type="redshift"
+        )
+        ddl = hook.get_conn()
+        with ddl.cursor() as cur:
+            for sql in statements(render("schema/create_tables", "redshift")):
+                cur.execute(sql)
+        ddl.commit()
+        ddl.close()
+        rs = stage_redshift(
+            hook, landed, objects, HOUR, PREFIX, dataset="events", settings=settings
+        )
+        assert _accounting(rs)[4] == _accounting(pg)[4], str(
+            sorted((rs.reasons - pg.reasons).items())
+        ) + str(sorted((pg.reasons - rs.reasons).items()))
+        assert _accounting(rs) == _accounting(pg)
+        with backend_connect(stack, name) as look:
+            rows = look.execute(
+                "SELECT reason, octet_length(raw_text) FROM staging_rejects"
+            ).fetchall()
+            (staged,) = look.execute("SELECT COUNT(*) FROM staging_events").fetchone()
+    assert Counter(reason for reason, _ in rows) == EXPECTED
+    assert all(size is None or size <= settings.reject_text_limit for _, size in rows)
+    assert staged == STAGED
+
+
+def test_a_song_file_over_the_limit_is_rejected_unread(stack, s3, bucket, warehouse, schema_ready):
+    song = {"song_id": "SOBIG", "duration": 1.0, "title": "x" * 5000}
+    s3.put_object(Bucket=bucket, Key="song_data/A/B/C/TRBIG.json", Body=json.dumps(song))
+    small = {"song_id": "SOSMALL", "duration": 1.0, "title": "y"}
+    s3.put_object(Bucket=bucket, Key="song_data/A/B/C/TRSMALL.json", Body=json.dumps(small))
+    source = S3Objects(s3, bucket)
+    warehouse.autocommit = False
+    limits = postgres.Limits(max_song_file_bytes=1000)
+    stats = postgres.stage_songs(warehouse, source, source.list("song_data/"), HOUR, limits=limits)
+    warehouse.autocommit = True
+    assert (stats.read, stats.staged, stats.rejected) == (2, 1, 1)
+    assert dict(stats.reasons) == {"file_too_large": 1}
+    (key,) = warehouse.execute(
+        "SELECT source_key FROM staging_rejects WHERE reason = 'file_too_large'"
+    ).fetchone()
+    assert key == "song_data/A/B/C/TRBIG.json"
+    (rows,) = warehouse.execute(
+        "SELECT rows_rejected FROM load_ledger WHERE source_key = %s", (key,)
+    ).fetchone()
+    assert rows == 1
