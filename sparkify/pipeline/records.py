@@ -57,6 +57,10 @@ MAX_NUMBER_TEXT = 200
 MAX_DRIFT_NAMES = 32
 MAX_DRIFT_NAME = 64
 OTHER_FIELDS = "(other)"
+# Drift as stored: staging_partitions.drift is VARCHAR(4096) on Redshift, and the
+# schema_drift check's value (both data sets' drift) goes into a VARCHAR(1024).
+DRIFT_JSON_BYTES = 2000
+CHECK_VALUE_BYTES = 1024
 # What the SQL side trims from text before reading a number: ASCII white space only.
 ASCII_SPACE = " \t\n\v\f\r"
 
@@ -132,6 +136,24 @@ class Drift:
 
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {"unmapped": dict(self.unmapped), "absent": dict(self.absent)}
+
+
+def drift_json(drift: dict[str, dict[str, int]], max_bytes: int) -> str:
+    """Drift as JSON of at most ``max_bytes`` bytes (it is stored in byte-counted columns and
+    emitted in asset events): the rarest names are folded into ``OTHER_FIELDS`` until it fits.
+    """
+    kinds = {kind: dict(counts) for kind, counts in drift.items()}
+    while True:
+        text = json.dumps(kinds, sort_keys=True)  # ASCII: characters are bytes
+        if len(text) <= max_bytes:
+            return text
+        kind = max(kinds, key=lambda k: len(kinds[k]))
+        names = kinds[kind]
+        foldable = [name for name in names if name != OTHER_FIELDS]
+        if not foldable:
+            return json.dumps({k: {OTHER_FIELDS: sum(v.values())} for k, v in kinds.items()})
+        rarest = min(foldable, key=lambda name: (names[name], name))
+        names[OTHER_FIELDS] = names.get(OTHER_FIELDS, 0) + names.pop(rarest)
 
 
 class _FieldError(Exception):

@@ -21,6 +21,7 @@ from sparkify.pipeline.records import (
     EventParser,
     Reject,
     SongParser,
+    drift_json,
     judge_line,
     nested_too_deep,
 )
@@ -131,3 +132,21 @@ def test_drift_keeps_a_bounded_number_of_names_each_cut() -> None:
     assert all(len(name) <= MAX_DRIFT_NAME for name in unmapped)
     assert sum(unmapped.values()) == 1000
     assert OTHER_FIELDS in unmapped
+
+
+def test_drift_as_stored_fits_its_bytes_keeping_the_commonest_names() -> None:
+    drift = {
+        "unmapped": {"\u4e2d" * 60 + str(n): n + 1 for n in range(40)},
+        "absent": {"song": 3, "artist": 3},
+    }
+    text = drift_json(drift, 1024)
+    assert len(text.encode()) <= 1024
+    kept = json.loads(text)
+    assert kept["absent"] == {"artist": 3, "song": 3}
+    counts = kept["unmapped"]
+    assert sum(counts.values()) == sum(drift["unmapped"].values())
+    named = [name for name in counts if name != OTHER_FIELDS]
+    assert named
+    assert min(counts[name] for name in named) >= max(
+        n for name, n in drift["unmapped"].items() if name not in counts
+    )

@@ -17,6 +17,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.pipeline import partitions
+from sparkify.pipeline.records import CHECK_VALUE_BYTES, drift_json
 from sparkify.pipeline.settings import WAREHOUSE_CONN_ID
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def evaluate(
             rate <= max_reject_rate,
         ),
         # Reported, not failed: drift is a producer change to look at, not lost data.
-        ("schema_drift", json.dumps(drifted, sort_keys=True), True),
+        ("schema_drift", drift_json(drifted, CHECK_VALUE_BYTES), True),
         freshness(numbers, hour, max_age_hours),
         (
             "plays_matched_share",

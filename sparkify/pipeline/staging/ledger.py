@@ -14,6 +14,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+from sparkify.pipeline.records import DRIFT_JSON_BYTES, drift_json
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
@@ -136,7 +137,7 @@ def write_partition(cur: Any, stats: StageStats, hour_value: datetime) -> None:
         "rows_rejected": stats.rejected,
         "rows_duplicate": stats.duplicate,
         "rows_coerced": stats.coerced,
-        "drift": json.dumps(stats.drift, sort_keys=True),
+        "drift": drift_json(stats.drift, DRIFT_JSON_BYTES),
     }
     run(cur, "ledger/write_partition", params)
 

@@ -37,6 +37,7 @@ from sparkify.pipeline.records import (
     SONG_COLUMNS,
     SONG_FIELDS,
     SONG_REQUIRED,
+    Drift,
 )
 from sparkify.pipeline.serialization import retrying
 from sparkify.pipeline.settings import Settings
@@ -240,8 +241,10 @@ def _drift(cur: Any, dataset: str) -> dict[str, dict[str, int]]:
     row = cur.fetchone() or ()
     absent = {key: int(n) for (key, _, _, _), n in zip(fields, row, strict=False) if n}
     cur.execute(unmapped_sql)
-    unmapped = {str(name): int(n) for name, n in cur.fetchall()}
-    return {"unmapped": unmapped, "absent": absent}
+    bounded = Drift()  # at most MAX_DRIFT_NAMES names, each cut, as PostgreSQL keeps them
+    for name, n in sorted(cur.fetchall(), key=lambda row: (-int(row[1]), str(row[0]))):
+        bounded.add_unmapped(str(name), int(n))
+    return {"unmapped": dict(bounded.unmapped), "absent": absent}
 
 
 def _stage_events(

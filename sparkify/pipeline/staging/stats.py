@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from sparkify.pipeline.records import DRIFT_JSON_BYTES, drift_json
 
 
 @dataclass
@@ -45,6 +48,6 @@ class StageStats:
             "source_keys": self.source_keys[:key_limit],
             "source_keys_truncated": len(self.source_keys) > key_limit,
             "reject_reasons": dict(self.reasons.most_common(20)),
-            "drift": self.drift,
+            "drift": json.loads(drift_json(self.drift, DRIFT_JSON_BYTES)),
             "unchanged": self.unchanged,
         }
