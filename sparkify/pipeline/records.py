@@ -87,6 +87,31 @@ EVENT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("userAgent", "user_agent", "text"),
     ("userId", "user_id", "text"),
 )
+# The widths in bytes of the staging tables' text columns, as sql/schema/create_tables.redshift.sql
+# declares them (tests/unit/test_hostile_lines.py holds the two together). Redshift cuts text
+# to them as it stages; PostgreSQL staging cuts the same way (sql/staging/fit_text_widths),
+# so both stage the same values and none is too wide for a PostgreSQL index.
+EVENT_TEXT_WIDTHS = {
+    "artist": 1024,
+    "auth": 32,
+    "first_name": 256,
+    "gender": 16,
+    "last_name": 256,
+    "level": 16,
+    "location": 512,
+    "method": 16,
+    "page": 64,
+    "song": 1024,
+    "user_agent": 1024,
+    "user_id": 64,
+}
+SONG_TEXT_WIDTHS = {
+    "song_id": 64,
+    "artist_id": 64,
+    "artist_location": 1024,
+    "artist_name": 1024,
+    "title": 1024,
+}
 EVENT_REQUIRED = frozenset({"ts", "sessionId", "itemInSession", "page"})
 EVENT_COLUMNS = tuple(column for _, column, _ in EVENT_FIELDS)
 
@@ -115,6 +140,7 @@ class Reject:
 
 
 TOO_LONG = Reject("line_too_long")
+FILE_TOO_LARGE = "file_too_large"  # a song file over max_song_file_bytes, never read
 
 
 @dataclass
@@ -261,18 +287,19 @@ def is_blank(raw: bytes) -> bool:
 
 def judge_line(
     parse: Callable[[bytes], tuple[Any, ...] | Reject], raw: bytes, max_line: int
-) -> tuple[Any, ...] | Reject | None:
-    """A raw line as read (line ending off) to a row, a reject, or None for a blank line.
+) -> tuple[bytes, tuple[Any, ...] | Reject | None]:
+    """A raw line as read (line ending off) to the line as judged (its byte-order mark and
+    ``\r`` dropped) and a row, a reject, or None for a blank line.
 
     ``line_too_long`` is judged on the line as read, before anything is stripped.
     """
     if len(raw) > max_line:
-        return TOO_LONG
+        return raw, TOO_LONG
     if raw.startswith(BOM) or raw.endswith(b"\r"):
         raw = strip_line(raw)
     if not raw.strip():
-        return None
-    return parse(raw)
+        return raw, None
+    return raw, parse(raw)
 
 
 class EventParser:

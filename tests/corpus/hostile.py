@@ -50,6 +50,10 @@ def _utf8(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+# Text that does not compress: each character another CJK ideograph, three bytes each.
+WIDE = "".join(chr(0x4E00 + (n * 7919) % 20000) for n in range(3000))
+
+
 # (name, line, reason); every line a distinct session, so that none is a duplicate.
 CASES: list[tuple[str, bytes, str | None]] = [
     ("nested_array_deep", b"[" * 5000 + b"]" * 5000, "too_deep"),
@@ -78,6 +82,8 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("bom_on_a_later_line", b"\xef\xbb\xbf" + event(1021), None),
     ("nan_literal", event(1022, length="NaN"), "not_json"),
     ("multibyte_text", event(1023, song=_utf8("\u00e9\u4e2d\U0001f600" * 400)), None),
+    ("wide_title_and_artist", event(1029, song=_utf8(WIDE), artist=_utf8(WIDE[::-1])), None),
+    ("wide_user_agent_and_ids", event(1030, userAgent=_utf8(WIDE), userId=_utf8(WIDE)), None),
     ("line_too_long", event(1026, song=json.dumps("x" * 70_000)), "line_too_long"),
     ("line_too_long_multibyte", event(1027, song=_utf8("\u4e2d" * 22_000)), "line_too_long"),
     ("float_text_underscore", event(1024, length='"1_000"'), "bad_type:length"),

@@ -31,6 +31,7 @@ from tests.integration.conftest import (
     redshift_connect,
     running_rehearsal,
 )
+from tests.integration.dagrun import load_dag, run_for_partition
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,11 @@ pytestmark = pytest.mark.integration
 NOT_REHEARSED = {"nul_escaped"}
 CASES = [case for case in CASES if case[0] not in NOT_REHEARSED]
 HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
+STAGED_ROWS = (
+    "SELECT artist, auth, first_name, gender, item_in_session, last_name, length, level,"
+    " location, method, page, registration, session_id, song, status, ts, user_agent, user_id"
+    " FROM staging_events ORDER BY session_id, item_in_session"
+)
 PREFIX = partitions.events_prefix("log_data", HOUR)
 CLEAN = [event(2000 + n) for n in range(20)]
 EXPECTED = Counter(reason for _, _, reason in CASES if reason is not None)
@@ -92,10 +98,28 @@ def test_hostile_lines_are_rejected_with_their_reasons_on_both_warehouses(
             rows = look.execute(
                 "SELECT reason, octet_length(raw_text) FROM staging_rejects"
             ).fetchall()
-            (staged,) = look.execute("SELECT COUNT(*) FROM staging_events").fetchone()
+            redshift_events = look.execute(STAGED_ROWS).fetchall()
     assert Counter(reason for reason, _ in rows) == EXPECTED
     assert all(size is None or size <= settings.reject_text_limit for _, size in rows)
-    assert staged == STAGED
+    # The same values on both: text cut to Redshift's widths in bytes, the same way.
+    assert len(redshift_events) == STAGED
+    assert redshift_events == warehouse.execute(STAGED_ROWS).fetchall()
+
+
+def test_hostile_lines_go_through_model_and_quality_on_postgres(
+    landed, schema_ready, monkeypatch
+) -> None:
+    """No run fails: the staged wide values fit every index model writes."""
+    monkeypatch.setenv("SPARKIFY_MAX_REJECT_RATE", "1")  # half the lines are hostile
+    settings_module.current.cache_clear()
+    key = partitions.format_key(HOUR)
+    for dag_id in ("stage_events", "stage_songs", "model", "quality"):
+        assert run_for_partition(load_dag(dag_id), key).state == "success", dag_id
+    conn = schema_ready
+    (plays,) = conn.execute("SELECT COUNT(*) FROM songplays").fetchone()
+    assert plays == STAGED  # every staged line is a NextSong
+    (failed,) = conn.execute("SELECT COUNT(*) FROM check_results WHERE NOT passed").fetchone()
+    assert failed == 0
 
 
 def test_a_song_file_over_the_limit_is_rejected_unread(stack, s3, bucket, warehouse, schema_ready):

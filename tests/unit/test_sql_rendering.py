@@ -50,7 +50,7 @@ ROLE = "arn:aws:iam::123456789012:role/sparkify-redshift-s3-read"
 EVENTS_MANIFEST_KEY = "_manifests/events/2018/11/02/13.manifest"
 MANIFEST_KEY = "_manifests/songs/2018/11/02/13.manifest"
 # The macros file is a library the loads import, not a statement of its own.
-LIBRARIES = {"load/macros"}
+LIBRARIES = {"load/macros", "staging/macros"}
 DIMENSIONS = ("load/load_users", "load/load_songs", "load/load_artists", "load/load_time")
 # What each SQL file needs to render besides the dialect (COPY files: see copy_sql below).
 # The health page's reads: bound to the range's first and last hour, both dialects alike.
@@ -109,6 +109,8 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/read_drift": {"fields": EVENT_CHECKS},
     "staging/insert_checked_rows": {},
     "staging/record_rejects": {"raw_text_bytes": 4096},
+    "staging/record_file_reject": {},
+    "staging/fit_text_widths": {"table": "load_songs", "widths": {"title": 1024}, "by_hour": False},
     "staging/read_line_counts": {},
     "staging/read_text_widths": {},
     **{f"health/{name}": {} for name in HEALTH_READS},
@@ -126,6 +128,7 @@ PARAMS: dict[tuple[str, str], set[str]] = {
     ("schema/create_tables", "postgres"): set(),
     ("schema/create_tables", "redshift"): set(),
     ("staging/merge_songs", "postgres"): set(),
+    **{("staging/record_file_reject", d): {*REDSHIFT_STAGING_PARAMS, "reason"} for d in DIALECTS},
     **{("staging/merge_song_picks", d): set() for d in DIALECTS},
     **{("schema/fill_match_tables", d): set() for d in DIALECTS},
     ("staging/replace_events_partition", "postgres"): {"partition_hour"},
@@ -638,8 +641,9 @@ def test_a_json_key_that_is_not_plain_is_refused() -> None:
 
 def test_checked_rows_are_cut_to_the_columns_widths() -> None:
     (_, _, insert) = insert_checked_rows_sql("events", {"auth": 32})
-    assert 'CAST("auth" AS VARCHAR(32))' in insert
-    assert 'CAST("artist"' not in insert
+    assert 'WHEN OCTET_LENGTH(LEFT("auth", 32)) <= 32 THEN LEFT("auth", 32)' in insert
+    assert 'ELSE LEFT("auth", 8) END' in insert
+    assert 'LEFT("artist"' not in insert
     assert insert.rstrip().endswith("WHERE reason IS NULL")
 
 

@@ -184,6 +184,25 @@ _CASE_SETTING = re.compile(
     r"\bSET\s+(enable_case_sensitive_identifier|enable_case_sensitive_super_attribute)\b",
     re.IGNORECASE,
 )
+_SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
+_VARCHAR_COLUMN = re.compile(
+    r"(?<![\w\"])(\"?[A-Za-z_]\w*\"?)(\s+(?:VARCHAR|CHARACTER\s+VARYING)\s*\(\s*(\d+)\s*\))",
+    re.IGNORECASE,
+)
+
+
+def _bytes_checked(match: re.Match[str]) -> str:
+    """A VARCHAR(n) column definition with Redshift's width in bytes checked."""
+    column, declared, width = match.group(1), match.group(2), match.group(3)
+    if column.upper() == "AS":
+        return match.group(0)
+    name = column.strip('"').lower()
+    return (
+        f"{column}{declared} CONSTRAINT redshift_bytes_{name} "
+        f"CHECK (octet_length({column}) <= {int(width)})"
+    )
+
+
 _REGEXP_REPLACE = re.compile(r"\bREGEXP_REPLACE\s*\(", re.IGNORECASE)
 _UNPIVOT = re.compile(
     r"\bUNPIVOT\s+([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s+AS\s+([A-Za-z_]\w*)\s+AT\s+([A-Za-z_]\w*)",
@@ -206,12 +225,18 @@ def translate(sql: str, super_columns: set[str] | None = None) -> str:
       ``enable_case_sensitive_identifier`` is on);
     - ``SET enable_case_sensitive_identifier`` (or ``..._super_attribute``) sets a
       placeholder setting: PostgreSQL's quoted names are always case sensitive;
+    - a ``VARCHAR(n)`` column of a ``CREATE TABLE`` holds at most ``n`` **bytes**, as on
+      Redshift (PostgreSQL counts characters): a check constraint named
+      ``redshift_bytes_<column>`` refuses a longer value (Redshift's own error text
+      differs: "value too long for type character varying(n)");
     - object unpivoting, ``FROM t AS c, UNPIVOT c.doc AS v AT k``, is ``json_each``;
     - ``REGEXP_REPLACE(s, pattern, replacement)`` replaces every match, as Redshift's does
       (PostgreSQL's replaces the first unless told ``'g'``).
     """
     if _CREATE_TABLE.search(sql):
         sql = _DDL_CLAUSES.sub("", sql)
+        if not _SELECT.search(sql):
+            sql = _VARCHAR_COLUMN.sub(_bytes_checked, sql)
         if super_columns is not None:
             super_columns.update(m.group(1).lower() for m in _SUPER_COLUMN.finditer(sql))
         sql = _SUPER_COLUMN.sub(r"\1 json", sql)

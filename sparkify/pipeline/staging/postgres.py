@@ -18,7 +18,10 @@ from sparkify.pipeline import partitions
 from sparkify.pipeline.records import (
     EVENT_COLUMNS,
     EVENT_FIELDS,
+    EVENT_TEXT_WIDTHS,
+    FILE_TOO_LARGE,
     SONG_COLUMNS,
+    SONG_TEXT_WIDTHS,
     EventParser,
     Reject,
     SongParser,
@@ -36,7 +39,6 @@ _PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"
 DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
-FILE_TOO_LARGE = "file_too_large"
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,28 @@ def _load_events(
             cur, source, obj, hour_value, parser, stats, limits, direct=direct
         )
         ledger.append((obj, counts))
+    _fit_text_widths(
+        cur,
+        "staging_events" if direct else "load_events",
+        EVENT_TEXT_WIDTHS,
+        hour_value if direct else None,
+    )
     return stats, parser, ledger
+
+
+def _fit_text_widths(
+    cur: psycopg.Cursor, table: str, widths: dict[str, int], hour_value: datetime | None
+) -> None:
+    """Cut the loaded rows' text to Redshift's widths (``sql/staging/fit_text_widths``)."""
+    params = {} if hour_value is None else {"partition_hour": hour_value}
+    bookkeeping.run(
+        cur,
+        "staging/fit_text_widths",
+        params,
+        table=table,
+        widths=widths,
+        by_hour=hour_value is not None,
+    )
 
 
 def _copy_event_object(
@@ -176,7 +199,7 @@ def _copy_event_object(
         max_line = limits.max_line_bytes
         reject_text_limit = limits.reject_text_limit
         for line_no, raw in numbered_lines(source.chunks(key), max_line):
-            row = judge_line(parse, raw, max_line)
+            raw, row = judge_line(parse, raw, max_line)
             if row is None:
                 continue
             counts["read"] += 1
@@ -300,6 +323,7 @@ def stage_songs(
                     copy.write_row((*row, obj.key, hour_value))
                 counts["coerced"] = parser.coerced - coerced_before
                 ledger.append((obj, counts))
+        _fit_text_widths(cur, "load_songs", SONG_TEXT_WIDTHS, None)
         keys = [o.key for o in objects]
         bookkeeping.forget_object_rejects(cur, "songs", keys)
         _copy_rejects(cur, rejects)

@@ -32,6 +32,7 @@ from sparkify.pipeline.records import (
     EVENT_COLUMNS,
     EVENT_FIELDS,
     EVENT_REQUIRED,
+    FILE_TOO_LARGE,
     MAX_DEPTH,
     MAX_NUMBER_TEXT,
     SONG_COLUMNS,
@@ -294,13 +295,18 @@ def _stage_songs(
         bookkeeping.keep_or_record_empty(cur, stats, hour_value)
         return
     bookkeeping.forget_object_rejects(cur, "songs", [o.key for o in objects], DIALECT)
-    passed = _load(cur, source, objects, hour, params, settings, stats, serverless)
-    for sql in statements(render("staging/merge_songs", DIALECT, columns=SONG_COLUMNS)):
-        cur.execute(sql, params)
-    stats.staged = max(cur.rowcount, 0)
-    # The picks model matches plays with, for the triples just merged: in this transaction.
-    for sql in statements(render("staging/merge_song_picks", DIALECT)):
-        cur.execute(sql)
+    # Files over the limit are never read: rejected by their listed size, as on PostgreSQL.
+    loaded = [o for o in objects if o.size <= settings.max_song_file_bytes]
+    _reject_files(cur, [o for o in objects if o.size > settings.max_song_file_bytes], params, stats)
+    passed = 0
+    if loaded:
+        passed = _load(cur, source, loaded, hour, params, settings, stats, serverless)
+        for sql in statements(render("staging/merge_songs", DIALECT, columns=SONG_COLUMNS)):
+            cur.execute(sql, params)
+        stats.staged = max(cur.rowcount, 0)
+        # The picks model matches plays with, for the triples just merged: in this transaction.
+        for sql in statements(render("staging/merge_song_picks", DIALECT)):
+            cur.execute(sql)
     _account(stats, objects, passed)
     _write_ledger(cur, "songs", objects, hour_value)
     # What earlier runs of this hour loaded stays counted: PostgreSQL sums its ledger rows.
@@ -312,6 +318,19 @@ def _stage_songs(
         bookkeeping.write_partition(cur, total, hour_value)
     else:
         bookkeeping.write_partition(cur, stats, hour_value)
+
+
+def _reject_files(
+    cur: Any, objects: list[SourceObject], params: dict[str, Any], stats: StageStats
+) -> None:
+    """Song files larger than ``max_song_file_bytes``: one reject each, unread."""
+    for obj in objects:
+        row = {**params, "source_key": obj.key, "reason": FILE_TOO_LARGE}
+        bookkeeping.run(cur, "staging/record_file_reject", row, DIALECT)
+    stats.read += len(objects)
+    stats.rejected += len(objects)
+    if objects:
+        stats.reasons[FILE_TOO_LARGE] += len(objects)
 
 
 def _account(stats: StageStats, objects: list[SourceObject], passed: int) -> None:
