@@ -140,7 +140,13 @@ def run(stack, key: str, repeats: int = 3) -> dict[str, Any]:
 
 
 def _types() -> list[str]:
-    kinds = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"}
+    kinds = {
+        "text": "text",
+        "int32": "int4",
+        "int64": "int8",
+        "epoch_ms": "int8",
+        "float": "float8",
+    }
     from sparkify.pipeline.records import EVENT_FIELDS
 
     return [kinds[kind] for _, _, kind in EVENT_FIELDS]

@@ -12,8 +12,9 @@ Redshift side), in the order a line is judged:
   ``page``) missing or null;
 * ``bad_type:<name>``: a value that cannot be converted losslessly to its column's type,
   including an object or array where a scalar is expected;
-* ``out_of_range:<name>``: an integer outside its column's range (``int32``, ``int64``; a
-  digit string of any length is judged by its digits, never converted whole), or a number
+* ``out_of_range:<name>``: an integer outside its column's range (``int32``, ``int64``;
+  ``ts`` within ``EPOCH_MS``, years 1 to 9999; a digit string of any length is judged by its
+  digits, never converted whole), or a number
   for a ``float8`` column whose exponent has three digits or more (``1e400``, ``1e-400``)
   or whose text is longer than ``MAX_NUMBER_TEXT`` characters: what no ``float8`` holds
   exactly is refused by its text, never rounded to infinity or zero;
@@ -47,6 +48,10 @@ import msgspec
 BOM = b"\xef\xbb\xbf"
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
+# ts: epoch milliseconds from 0001-01-01 to 9999-12-31T23:59:59.999 UTC, what every timestamp
+# type (and Python's datetime) holds; a bigint past it cannot become a time in model.
+EPOCH_MS = (-62_135_596_800_000, 253_402_300_799_999)
+INTEGER_BOUNDS = {"int32": INT32, "int64": INT64, "epoch_ms": EPOCH_MS}
 # Arrays and objects nested deeper than this are rejected (Redshift's SUPER allows 1,000;
 # the SQL side peels one level per nested REGEXP_REPLACE, so the limit stays small).
 MAX_DEPTH = 32
@@ -83,7 +88,7 @@ EVENT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sessionId", "session_id", "int32"),
     ("song", "song", "text"),
     ("status", "status", "int32"),
-    ("ts", "ts", "int64"),
+    ("ts", "ts", "epoch_ms"),
     ("userAgent", "user_agent", "text"),
     ("userId", "user_id", "text"),
 )
@@ -211,7 +216,7 @@ def _fast_float(text: str) -> float:
 
 
 Int32 = Annotated[int, msgspec.Meta(ge=INT32[0], le=INT32[1])]
-Int64 = Annotated[int, msgspec.Meta(ge=INT64[0], le=INT64[1])]
+EpochMs = Annotated[int, msgspec.Meta(ge=EPOCH_MS[0], le=EPOCH_MS[1])]
 
 
 class _CleanEvent(msgspec.Struct, forbid_unknown_fields=True):
@@ -236,7 +241,7 @@ class _CleanEvent(msgspec.Struct, forbid_unknown_fields=True):
     sessionId: Int32
     song: str | None
     status: Int32 | None
-    ts: Int64
+    ts: EpochMs
     userAgent: str | None
     userId: str | None
 
@@ -417,7 +422,7 @@ def _convert_value(key: str, kind: str, value: Any) -> tuple[Any, bool]:
         return _text(key, value)
     if kind == "float":
         return _float(key, value)
-    return _integer(key, value, INT32 if kind == "int32" else INT64)
+    return _integer(key, value, INTEGER_BOUNDS[kind])
 
 
 def _text(key: str, value: Any) -> tuple[str, bool]:

@@ -11,7 +11,8 @@
 --   missing_field:<key>       a required value absent or null;
 --   bad_type:<key>            an object or array where a scalar belongs, a fraction or
 --                             non-number for an integer, a non-number for a float;
---   out_of_range:<key>        an integer outside its column's range (judged by its digits),
+--   out_of_range:<key>        an integer outside its column's range (judged by its digits;
+--                             ts: a time from year 1 to 9999, in epoch milliseconds),
 --                             a number with an exponent of three digits or more, or a
 --                             float8's number text longer than max_number_text: nothing
 --                             that COPY or CAST could refuse is ever cast;
@@ -24,10 +25,10 @@
 -- PostgreSQL's string literals treat differently.
 {%- set ws = "CHR(32) || CHR(9) || CHR(10) || CHR(11) || CHR(12) || CHR(13)" %}
 {%- macro in_range(text, state, kind) -%}
-{%- set high = 2147483647 if kind == 'int32' else 9223372036854775807 -%}
+{%- set low, high = bounds[kind] -%}
 CASE WHEN LENGTH(LTRIM(LTRIM(SPLIT_PART({{ text }}, '.', 1), '+-'), '0')) > 19 THEN 'out_of_range'
                   WHEN CAST('0' || LTRIM(LTRIM(SPLIT_PART({{ text }}, '.', 1), '+-'), '0') AS DECIMAL(20, 0))
-                       <= CASE WHEN LEFT({{ text }}, 1) = '-' THEN {{ high + 1 }} ELSE {{ high }} END
+                       <= CASE WHEN LEFT({{ text }}, 1) = '-' THEN {{ -low }} ELSE {{ high }} END
                   THEN '{{ state }}' ELSE 'out_of_range' END
 {%- endmacro %}
 {%- macro state(column, kind) -%}
@@ -46,8 +47,7 @@ CASE WHEN {{ t }} IS NULL OR {{ t }} = 'null' THEN 'null'
                                  OR BTRIM({{ v }}, {{ ws }}) ~ '[eE][+-]?[0-9]{3}' THEN 'out_of_range'
                             ELSE 'coerced' END
 {%- else %}
-{%- set low = -2147483648 if kind == 'int32' else -9223372036854775808 %}
-{%- set high = 2147483647 if kind == 'int32' else 9223372036854775807 %}
+{%- set low, high = bounds[kind] %}
              WHEN {{ t }} = 'number' AND {{ v }} ~ '[eE][+-]?[0-9]{3}' THEN 'out_of_range'
              WHEN {{ t }} = 'number' AND {{ v }} ~ '^-?[0-9]+$' THEN {{ in_range(v, 'ok', kind) }}
              WHEN {{ t }} = 'number' AND {{ v }} ~ '^-?[0-9]+[.]0*$' THEN {{ in_range(v, 'coerced', kind) }}

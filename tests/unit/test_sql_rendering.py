@@ -21,6 +21,7 @@ from sparkify.pipeline.records import (
     EVENT_COLUMNS,
     EVENT_FIELDS,
     EVENT_REQUIRED,
+    INTEGER_BOUNDS,
     SONG_COLUMNS,
     SONG_FIELDS,
 )
@@ -105,6 +106,7 @@ CONTEXT: dict[str, dict[str, object]] = {
         "max_line_bytes": 65535,
         "max_depth": 64,
         "max_number_text": 200,
+        "bounds": INTEGER_BOUNDS,
     },
     "staging/read_drift": {"fields": EVENT_CHECKS},
     "staging/insert_checked_rows": {},
@@ -636,6 +638,7 @@ def test_a_json_key_that_is_not_plain_is_refused() -> None:
             max_line_bytes=1,
             max_depth=1,
             max_number_text=1,
+            bounds={},
         )
 
 

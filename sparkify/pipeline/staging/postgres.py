@@ -35,7 +35,13 @@ from sparkify.pipeline.staging.objects import SourceObject, fetch_whole
 from sparkify.pipeline.staging.stats import StageStats
 
 # Binary COPY: PostgreSQL types of (partition_hour, source_key, line_no, *EVENT_COLUMNS).
-_PG_TYPES = {"text": "text", "int32": "int4", "int64": "int8", "float": "float8"}
+_PG_TYPES = {
+    "text": "text",
+    "int32": "int4",
+    "int64": "int8",
+    "epoch_ms": "int8",
+    "float": "float8",
+}
 DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")

@@ -33,6 +33,7 @@ from sparkify.pipeline.records import (
     EVENT_FIELDS,
     EVENT_REQUIRED,
     FILE_TOO_LARGE,
+    INTEGER_BOUNDS,
     MAX_DEPTH,
     MAX_NUMBER_TEXT,
     SONG_COLUMNS,
@@ -82,6 +83,7 @@ def check_lines_sql(dataset: str, max_line_bytes: int = MAX_LINE_BYTES) -> list[
             max_line_bytes=max_line_bytes,
             max_depth=MAX_DEPTH,
             max_number_text=MAX_NUMBER_TEXT,
+            bounds=INTEGER_BOUNDS,
         )
     )
 
