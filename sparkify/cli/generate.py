@@ -22,6 +22,12 @@ def register(subparsers) -> None:
     p.add_argument("--match-rate", type=float, default=0.1, help="share of plays in the catalogue")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dirty", type=float, default=0.0, help="share of lines given a defect")
+    p.add_argument(
+        "--hostile",
+        action="store_true",
+        help="deal hostile lines among the defects (nesting, huge numbers, over-long lines, "
+        "invalid UTF-8, wide text); needs --dirty",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a data set in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
@@ -39,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
             seed=args.seed,
             match_rate=args.match_rate,
             dirty=args.dirty,
+            hostile=args.hostile,
             progress=not args.quiet and sys.stderr.isatty(),
             overwrite=args.overwrite,
         )

@@ -65,7 +65,7 @@ def line_hour(line: bytes) -> datetime | None:
     try:
         ts = coerce_int(_decode_ts(line).ts)
     # ValidationError (not an object) is a DecodeError too; RecursionError: nested too deep.
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
     if ts is None:
         return None

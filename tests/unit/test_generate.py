@@ -524,3 +524,27 @@ def test_dirty_run_damages_the_clean_runs_data(clean, dirty) -> None:
     assert len(untouched) >= len(dirty_lines) - len(changed)
     for path in (clean_root / "song_data").rglob("*.json"):
         assert (dirty_root / path.relative_to(clean_root)).read_bytes() == path.read_bytes()
+
+
+def test_hostile_lines_are_dealt_and_judged_as_the_manifest_says(tmp_path) -> None:
+    """Every hostile kind appears, and the parser gives each damaged line the outcome (and
+    reason) the manifest records for it."""
+    from sparkify.local.generate.dirty import HOSTILE_KINDS
+    from sparkify.pipeline.records import EventParser, Reject, judge_line
+    from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
+
+    manifest = generate(tmp_path, days=2, events_per_hour=15, dirty=0.1, hostile=True, seed=3)
+    judged = ("staged", "rejected")
+    records = [
+        d for d in manifest["defects"]
+        if d["file"].startswith("log_data/") and d["line"] and d["outcome"] in judged
+    ]  # fmt: skip
+    assert set(HOSTILE_KINDS) <= {d["kind"] for d in records}
+    parser = EventParser()
+    for d in records:
+        raw = (tmp_path / d["file"]).read_bytes().split(b"\n")[d["line"] - 1]
+        _, got = judge_line(parser.parse, raw, MAX_LINE_BYTES)
+        if d["outcome"] == "rejected":
+            assert got == Reject(d["reason"]), d
+        else:
+            assert isinstance(got, tuple), (d, got)

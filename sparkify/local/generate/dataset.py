@@ -71,6 +71,7 @@ def generate(
     seed: int = 42,
     match_rate: float = 0.1,
     dirty: float = 0.0,
+    hostile: bool = False,
     progress: bool = False,
     overwrite: bool = False,
 ) -> dict:
@@ -84,12 +85,15 @@ def generate(
     :param seed: the same seed and options give the same bytes
     :param match_rate: share of song plays that are catalogue songs
     :param dirty: share of event lines given a production defect (0 for none)
+    :param hostile: deal hostile lines among the defects too (``dirty.HOSTILE_KINDS``)
     :param progress: show a progress bar on stderr
     :param overwrite: replace a data set already in ``out`` (else ``FileExistsError``)
     """
     _validate(days=days, events_per_hour=events_per_hour, songs=songs)
     if not 0 <= match_rate <= 1 or not 0 <= dirty <= 0.5:
         raise ValueError("match_rate must be in [0, 1] and dirty in [0, 0.5]")
+    if hostile and not dirty:
+        raise ValueError("hostile lines are dealt among the defects: give dirty a share too")
     out = Path(out)
     _prepare(out, overwrite)
     start_s = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp())
@@ -119,7 +123,7 @@ def generate(
     defects = None
     if dirty > 0:
         rng_dirty = random.Random(f"sparkify:{seed}:dirty")
-        defects = Defects(dirty, rng_dirty, lambda t, a, n: (t, a, n) in triples)
+        defects = Defects(dirty, rng_dirty, lambda t, a, n: (t, a, n) in triples, hostile=hostile)
 
     day_totals, partitions = [], {}
     with _ProgressBar(progress, days * 24) as advance:
@@ -162,6 +166,7 @@ def generate(
             "match_rate": match_rate,
             "seed": seed,
             "dirty": dirty,
+            "hostile": hostile,
         },
         day_totals=day_totals,
         partitions=partitions,

@@ -48,6 +48,22 @@ LINE_KINDS = (
     "blank",
     "duplicate",
 )
+# Hostile lines (``generate(hostile=True)``): what a producer gone wrong, or an attacker,
+# writes; each must be rejected with its reason (or staged, cut to the column's width),
+# never fail its hour. The staging rules: sparkify.pipeline.records.
+HOSTILE_KINDS = (
+    "too_deep",
+    "huge_number",
+    "long_digits_ts",
+    "line_too_long",
+    "not_utf8",
+    "bom_inside",
+    "wide_text",
+)
+_DEEP = 40  # past sparkify.pipeline.records.MAX_DEPTH (32)
+_TOO_LONG = 70_000  # past the default max_line_bytes (65,535)
+# Text that does not compress: each character another CJK ideograph.
+_WIDE = "".join(chr(0x4E00 + (n * 7919) % 20000) for n in range(3000))
 FILE_KINDS = ("bom", "crlf", "truncated")
 SONG_KINDS = ("not_json", "not_object", "missing_field", "bad_value", "number_for_string")
 # Per-partition counters. The first three describe the events that happened in the
@@ -105,12 +121,13 @@ class Defects:
     rng: random.Random
     matches: Callable[[str, str, float], bool]
     records: list[dict[str, object]] = field(default_factory=list)
+    hostile: bool = False
     _bag: list[str] = field(default_factory=list)
 
     def next_kind(self) -> str:
         """Line defects are dealt from a shuffled bag so every kind shows up early."""
         if not self._bag:
-            self._bag = list(LINE_KINDS)
+            self._bag = list(LINE_KINDS) + (list(HOSTILE_KINDS) if self.hostile else [])
             self.rng.shuffle(self._bag)
         return self._bag[-1]
 
@@ -133,8 +150,11 @@ class DayFileWriter:
         self.rel = f"log_data/{day:%Y/%m}/{day:%Y-%m-%d}-events.json"
         path = out / self.rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        # ASCII text except a possible BOM; newline="" so "\n" is written as given.
-        self._fh = path.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        # ASCII text except a possible BOM and hostile lines; newline="" so "\n" is written
+        # as given; surrogateescape writes a lone "\udce9" as the byte 0xE9 (not UTF-8).
+        self._fh = path.open(
+            "w", encoding="utf-8", errors="surrogateescape", newline="", buffering=1 << 20
+        )
         self._day_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
         self.hours = [[0] * len(COUNTERS) for _ in range(24)]
         self.lines = 0
@@ -354,6 +374,51 @@ class DayFileWriter:
         self._count(hour, "staged", event)
         no = self._write(event.line)
         self._record(no, "duplicate", "duplicate", hour, event)
+
+    # -- hostile lines ------------------------------------------------------------
+    def _too_deep(self, event: Event, hour: int, d: Defects) -> None:
+        obj = _loads(event.line)
+        nested: object = 1
+        for _ in range(_DEEP):
+            nested = [nested]
+        obj["context"] = nested
+        self._mutated(event, obj, "too_deep", "rejected", hour, reason="too_deep")
+
+    def _huge_number(self, event: Event, hour: int, d: Defects) -> None:
+        obj = _loads(event.line)
+        name, literal = d.rng.choice((("sessionId", "9" * 300), ("length", "1e400")))
+        obj[name] = "__HUGE__"
+        text = encode_json(obj).replace('"__HUGE__"', literal)
+        no = self._write(text)
+        self._record(no, "huge_number", "rejected", hour, event, field=name,
+                     reason=f"out_of_range:{name}")  # fmt: skip
+
+    def _long_digits_ts(self, event: Event, hour: int, d: Defects) -> None:
+        obj = _loads(event.line)
+        obj["ts"] = "9" * 5000  # landing cannot read it: hour 00, as for any unreadable ts
+        self._mutated(event, obj, "long_digits_ts", "rejected", 0, field="ts",
+                      reason="out_of_range:ts")  # fmt: skip
+
+    def _line_too_long(self, event: Event, hour: int, d: Defects) -> None:
+        obj = _loads(event.line)
+        obj["userAgent"] = "x" * _TOO_LONG
+        self._mutated(event, obj, "line_too_long", "rejected", hour, reason="line_too_long")
+
+    def _not_utf8(self, event: Event, hour: int, d: Defects) -> None:
+        obj = _loads(event.line)
+        obj["method"] = "__BYTE__"
+        no = self._write(encode_json(obj).replace("__BYTE__", "caf\udce9"))
+        self._record(no, "not_utf8", "rejected", hour, event, reason="not_json")
+
+    def _bom_inside(self, event: Event, hour: int, d: Defects) -> None:
+        self._record(self._write("\ufeff" + event.line), "bom_inside", "staged", hour, event)
+
+    def _wide_text(self, event: Event, hour: int, d: Defects) -> None:
+        obj = _loads(event.line)
+        obj["userAgent"] = _WIDE  # staged, cut to the column's 1,024 bytes on both warehouses
+        obj["location"] = _WIDE[::-1]
+        no = self._write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+        self._record(no, "wide_text", "staged", hour, event)
 
 
 def _loads(line: str) -> dict:
