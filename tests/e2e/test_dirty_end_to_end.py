@@ -1,7 +1,8 @@
 """End to end with dirty data: every line of the window accounted for, through the scheduler.
 
-``sparkify generate --dirty`` writes a day with production defects and a manifest of each
-one and the outcome staging must reach. The day is landed in the stack's bucket and six of
+``sparkify generate --dirty --hostile`` writes a day with production defects and hostile
+lines (nesting too deep, numbers past their type, an over-long line, bytes that are not
+UTF-8, wide text) and a manifest of each one and the outcome staging must reach. The day is landed in the stack's bucket and six of
 its hours are backfilled through the real scheduler: both staging DAGs, then ``model`` and
 ``quality`` by their assets. Then, per partition, the warehouse must agree exactly with the
 manifest: lines read, staged, coerced, rejected (with each reason) and duplicate, plays
@@ -21,6 +22,7 @@ import pytest
 from sparkify.control import trigger_and_wait
 from sparkify.local.demo import land_data, settle
 from sparkify.local.generate.dataset import generate
+from sparkify.local.generate.dirty import HOSTILE_KINDS
 from sparkify.pipeline import partitions
 from tests.e2e.chain import empty_bucket, empty_warehouse, run_window
 
@@ -47,7 +49,9 @@ class DirtyRun:
 def dirty(live, tmp_path_factory) -> DirtyRun:
     stack, client = live
     out = tmp_path_factory.mktemp("e2e-dirty")
-    manifest = generate(out, start=DAY, days=1, events_per_hour=40, songs=60, dirty=0.08, seed=21)
+    manifest = generate(
+        out, start=DAY, days=1, events_per_hour=40, songs=60, dirty=0.12, seed=21, hostile=True
+    )
     empty_warehouse(stack.warehouse_dsn())
     empty_bucket(stack)
     assert trigger_and_wait(client, "setup")["state"] == "success"
@@ -74,6 +78,7 @@ def test_the_window_holds_defects_of_every_kind(dirty: DirtyRun) -> None:
     assert {"not_json", "not_object", "missing_field", "nested_value"} <= kinds
     assert {"int_text", "int_float", "number_for_string", "duplicate"} <= kinds
     assert "bom" in kinds  # the day's first line starts with a byte-order mark
+    assert set(HOSTILE_KINDS) <= kinds  # staged or rejected, never failing their hour
     for outcome in ("coerced", "rejected", "duplicate"):
         assert window_defects(dirty.manifest, outcome), outcome
 
