@@ -5,9 +5,10 @@ lines (nesting too deep, numbers past their type, an over-long line, bytes that 
 UTF-8, wide text) and a manifest of each one and the outcome staging must reach. The day is
 landed in the stack's bucket and six of its hours are backfilled through the real scheduler:
 both staging DAGs, then ``model`` and ``quality`` by their assets. Then, per partition, the
-warehouse must agree exactly with the manifest: lines read, staged, coerced, rejected (with each reason) and duplicate, plays
-loaded and matched. ``quality`` must fail exactly the hours whose reject rate passes the
-threshold (1 %), naming the commonest reason, and pass every other hour.
+warehouse must agree exactly with the manifest: lines read, staged, coerced, rejected (with
+each reason) and duplicate, plays loaded and matched. ``quality`` must fail exactly the hours
+whose reject rate passes the threshold (1 %), naming the commonest reason, and pass every
+other hour.
 """
 
 from __future__ import annotations
