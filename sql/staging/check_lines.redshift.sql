@@ -42,7 +42,7 @@ CASE WHEN {{ t }} IS NULL OR {{ t }} = 'null' THEN 'null'
              WHEN {{ t }} = 'number' AND (LENGTH({{ v }}) > {{ max_number_text | int }} OR {{ v }} ~ '[eE][+-]?[0-9]{3}') THEN 'out_of_range'
              WHEN {{ t }} = 'number' THEN 'ok'
              WHEN {{ t }} = 'string'
-                  AND BTRIM({{ v }}, {{ ws }}) ~ '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$'
+                  AND BTRIM({{ v }}, {{ ws }}) ~ '^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$'
                   THEN CASE WHEN LENGTH(BTRIM({{ v }}, {{ ws }})) > {{ max_number_text | int }}
                                  OR BTRIM({{ v }}, {{ ws }}) ~ '[eE][+-]?[0-9]{3}' THEN 'out_of_range'
                             ELSE 'coerced' END

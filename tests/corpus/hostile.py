@@ -92,4 +92,11 @@ CASES: list[tuple[str, bytes, str | None]] = [
     ("line_too_long_multibyte", event(1027, song=_utf8("\u4e2d" * 22_000)), "line_too_long"),
     ("float_text_underscore", event(1024, length='"1_000"'), "bad_type:length"),
     ("float_text_nan", event(1025, length='"nan"'), "bad_type:length"),
+    # A long run of digits that fails at its end: linear, never backtracking (was 77 s).
+    (
+        "float_text_digits_then_junk",
+        event(1035, length='"' + "9" * 60_000 + 'x"'),
+        "bad_type:length",
+    ),
+    ("int_text_digits_then_junk", event(1036, ts='"' + "9" * 60_000 + 'x"'), "bad_type:ts"),
 ]
