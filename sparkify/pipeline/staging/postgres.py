@@ -32,6 +32,7 @@ from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging import ledger as bookkeeping
 from sparkify.pipeline.staging.lines import MAX_LINE_BYTES, numbered_lines
 from sparkify.pipeline.staging.objects import SourceObject, fetch_whole
+from sparkify.pipeline.staging.spool import RejectSpool
 from sparkify.pipeline.staging.stats import StageStats
 
 # Binary COPY: PostgreSQL types of (partition_hour, source_key, line_no, *EVENT_COLUMNS).
@@ -194,7 +195,34 @@ def _copy_event_object(
 ) -> dict[str, int]:
     counts = {"read": 0, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
     coerced_before = parser.coerced
-    rejects = []
+    with RejectSpool() as rejects:
+        counts["read"] = _copy_lines(
+            cur, source, obj, hour_value, parser, stats, limits, rejects, direct=direct
+        )
+        _copy_rejects(cur, "events", hour_value, rejects)
+        counts["rejected"] = rejects.count
+    counts["coerced"] = parser.coerced - coerced_before
+    stats.objects += 1
+    stats.read += counts["read"]
+    stats.rejected += counts["rejected"]
+    stats.source_keys.append(obj.key)
+    return counts
+
+
+def _copy_lines(
+    cur: psycopg.Cursor,
+    source: ObjectSource,
+    obj: SourceObject,
+    hour_value: datetime,
+    parser: EventParser,
+    stats: StageStats,
+    limits: Limits,
+    rejects: RejectSpool,
+    *,
+    direct: bool,
+) -> int:
+    """COPY one object's rows; its rejects go to ``rejects``. Returns the lines read."""
+    read = 0
     key = obj.key
     parse = parser.parse
     table, types = ("staging_events", DIRECT_COPY_TYPES) if direct else ("load_events", None)
@@ -208,38 +236,24 @@ def _copy_event_object(
             raw, row = judge_line(parse, raw, max_line)
             if row is None:
                 continue
-            counts["read"] += 1
+            read += 1
             if type(row) is Reject:
-                rejects.append(
-                    (
-                        "events",
-                        hour_value,
-                        key,
-                        line_no,
-                        row.reason,
-                        raw_text(raw, reject_text_limit),
-                    )
-                )
+                rejects.append(key, line_no, row.reason, raw_text(raw, reject_text_limit))
                 stats.reasons[row.reason] += 1
             else:
                 write((hour_value, key, line_no, *row))
                 stats.written += 1
-    _copy_rejects(cur, rejects)
-    counts["rejected"] = len(rejects)
-    counts["coerced"] = parser.coerced - coerced_before
-    stats.objects += 1
-    stats.read += counts["read"]
-    stats.rejected += counts["rejected"]
-    stats.source_keys.append(key)
-    return counts
+    return read
 
 
-def _copy_rejects(cur: psycopg.Cursor, rejects: list[tuple[Any, ...]]) -> None:
-    if not rejects:
+def _copy_rejects(
+    cur: psycopg.Cursor, dataset: str, hour_value: datetime, rejects: RejectSpool
+) -> None:
+    if not rejects.count:
         return
     with cur.copy(_one("ledger/copy_rejects", columns=REJECT_COLUMNS)) as copy:
-        for reject in rejects:
-            copy.write_row(reject)
+        for key, line_no, reason, text in rejects:
+            copy.write_row((dataset, hour_value, key, line_no, reason, text))
 
 
 def _record_duplicates_per_object(
@@ -288,7 +302,7 @@ def stage_songs(
     hour_value = partitions.naive_utc(hour)
     parser = SongParser()
     ledger = []
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur, RejectSpool() as rejects:
         # One song loader at a time: two partitions must not both load one new file.
         bookkeeping.lock(cur, "postgres", "songs")
         objects = bookkeeping.unseen_objects(cur, "songs", objects)
@@ -296,7 +310,6 @@ def stage_songs(
             bookkeeping.keep_or_record_empty(cur, stats, hour_value)
             return stats
         cur.execute(_one("staging/create_load_songs"))
-        rejects = []
         with cur.copy(_one("staging/copy_song_rows", columns=SONG_COLUMNS)) as copy:
             max_bytes = limits.max_song_file_bytes
             for obj, content in fetch_whole(source, objects, max_bytes=max_bytes):
@@ -315,16 +328,8 @@ def stage_songs(
                     counts["rejected"] = 1
                     stats.rejected += 1
                     stats.reasons[row.reason] += 1
-                    rejects.append(
-                        (
-                            "songs",
-                            hour_value,
-                            obj.key,
-                            1,
-                            row.reason,
-                            raw_text(content, limits.reject_text_limit),
-                        )
-                    )
+                    text = raw_text(content, limits.reject_text_limit)
+                    rejects.append(obj.key, 1, row.reason, text)
                 else:
                     copy.write_row((*row, obj.key, hour_value))
                 counts["coerced"] = parser.coerced - coerced_before
@@ -332,7 +337,7 @@ def stage_songs(
         _fit_text_widths(cur, "load_songs", SONG_TEXT_WIDTHS, None)
         keys = [o.key for o in objects]
         bookkeeping.forget_object_rejects(cur, "songs", keys)
-        _copy_rejects(cur, rejects)
+        _copy_rejects(cur, "songs", hour_value, rejects)
         for sql in statements(render("staging/merge_songs", columns=SONG_COLUMNS)):
             cur.execute(sql)
         # The picks model matches plays with, for the triples just merged.
