@@ -8,8 +8,15 @@ SELECT
 FROM checked_lines
 WHERE reason IS NULL;
 
-SELECT attr, COUNT(*)
+SELECT LEFT(attr, {{ name_chars | int }}) AS name, COUNT(*)
 FROM checked_lines AS c, UNPIVOT c.doc AS v AT attr
 WHERE c.reason IS NULL
   AND attr NOT IN ({% for key, _, _, _ in fields %}{% if not loop.first %}, {% endif %}'{{ key | json_key }}'{% endfor %})
-GROUP BY attr;
+GROUP BY 1
+ORDER BY 2 DESC, 1
+LIMIT {{ max_names | int }};
+
+SELECT COUNT(*)
+FROM checked_lines AS c, UNPIVOT c.doc AS v AT attr
+WHERE c.reason IS NULL
+  AND attr NOT IN ({% for key, _, _, _ in fields %}{% if not loop.first %}, {% endif %}'{{ key | json_key }}'{% endfor %});

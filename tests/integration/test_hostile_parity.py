@@ -20,6 +20,12 @@ import pytest
 from sparkify.local.stack.config import REHEARSAL_IAM_ROLE
 from sparkify.pipeline import partitions
 from sparkify.pipeline import settings as settings_module
+from sparkify.pipeline.records import (
+    DRIFT_JSON_BYTES,
+    MAX_DRIFT_NAME,
+    MAX_DRIFT_NAMES,
+    OTHER_FIELDS,
+)
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging import postgres
 from sparkify.pipeline.staging.objects import S3Objects
@@ -62,6 +68,55 @@ def landed(s3, bucket):
 
 def _accounting(stats) -> tuple:
     return (stats.read, stats.staged, stats.rejected, stats.duplicate, dict(stats.reasons))
+
+
+def _redshift(stack, port: int, name: str) -> SimpleNamespace:
+    """A hook on a fresh database behind the rehearsal, its schema created."""
+    hook = SimpleNamespace(
+        get_conn=lambda: redshift_connect(stack, port, name), conn_type="redshift"
+    )
+    ddl = hook.get_conn()
+    with ddl.cursor() as cur:
+        for sql in statements(render("schema/create_tables", "redshift")):
+            cur.execute(sql)
+    ddl.commit()
+    ddl.close()
+    return hook
+
+
+def test_drift_of_a_flood_of_new_fields_is_bounded_on_both_warehouses(
+    stack, s3, bucket, warehouse, schema_ready
+) -> None:
+    """Each line a new 500-character field: both keep 32 names of 64 characters and count
+    the rest under "(other)"; what is stored fits Redshift's byte-counted columns."""
+    lines = [
+        event(3000 + n).replace(b"{", f'{{"{n:04d}{"f" * 496}": 1, '.encode(), 1)
+        for n in range(200)
+    ]
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}flood.json", Body=b"\n".join(lines) + b"\n")
+    source = S3Objects(s3, bucket)
+    objects = source.list(PREFIX)
+    warehouse.autocommit = False
+    pg = postgres.stage_events(warehouse, source, objects, HOUR)
+    warehouse.autocommit = True
+    settings = settings_module.load(
+        "local", environ={"SPARKIFY_BUCKET": bucket, "SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE}
+    )
+    with running_rehearsal(stack) as port, fresh_database(stack) as name:
+        hook = _redshift(stack, port, name)
+        rs = stage_redshift(
+            hook, source, objects, HOUR, PREFIX, dataset="events", settings=settings
+        )
+        with backend_connect(stack, name) as look:
+            (stored,) = look.execute("SELECT drift FROM staging_partitions").fetchone()
+    for stats in (pg, rs):
+        unmapped = stats.drift["unmapped"]
+        assert len(unmapped) == MAX_DRIFT_NAMES + 1
+        assert sum(unmapped.values()) == 200
+        assert unmapped[OTHER_FIELDS] == 200 - MAX_DRIFT_NAMES
+        assert all(len(name) <= MAX_DRIFT_NAME for name in unmapped)
+    assert len(stored.encode()) <= DRIFT_JSON_BYTES
+    assert json.loads(stored)["unmapped"][OTHER_FIELDS] >= 200 - MAX_DRIFT_NAMES
 
 
 def test_hostile_lines_are_rejected_with_their_reasons_on_both_warehouses(

@@ -108,7 +108,7 @@ CONTEXT: dict[str, dict[str, object]] = {
         "max_number_text": 200,
         "bounds": INTEGER_BOUNDS,
     },
-    "staging/read_drift": {"fields": EVENT_CHECKS},
+    "staging/read_drift": {"fields": EVENT_CHECKS, "max_names": 32, "name_chars": 64},
     "staging/insert_checked_rows": {},
     "staging/record_rejects": {"raw_text_bytes": 4096},
     "staging/record_file_reject": {},

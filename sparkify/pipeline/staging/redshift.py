@@ -35,7 +35,10 @@ from sparkify.pipeline.records import (
     FILE_TOO_LARGE,
     INTEGER_BOUNDS,
     MAX_DEPTH,
+    MAX_DRIFT_NAME,
+    MAX_DRIFT_NAMES,
     MAX_NUMBER_TEXT,
+    OTHER_FIELDS,
     SONG_COLUMNS,
     SONG_FIELDS,
     SONG_REQUIRED,
@@ -239,14 +242,26 @@ def _load(
 def _drift(cur: Any, dataset: str) -> dict[str, dict[str, int]]:
     """Fields absent and attributes unmapped among the lines that passed, as PostgreSQL's."""
     fields = _fields(dataset)
-    absent_sql, unmapped_sql = statements(render("staging/read_drift", DIALECT, fields=fields))
+    absent_sql, unmapped_sql, total_sql = statements(
+        render(
+            "staging/read_drift",
+            DIALECT,
+            fields=fields,
+            max_names=MAX_DRIFT_NAMES,
+            name_chars=MAX_DRIFT_NAME,
+        )
+    )
     cur.execute(absent_sql)
     row = cur.fetchone() or ()
     absent = {key: int(n) for (key, _, _, _), n in zip(fields, row, strict=False) if n}
     cur.execute(unmapped_sql)
     bounded = Drift()  # at most MAX_DRIFT_NAMES names, each cut, as PostgreSQL keeps them
-    for name, n in sorted(cur.fetchall(), key=lambda row: (-int(row[1]), str(row[0]))):
+    for name, n in cur.fetchall():
         bounded.add_unmapped(str(name), int(n))
+    cur.execute(total_sql)
+    rest = int((cur.fetchone() or (0,))[0] or 0) - sum(bounded.unmapped.values())
+    if rest > 0:
+        bounded.unmapped[OTHER_FIELDS] += rest
     return {"unmapped": dict(bounded.unmapped), "absent": absent}
 
 
