@@ -1,5 +1,7 @@
 """Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
 
+``hostile`` runs in this process, with no stack;
+
 ``staging``, ``memory``, ``incremental``, ``rematch`` and ``catalogue`` run on a stack of
 PostgreSQL and S3 only;
 ``latency``, ``backfill`` and ``health`` on a second, full stack with Airflow
@@ -26,13 +28,14 @@ EVENTS_PER_HOUR = 10  # small: the Airflow parts measure the scheduler, not the 
 STACK_PARTS = ("staging", "memory", "incremental", "rematch", "catalogue")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
 DEMO_PARTS = ("big_day", "month", "freshness")
-PARTS = (*STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
+LOCAL_PARTS = ("hostile",)  # no stack: in this process
+PARTS = (*LOCAL_PARTS, *STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
     "health_runs", "rematch_runs", "big_day_seconds", "big_day_options", "big_day_exact",
     "big_day_profile", "big_day_demo_1m", "songs_catalogue_runs", "month_backfill_s_by_grain",
-    "freshness_options",
+    "freshness_options", "hostile_parse_us",
 )  # fmt: skip
 
 
@@ -102,6 +105,11 @@ def main() -> int:
     console = Console()
     results: dict = {"machine": machine()}
     started = time.perf_counter()
+    if "hostile" in parts:
+        from benchmarks import hostile
+
+        console.print("hostile lines: the parser per class, the splitter without newlines ...")
+        results.update(hostile.run(args.repeats))
     if any(p in parts for p in STACK_PARTS):
         run_stack_parts(parts, args, results, console)
     if any(p in parts for p in AIRFLOW_PARTS):
