@@ -74,7 +74,7 @@ def run(stack, key: str, repeats: int = 3) -> dict[str, Any]:
         _reset(conn)
         copy_sql = f"COPY bench_events ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
         with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            copy.set_types(_types())
+            copy.set_types(postgres.EVENT_COPY_TYPES)
             for row in rows_in_memory:
                 copy.write_row(row)
         return len(rows_in_memory)
@@ -137,19 +137,6 @@ def run(stack, key: str, repeats: int = 3) -> dict[str, Any]:
         "staging_rows": n_rows,
         "staging_runs": {k: [round(v) for v in vs] for k, vs in rates.items()},
     }
-
-
-def _types() -> list[str]:
-    kinds = {
-        "text": "text",
-        "int32": "int4",
-        "int64": "int8",
-        "epoch_ms": "int8",
-        "float": "float8",
-    }
-    from sparkify.pipeline.records import EVENT_FIELDS
-
-    return [kinds[kind] for _, _, kind in EVENT_FIELDS]
 
 
 def _engine(stack):

@@ -304,7 +304,7 @@ def judge_line(
         return raw, TOO_LONG
     if raw.startswith(BOM) or raw.endswith(b"\r"):
         raw = strip_line(raw)
-    if not raw.strip():
+    if is_blank(raw):
         return raw, None
     return raw, parse(raw)
 
@@ -332,14 +332,17 @@ class EventParser:
                     _NoneType,
                 ):
                     return row
-        try:
-            return self._parse_slow(line)
-        except Exception as exc:  # a rule this module missed: rejected, never raised
-            log.warning("Line rejected by an unexpected %s: %s", type(exc).__name__, exc)
-            return Reject(f"unreadable:{type(exc).__name__}")
+        return self._parse_slow_never_raising(line)
 
     fields = EVENT_FIELDS
     required = EVENT_REQUIRED
+
+    def _parse_slow_never_raising(self, line: bytes) -> tuple[Any, ...] | Reject:
+        try:
+            return self._parse_slow(line)
+        except Exception as exc:  # a rule this module missed: rejected, never raised
+            log.warning("Record rejected by an unexpected %s: %s", type(exc).__name__, exc)
+            return Reject(f"unreadable:{type(exc).__name__}")
 
     def _parse_slow(self, line: bytes) -> tuple[Any, ...] | Reject:
         """Decode to a plain object and convert field by field, naming what is wrong."""
@@ -374,11 +377,7 @@ class SongParser(EventParser):
     required = SONG_REQUIRED
 
     def parse(self, line: bytes) -> tuple[Any, ...] | Reject:
-        try:
-            return self._parse_slow(line)
-        except Exception as exc:  # a rule this module missed: rejected, never raised
-            log.warning("Song rejected by an unexpected %s: %s", type(exc).__name__, exc)
-            return Reject(f"unreadable:{type(exc).__name__}")
+        return self._parse_slow_never_raising(line)
 
 
 def convert(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -70,18 +72,33 @@ def _accounting(stats) -> tuple:
     return (stats.read, stats.staged, stats.rejected, stats.duplicate, dict(stats.reasons))
 
 
-def _redshift(stack, port: int, name: str) -> SimpleNamespace:
-    """A hook on a fresh database behind the rehearsal, its schema created."""
-    hook = SimpleNamespace(
-        get_conn=lambda: redshift_connect(stack, port, name), conn_type="redshift"
+@contextmanager
+def staged_both_ways(stack, bucket: str, warehouse, source: S3Objects) -> Iterator[SimpleNamespace]:
+    """The hour staged on PostgreSQL (the ``warehouse`` schema) and on Redshift (a fresh
+    database behind the rehearsal); yields both stats, the settings, and a connection that
+    looks at what the Redshift path left."""
+    objects = source.list(PREFIX)
+    warehouse.autocommit = False
+    pg = postgres.stage_events(warehouse, source, objects, HOUR)
+    warehouse.autocommit = True
+    settings = settings_module.load(
+        "local", environ={"SPARKIFY_BUCKET": bucket, "SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE}
     )
-    ddl = hook.get_conn()
-    with ddl.cursor() as cur:
-        for sql in statements(render("schema/create_tables", "redshift")):
-            cur.execute(sql)
-    ddl.commit()
-    ddl.close()
-    return hook
+    with running_rehearsal(stack) as port, fresh_database(stack) as name:
+        hook = SimpleNamespace(
+            get_conn=lambda: redshift_connect(stack, port, name), conn_type="redshift"
+        )
+        ddl = hook.get_conn()
+        with ddl.cursor() as cur:
+            for sql in statements(render("schema/create_tables", "redshift")):
+                cur.execute(sql)
+        ddl.commit()
+        ddl.close()
+        rs = stage_redshift(
+            hook, source, objects, HOUR, PREFIX, dataset="events", settings=settings
+        )
+        with backend_connect(stack, name) as look:
+            yield SimpleNamespace(pg=pg, rs=rs, settings=settings, look=look)
 
 
 def test_drift_of_a_flood_of_new_fields_is_bounded_on_both_warehouses(
@@ -94,21 +111,9 @@ def test_drift_of_a_flood_of_new_fields_is_bounded_on_both_warehouses(
         for n in range(200)
     ]
     s3.put_object(Bucket=bucket, Key=f"{PREFIX}flood.json", Body=b"\n".join(lines) + b"\n")
-    source = S3Objects(s3, bucket)
-    objects = source.list(PREFIX)
-    warehouse.autocommit = False
-    pg = postgres.stage_events(warehouse, source, objects, HOUR)
-    warehouse.autocommit = True
-    settings = settings_module.load(
-        "local", environ={"SPARKIFY_BUCKET": bucket, "SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE}
-    )
-    with running_rehearsal(stack) as port, fresh_database(stack) as name:
-        hook = _redshift(stack, port, name)
-        rs = stage_redshift(
-            hook, source, objects, HOUR, PREFIX, dataset="events", settings=settings
-        )
-        with backend_connect(stack, name) as look:
-            (stored,) = look.execute("SELECT drift FROM staging_partitions").fetchone()
+    with staged_both_ways(stack, bucket, warehouse, S3Objects(s3, bucket)) as both:
+        pg, rs = both.pg, both.rs
+        (stored,) = both.look.execute("SELECT drift FROM staging_partitions").fetchone()
     for stats in (pg, rs):
         unmapped = stats.drift["unmapped"]
         assert len(unmapped) == MAX_DRIFT_NAMES + 1
@@ -122,32 +127,21 @@ def test_drift_of_a_flood_of_new_fields_is_bounded_on_both_warehouses(
 def test_hostile_lines_are_rejected_with_their_reasons_on_both_warehouses(
     stack, bucket, landed, warehouse, schema_ready
 ) -> None:
-    conn = warehouse
-    conn.autocommit = False
-    objects = landed.list(PREFIX)
-    pg = postgres.stage_events(conn, landed, objects, HOUR)
-    conn.autocommit = True
-    assert _accounting(pg) == (len(CLEAN) + len(CASES), STAGED, EXPECTED.total(), 0, EXPECTED)
-
-    settings = settings_module.load(
-        "local", environ={"SPARKIFY_BUCKET": bucket, "SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE}
-    )
-    with running_rehearsal(stack) as port, fresh_database(stack) as name:
-        hook = _redshift(stack, port, name)
-        rs = stage_redshift(
-            hook, landed, objects, HOUR, PREFIX, dataset="events", settings=settings
-        )
+    with staged_both_ways(stack, bucket, warehouse, landed) as both:
+        pg, rs = both.pg, both.rs
+        expected = (len(CLEAN) + len(CASES), STAGED, EXPECTED.total(), 0, EXPECTED)
+        assert _accounting(pg) == expected
         # The reasons one warehouse gave and the other did not, if any, name the classes.
         differ = (rs.reasons - pg.reasons, pg.reasons - rs.reasons)
         assert rs.reasons == pg.reasons, differ
         assert _accounting(rs) == _accounting(pg)
-        with backend_connect(stack, name) as look:
-            rows = look.execute(
-                "SELECT reason, octet_length(raw_text) FROM staging_rejects"
-            ).fetchall()
-            redshift_events = look.execute(STAGED_ROWS).fetchall()
+        rows = both.look.execute(
+            "SELECT reason, octet_length(raw_text) FROM staging_rejects"
+        ).fetchall()
+        redshift_events = both.look.execute(STAGED_ROWS).fetchall()
+        limit = both.settings.reject_text_limit
     assert Counter(reason for reason, _ in rows) == EXPECTED
-    assert all(size is None or size <= settings.reject_text_limit for _, size in rows)
+    assert all(size is None or size <= limit for _, size in rows)
     # The same values on both: text cut to Redshift's widths in bytes, the same way.
     assert len(redshift_events) == STAGED
     assert redshift_events == warehouse.execute(STAGED_ROWS).fetchall()

@@ -35,7 +35,8 @@ from sparkify.pipeline.staging.objects import SourceObject, fetch_whole
 from sparkify.pipeline.staging.spool import RejectSpool
 from sparkify.pipeline.staging.stats import StageStats
 
-# Binary COPY: PostgreSQL types of (partition_hour, source_key, line_no, *EVENT_COLUMNS).
+# Binary COPY: PostgreSQL types of EVENT_COLUMNS, and of (partition_hour, source_key,
+# line_no, *EVENT_COLUMNS).
 _PG_TYPES = {
     "text": "text",
     "int32": "int4",
@@ -43,7 +44,8 @@ _PG_TYPES = {
     "epoch_ms": "int8",
     "float": "float8",
 }
-DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *(_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS)]
+EVENT_COPY_TYPES = [_PG_TYPES[kind] for _, _, kind in EVENT_FIELDS]
+DIRECT_COPY_TYPES = ["timestamp", "text", "int4", *EVENT_COPY_TYPES]
 
 REJECT_COLUMNS = ("dataset", "partition_hour", "source_key", "line_no", "reason", "raw_text")
 
@@ -195,55 +197,36 @@ def _copy_event_object(
 ) -> dict[str, int]:
     counts = {"read": 0, "staged": 0, "rejected": 0, "duplicate": 0, "coerced": 0}
     coerced_before = parser.coerced
+    key = obj.key
+    parse = parser.parse
+    max_line = limits.max_line_bytes
+    reject_text_limit = limits.reject_text_limit
+    table, types = ("staging_events", DIRECT_COPY_TYPES) if direct else ("load_events", None)
+    copy_sql = _one("staging/copy_event_rows", table=table, columns=EVENT_COLUMNS)
+    # The rejects wait in a spool until the rows' COPY ends (one COPY at a time).
     with RejectSpool() as rejects:
-        counts["read"] = _copy_lines(
-            cur, source, obj, hour_value, parser, stats, limits, rejects, direct=direct
-        )
+        with cur.copy(copy_sql) as copy:
+            copy.set_types(types or DIRECT_COPY_TYPES)
+            write = copy.write_row
+            for line_no, raw in numbered_lines(source.chunks(key), max_line):
+                raw, row = judge_line(parse, raw, max_line)
+                if row is None:
+                    continue
+                counts["read"] += 1
+                if type(row) is Reject:
+                    rejects.append(key, line_no, row.reason, raw_text(raw, reject_text_limit))
+                    stats.reasons[row.reason] += 1
+                else:
+                    write((hour_value, key, line_no, *row))
+                    stats.written += 1
         _copy_rejects(cur, "events", hour_value, rejects)
         counts["rejected"] = rejects.count
     counts["coerced"] = parser.coerced - coerced_before
     stats.objects += 1
     stats.read += counts["read"]
     stats.rejected += counts["rejected"]
-    stats.source_keys.append(obj.key)
+    stats.source_keys.append(key)
     return counts
-
-
-def _copy_lines(
-    cur: psycopg.Cursor,
-    source: ObjectSource,
-    obj: SourceObject,
-    hour_value: datetime,
-    parser: EventParser,
-    stats: StageStats,
-    limits: Limits,
-    rejects: RejectSpool,
-    *,
-    direct: bool,
-) -> int:
-    """COPY one object's rows; its rejects go to ``rejects``. Returns the lines read."""
-    read = 0
-    key = obj.key
-    parse = parser.parse
-    table, types = ("staging_events", DIRECT_COPY_TYPES) if direct else ("load_events", None)
-    copy_sql = _one("staging/copy_event_rows", table=table, columns=EVENT_COLUMNS)
-    with cur.copy(copy_sql) as copy:
-        copy.set_types(types or DIRECT_COPY_TYPES)
-        write = copy.write_row
-        max_line = limits.max_line_bytes
-        reject_text_limit = limits.reject_text_limit
-        for line_no, raw in numbered_lines(source.chunks(key), max_line):
-            raw, row = judge_line(parse, raw, max_line)
-            if row is None:
-                continue
-            read += 1
-            if type(row) is Reject:
-                rejects.append(key, line_no, row.reason, raw_text(raw, reject_text_limit))
-                stats.reasons[row.reason] += 1
-            else:
-                write((hour_value, key, line_no, *row))
-                stats.written += 1
-    return read
 
 
 def _copy_rejects(
