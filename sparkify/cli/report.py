@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
             out = write_report(
                 args.out, client=client, first=args.first, last=args.last, db_hook=db_hook
             )
-        except ValueError as exc:
+        except (ValueError, PermissionError) as exc:
             raise CliError(str(exc)) from exc
     print(f"report written to {out}")
     return 0

@@ -2,7 +2,14 @@
 
 Airflow mounts plugin apps without the core API's authentication, so every route here
 depends on the core API's own ``get_user``: a bearer token, or the UI's session cookie
-(which the embedded view sends), else 401/403 and no data.
+(which the embedded view sends), else 401 and no data. Then the auth manager says which
+DAGs' runs the user may read (``access.readable_dags``): the page and its data hold only
+those DAGs and their figures, and a user who may read none gets 403. Every answer carries
+``page.HEADERS`` (the content security policy, ``nosniff``, ``no-store``).
+
+The warehouse is read through ``warehouse_read`` when that connection exists
+(``sparkify.pipeline.warehouse.reader_hook``): the api-server faces users, and a page
+that can only ``SELECT`` cannot be made to write.
 """
 
 from typing import Annotated, Any
@@ -20,14 +27,28 @@ def _ui_base() -> str:
     return urlsplit(conf.get("api", "base_url", fallback="") or "/").path.rstrip("/")
 
 
-def _gather(first: str | None, last: str | None):
+def _gather(user: Any, first: str | None, last: str | None):
+    from sparkify.health.access import readable_dags
     from sparkify.health.gather import gather
     from sparkify.health.runs import runs_from_metadata
 
+    dags = readable_dags(user)
+    if not dags:
+        raise HTTPException(
+            status_code=403,
+            detail="you may not read the runs of any of the pipeline's DAGs",
+            headers=_headers(),
+        )
     try:
-        return gather(first, last, runs=runs_from_metadata)
+        return gather(first, last, runs=runs_from_metadata, dags=dags)
     except ValueError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
+        raise HTTPException(status_code=400, detail=str(exc), headers=_headers()) from exc
+
+
+def _headers() -> dict[str, str]:
+    from sparkify.health.page import HEADERS
+
+    return dict(HEADERS)
 
 
 def create_app() -> FastAPI:
@@ -42,24 +63,24 @@ def create_app() -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     async def page(
         request: Request,
-        _user: user_required,
+        user: user_required,
         first: str | None = Query(None, alias="from"),
         last: str | None = Query(None, alias="to"),
     ) -> HTMLResponse:
         from sparkify.health.page import render, ui_run_link
 
-        health = await run_in_threadpool(_gather, first, last)
+        health = await run_in_threadpool(_gather, user, first, last)
         html = render(health, run_link=ui_run_link(_ui_base()), form_action=request.url.path)
-        return HTMLResponse(html)
+        return HTMLResponse(html, headers=_headers())
 
     @app.get("/data")
     async def data(
-        _user: user_required,
+        user: user_required,
         first: str | None = Query(None, alias="from"),
         last: str | None = Query(None, alias="to"),
     ) -> JSONResponse:
-        health = await run_in_threadpool(_gather, first, last)
-        return JSONResponse(as_json(health))
+        health = await run_in_threadpool(_gather, user, first, last)
+        return JSONResponse(as_json(health), headers=_headers())
 
     return app
 
@@ -67,10 +88,10 @@ def create_app() -> FastAPI:
 def as_json(health: Any) -> dict[str, Any]:
     """The page's data as JSON: keys as Airflow writes them, times in ISO 8601.
 
+    ``dags``: the DAGs the reader may see (only they are in ``states`` and ``runs``);
     ``runs``: DAG -> key -> ``{"state", "run_id"}``; ``hours``: key -> the figures.
     Built directly (a year is 35,040 runs and 8,760 hours), not through ``asdict``.
     """
-    from sparkify.health.model import GRID_DAGS
     from sparkify.pipeline.partitions import format_key
 
     keys = {hour: format_key(hour) for hour in health.hour_list()}
@@ -81,7 +102,8 @@ def as_json(health: Any) -> dict[str, Any]:
     return {
         "first": format_key(health.first),
         "last": format_key(health.last),
-        "states": {dag_id: health.state_counts(dag_id) for dag_id in GRID_DAGS},
+        "dags": list(health.dags),
+        "states": {dag_id: health.state_counts(dag_id) for dag_id in health.dags},
         "runs": {
             dag_id: {key(h): {"state": r.state, "run_id": r.run_id} for h, r in runs.items()}
             for dag_id, runs in health.runs.items()

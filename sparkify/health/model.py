@@ -10,6 +10,11 @@ from sparkify.pipeline import partitions
 
 # The DAGs of the grid, in the order of the chain.
 GRID_DAGS = ("stage_events", "stage_songs", "model", "quality")
+# Who produced each of the warehouse's figures: a figure is shown only to a user who may
+# read that DAG's runs (``sparkify.health.access``). Staging counts are per dataset.
+DATASET_DAGS = {"events": "stage_events", "songs": "stage_songs"}
+PLAYS_DAG = "model"
+CHECKS_DAG = "quality"
 STATES = ("success", "failed", "running", "queued", "missing")
 DEFAULT_DAYS = 7
 MAX_HOURS = 24 * 366  # a year, and a leap day: the page's largest range
@@ -63,6 +68,8 @@ class Health:
 
     first: datetime
     last: datetime
+    # The DAGs the reader may see, in GRID_DAGS' order: only their cells and figures.
+    dags: tuple[str, ...] = GRID_DAGS
     runs: dict[str, dict[datetime, Run]] = field(default_factory=dict)  # dag -> hour -> run
     hours: dict[datetime, HourStats] = field(default_factory=dict)
     failed_checks: list[FailedCheck] = field(default_factory=list)

@@ -1,18 +1,28 @@
-"""The health page as one self-contained HTML document: inline CSS and SVG, no script
-from elsewhere, no network. The plugin serves it; ``sparkify report`` writes it to a file.
+"""The health page as one self-contained HTML document: one stylesheet and inline SVG, no
+script, no network. The plugin serves it; ``sparkify report`` writes it to a file.
 
 Every grid cell is an element with ``data-partition`` (the hour's key), ``data-dag`` and
 ``data-state``; a cell with a run links to it in Airflow's UI.
+
+Text on the page comes from the warehouse (check names, values, reject reasons, which
+derive from source data) and from whoever triggers runs (run ids): every attribute is
+quoted and every text escaped (``_attr``, ``escape``). Behind that, the page carries
+``CONTENT_SECURITY_POLICY`` in a ``<meta>`` element (so the report file has it too) and the
+app sends it as a header: no script runs at all, and the one stylesheet runs only because
+its hash is listed. So the stylesheet is a constant; the grid's cell width is a class
+(``w2`` .. ``w14``), never a ``style`` attribute, which the policy would refuse.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from html import escape
 from urllib.parse import quote
 
-from sparkify.health.model import GRID_DAGS, STATES, Health
+from sparkify.health.model import DATASET_DAGS, GRID_DAGS, STATES, Health
 from sparkify.pipeline import partitions
 
 COLOURS = {
@@ -24,17 +34,50 @@ COLOURS = {
 }
 CHART_W, CHART_H = 900, 120
 
-_CSS = """
+CELL_WIDTHS = range(2, 15)  # pixels per hour cell: 2 for a year, 14 for a day
+
+_CSS = (
+    """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1d2733}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:20px 0 6px}
 .muted{color:#66717d} table{border-collapse:collapse} td,th{padding:2px 8px;text-align:right}
 th{background:#f4f6f8} td.l,th.l{text-align:left} tr:nth-child(even) td{background:#fafbfc}
 .grid{display:grid;grid-template-columns:110px 1fr;gap:4px;align-items:center}
 .row{display:flex;flex-wrap:nowrap;overflow-x:auto}
-.row a,.row span{flex:0 0 auto;width:var(--w);height:18px;margin-right:1px;display:block}
-""" + "".join(
-    f'.row [data-state="{state}"]{{background:{colour}}}' for state, colour in COLOURS.items()
+.row a,.row span{flex:0 0 auto;height:18px;margin-right:1px;display:block}
+.key{display:inline-block;width:10px;height:10px}
+figure{margin:0 0 10px} svg.chart{background:#fafbfc;border:1px solid #e3e7eb}
+"""
+    + "".join(f".w{w} .row a,.w{w} .row span{{width:{w}px}}" for w in CELL_WIDTHS)
+    + "".join(
+        f'.row [data-state="{state}"],.key[data-state="{state}"]{{background:{colour}}}'
+        for state, colour in COLOURS.items()
+    )
 )
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+# No script, no plugin, no frame inside, nothing fetched; the one stylesheet by its hash;
+# the range picker submits to the page itself. ``frame-ancestors`` (header only: a <meta>
+# cannot carry it) lets Airflow's UI, on the same origin, embed the page.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_sha256(_CSS)}'; img-src data:; "
+    "form-action 'self'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _attr(value: object) -> str:
+    """An attribute's value, quoted and escaped (``&``, ``<``, ``>``, both quotes)."""
+    return f'"{escape(str(value), quote=True)}"'
 
 
 def render(
@@ -47,16 +90,24 @@ def render(
     """The page for ``health``. ``run_link(dag_id, run_id)`` is a run's URL in Airflow's UI;
     ``form_action`` (the page's own URL) adds the range picker."""
     hours = health.hour_list()
-    width = max(2, min(14, 1100 // max(1, len(hours))))
+    width = max(CELL_WIDTHS[0], min(CELL_WIDTHS[-1], 1100 // max(1, len(hours))))
     parts = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content={_attr(CONTENT_SECURITY_POLICY)}>',
+        '<meta name="referrer" content="same-origin">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        f"<p class=muted>{_key(health.first)} .. {_key(health.last)} UTC, {len(hours)} hours; "
+        f'<p class="muted">{_key(health.first)} .. {_key(health.last)} UTC, {len(hours)} hours; '
         f"generated {health.generated_at:%Y-%m-%d %H:%M:%S} UTC</p>",
     ]
     if form_action is not None:
         parts.append(_picker(health, form_action))
+    if health.dags != GRID_DAGS:
+        hidden = ", ".join(d for d in GRID_DAGS if d not in health.dags)
+        parts.append(
+            f'<p class="muted" id="access">Shown: what you may read. Hidden: {hidden}, '
+            "and the figures they produce.</p>"
+        )
     parts.append(_freshness(health))
     parts.append(_grid(health, hours, width, run_link))
     parts.append(_charts(health, hours))
@@ -81,30 +132,33 @@ def _key(hour: datetime) -> str:
 
 def _picker(health: Health, action: str) -> str:
     return (
-        f'<form method=get action="{escape(action)}">range '
-        f'<input name=from value="{health.first:%Y-%m-%dT%H}" size=13> to '
-        f'<input name=to value="{health.last:%Y-%m-%dT%H}" size=13> '
-        "<button>show</button> <span class=muted>days YYYY-MM-DD or hours YYYY-MM-DDTHH, UTC; "
+        f'<form method="get" action={_attr(action)}>range '
+        f'<input name="from" value="{health.first:%Y-%m-%dT%H}" size="13"> to '
+        f'<input name="to" value="{health.last:%Y-%m-%dT%H}" size="13"> '
+        '<button>show</button> <span class="muted">days YYYY-MM-DD or hours YYYY-MM-DDTHH, UTC; '
         "at most a year</span></form>"
     )
 
 
 def _freshness(health: Health) -> str:
     age = health.freshness_hours()
+    if DATASET_DAGS["events"] not in health.dags:
+        return '<p id="freshness">Freshness: hidden (it is stage_events\' figure).</p>'
     if age is None:
-        return "<p id=freshness>Freshness: no hour with staged events yet.</p>"
+        return '<p id="freshness">Freshness: no hour with staged events yet.</p>'
     return (
-        f"<p id=freshness>Freshness: the newest hour with staged events is "
+        f'<p id="freshness">Freshness: the newest hour with staged events is '
         f"<b>{_key(health.newest_with_events)}</b>, {age:.1f} hours before this page.</p>"
     )
 
 
 def _grid(health: Health, hours: Sequence[datetime], width: int, run_link) -> str:
     # A year is 35,040 cells: one pass per row, keys formatted once, no escaping of what
-    # cannot hold markup (validated partition keys, the fixed states, our DAG ids).
+    # cannot hold markup (keys formatted from datetimes, the fixed states, our DAG ids;
+    # links escaped by ``run_link``), but every attribute quoted.
     keys = [_key(hour) for hour in hours]
-    out = [f'<h2>Partitions</h2><div class=grid style="--w:{width}px" id=grid>']
-    for dag_id in GRID_DAGS:
+    out = [f'<h2>Partitions</h2><div class="grid w{width}" id="grid">']
+    for dag_id in health.dags:
         runs = health.runs.get(dag_id, {})
         counts = dict.fromkeys(STATES, 0)
         cells = []
@@ -113,28 +167,22 @@ def _grid(health: Health, hours: Sequence[datetime], width: int, run_link) -> st
             if run is None:
                 counts["missing"] += 1
                 cells.append(
-                    f'<span data-dag={dag_id} data-partition="{key}" data-state=missing></span>'
+                    f'<span data-dag="{dag_id}" data-partition="{key}" data-state="missing"></span>'
                 )
             else:
                 counts[run.state] += 1
                 cells.append(
-                    f'<a href="{run_link(dag_id, run.run_id)}" data-dag={dag_id} '
-                    f'data-partition="{key}" data-state={run.state}></a>'
+                    f'<a href="{run_link(dag_id, run.run_id)}" data-dag="{dag_id}" '
+                    f'data-partition="{key}" data-state="{run.state}"></a>'
                 )
         summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         out.append(
             f'<div title="{summary}"><b>{dag_id}</b></div>'
-            f"<div class=row data-dag-row={dag_id}>{''.join(cells)}</div>"
+            f'<div class="row" data-dag-row="{dag_id}">{"".join(cells)}</div>'
         )
-    out.append("</div><p class=muted>")
-    out.append(
-        " ".join(
-            f'<span style="display:inline-block;width:10px;height:10px;background:{COLOURS[s]}">'
-            f"</span> {s}"
-            for s in STATES
-        )
-    )
-    out.append("</p><p class=muted>One cell an hour (UTC); a cell with a run opens it.</p>")
+    out.append('</div><p class="muted">')
+    out.append(" ".join(f'<span class="key" data-state="{s}"></span> {s}' for s in STATES))
+    out.append('</p><p class="muted">One cell an hour (UTC); a cell with a run opens it.</p>')
     return "".join(out)
 
 
@@ -157,11 +205,11 @@ def _chart(name: str, values: Sequence[float | None], *, percent: bool = False) 
     )
     label = f"{top:.0%}" if percent else f"{top:,.0f}"
     return (
-        f'<figure data-chart="{escape(name)}" style="margin:0 0 10px">'
-        f"<figcaption>{escape(name)} <span class=muted>(max {label})</span></figcaption>"
-        f'<svg width={CHART_W} height={CHART_H} viewBox="0 0 {CHART_W} {CHART_H}" '
-        f'style="background:#fafbfc;border:1px solid #e3e7eb">'
-        f'<polyline fill=none stroke="#3b7dd8" stroke-width=1.5 points="{points}"/></svg></figure>'
+        f"<figure data-chart={_attr(name)}>"
+        f'<figcaption>{escape(name)} <span class="muted">(max {label})</span></figcaption>'
+        f'<svg class="chart" width="{CHART_W}" height="{CHART_H}" '
+        f'viewBox="0 0 {CHART_W} {CHART_H}"><polyline fill="none" stroke="#3b7dd8" '
+        f'stroke-width="1.5" points="{points}"/></svg></figure>'
     )
 
 
@@ -182,19 +230,19 @@ def _charts(health: Health, hours: Sequence[datetime]) -> str:
 
 def _failed_checks(health: Health) -> str:
     if not health.failed_checks:
-        return "<h2>Failed checks</h2><p id=failed-checks>None in this range.</p>"
+        return '<h2>Failed checks</h2><p id="failed-checks">None in this range.</p>'
     rows = "".join(
-        f"<tr data-check={escape(c.check)}><td class=l>{escape(c.table)}</td>"
-        f"<td class=l>{escape(c.check)}</td>"
-        f"<td class=l>{_key(c.hour) if c.hour else ''}</td>"
+        f'<tr data-check={_attr(c.check)}><td class="l">{escape(c.table)}</td>'
+        f'<td class="l">{escape(c.check)}</td>'
+        f'<td class="l">{_key(c.hour) if c.hour else ""}</td>'
         f'<td class="l value">{escape(c.value or "")}</td>'
-        f"<td class=l>{c.checked_at:%Y-%m-%d %H:%M:%S}</td></tr>"
+        f'<td class="l">{c.checked_at:%Y-%m-%d %H:%M:%S}</td></tr>'
         for c in health.failed_checks
     )
     return (
-        "<h2>Failed checks</h2><table id=failed-checks><tr><th class=l>table</th>"
-        "<th class=l>check</th><th class=l>partition</th><th class=l>value found</th>"
-        f"<th class=l>when (UTC)</th></tr>{rows}</table>"
+        '<h2>Failed checks</h2><table id="failed-checks"><tr><th class="l">table</th>'
+        '<th class="l">check</th><th class="l">partition</th><th class="l">value found</th>'
+        f'<th class="l">when (UTC)</th></tr>{rows}</table>'
     )
 
 
@@ -207,14 +255,14 @@ def _hour_table(health: Health, hours: Sequence[datetime]) -> str:
         share = f"{s.matched_share:.0%}" if s.matched_share is not None else ""
         reasons = "; ".join(f"{escape(r)} ({n})" for r, n in s.reasons)
         rows.append(
-            f'<tr data-partition="{_key(hour)}"><td class=l>{_key(hour)}</td><td>{s.read}</td>'
+            f'<tr data-partition="{_key(hour)}"><td class="l">{_key(hour)}</td><td>{s.read}</td>'
             f"<td>{s.staged}</td><td>{s.rejected}</td><td>{s.duplicate}</td><td>{s.coerced}</td>"
-            f"<td>{s.plays}</td><td>{share}</td><td class=l>{reasons}</td></tr>"
+            f'<td>{s.plays}</td><td>{share}</td><td class="l">{reasons}</td></tr>'
         )
     return (
-        "<h2>Per hour</h2><table id=hours><tr><th class=l>hour</th><th>read</th><th>staged</th>"
-        "<th>rejected</th><th>duplicate</th><th>coerced</th><th>plays</th><th>matched</th>"
-        f"<th class=l>commonest reject reasons</th></tr>{''.join(rows)}</table>"
+        '<h2>Per hour</h2><table id="hours"><tr><th class="l">hour</th><th>read</th>'
+        "<th>staged</th><th>rejected</th><th>duplicate</th><th>coerced</th><th>plays</th>"
+        f'<th>matched</th><th class="l">commonest reject reasons</th></tr>{"".join(rows)}</table>'
     )
 
 

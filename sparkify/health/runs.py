@@ -18,7 +18,10 @@ _KNOWN = {"success", "failed", "running", "queued"}
 
 
 def latest_runs(
-    rows: Iterable[tuple[str, str, str, str, int]], first: datetime, last: datetime
+    rows: Iterable[tuple[str, str, str, str, int]],
+    first: datetime,
+    last: datetime,
+    dags: tuple[str, ...] = GRID_DAGS,
 ) -> dict[str, dict[datetime, Run]]:
     """``(dag_id, partition_key, run_id, state, order)`` rows -> dag -> hour -> latest run.
 
@@ -28,6 +31,8 @@ def latest_runs(
     hour_of = {partitions.format_key(h): h for h in hours(first, last)}
     best: dict[tuple[str, datetime], tuple[int, Run]] = {}
     for dag_id, key, run_id, state, order in rows:
+        if dag_id not in dags:
+            continue
         state = state if state in _KNOWN else "queued"
         single = hour_of.get(key)
         covered = (single,) if single is not None else key_hours(key or "")
@@ -36,7 +41,7 @@ def latest_runs(
                 slot = (dag_id, hour)
                 if slot not in best or order >= best[slot][0]:
                     best[slot] = (order, Run(dag_id, key, run_id, state))
-    result: dict[str, dict[datetime, Run]] = {dag_id: {} for dag_id in GRID_DAGS}
+    result: dict[str, dict[datetime, Run]] = {dag_id: {} for dag_id in dags}
     for (dag_id, hour), (_order, run) in best.items():
         result.setdefault(dag_id, {})[hour] = run
     return result
@@ -47,8 +52,10 @@ def key_bounds(first: datetime, last: datetime) -> tuple[str, str]:
     return partitions.format_key(first), partitions.format_key(last + partitions.HOUR)
 
 
-def runs_from_metadata(first: datetime, last: datetime) -> dict[str, dict[datetime, Run]]:
-    """From Airflow's metadata database (the api-server's own session)."""
+def runs_from_metadata(
+    first: datetime, last: datetime, dags: tuple[str, ...] = GRID_DAGS
+) -> dict[str, dict[datetime, Run]]:
+    """From Airflow's metadata database (the api-server's own session): ``dags`` only."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -60,22 +67,24 @@ def runs_from_metadata(first: datetime, last: datetime) -> dict[str, dict[dateti
     query = select(
         table.c.dag_id, table.c.partition_key, table.c.run_id, table.c.state, table.c.id
     ).where(
-        table.c.dag_id.in_(GRID_DAGS),
+        table.c.dag_id.in_(dags),
         table.c.partition_key >= low,
         table.c.partition_key < high,
     )
     with create_session() as session:
-        rows = session.execute(query).all()
-    return latest_runs(rows, first, last)
+        rows = session.execute(query).all() if dags else []
+    return latest_runs(rows, first, last, dags)
 
 
-def runs_from_api(client: Any, first: datetime, last: datetime) -> dict[str, dict[datetime, Run]]:
+def runs_from_api(
+    client: Any, first: datetime, last: datetime, dags: tuple[str, ...] = GRID_DAGS
+) -> dict[str, dict[datetime, Run]]:
     """From the REST API (``GET /dags/{id}/dagRuns``, filtered by key prefix, paginated)."""
     from sparkify.control.wait import fetch_runs_between
 
     low, high = key_bounds(first, last)
     rows = []
-    for dag_id in GRID_DAGS:
+    for dag_id in dags:
         for order, run in enumerate(fetch_runs_between(client, dag_id, low, high)):
             rows.append((dag_id, run["partition_key"], run["dag_run_id"], run["state"], order))
-    return latest_runs(rows, first, last)
+    return latest_runs(rows, first, last, dags)

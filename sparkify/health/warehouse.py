@@ -7,7 +7,15 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sparkify.health.model import FailedCheck, Health, HourStats, hours
+from sparkify.health.model import (
+    CHECKS_DAG,
+    DATASET_DAGS,
+    PLAYS_DAG,
+    FailedCheck,
+    Health,
+    HourStats,
+    hours,
+)
 from sparkify.pipeline import partitions
 from sparkify.pipeline.sql import render, statements
 
@@ -57,8 +65,11 @@ def newest_hours(db_hook: Any, dialect: str, until: datetime) -> tuple[datetime 
 
 
 def read_warehouse(health: Health, db_hook: Any, dialect: str) -> Health:
-    """Fill ``health``'s per-hour figures, failed checks and freshness from the warehouse."""
+    """Fill ``health``'s per-hour figures, failed checks and freshness from the warehouse:
+    of each figure only what the DAGs in ``health.dags`` produced (``model.DATASET_DAGS``,
+    ``PLAYS_DAG``, ``CHECKS_DAG``); the rest is not read at all, or dropped here."""
     first, last = health.first, health.last
+    datasets = {d for d, dag_id in DATASET_DAGS.items() if dag_id in health.dags}
     # The reads give each hour as epoch seconds (``EXTRACT(EPOCH ...)``): one look-up each.
     hour_of = {int(h.timestamp()): h for h in hours(first, last)}
     stats: dict[datetime, HourStats] = {}
@@ -70,9 +81,11 @@ def read_warehouse(health: Health, db_hook: Any, dialect: str) -> Health:
             found = stats[hour] = HourStats()
         return found
 
-    for _dataset, epoch, _objects, read, staged, rejected, duplicate, coerced in _query(
+    for dataset, epoch, _objects, read, staged, rejected, duplicate, coerced in _query(
         db_hook, dialect, "read_partition_stats", first, last
     ):
+        if dataset not in datasets:
+            continue
         s = at(epoch)
         s.read += read
         s.staged += staged
@@ -80,24 +93,34 @@ def read_warehouse(health: Health, db_hook: Any, dialect: str) -> Health:
         s.duplicate += duplicate
         s.coerced += coerced
     reasons: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    for epoch, reason, lines in _query(db_hook, dialect, "read_reject_reasons", first, last):
-        reasons[epoch].append((reason, int(lines)))
+    if datasets:
+        for dataset, epoch, reason, lines in _query(
+            db_hook, dialect, "read_reject_reasons", first, last
+        ):
+            if dataset in datasets:
+                reasons[epoch].append((reason, int(lines)))
     for epoch, found in reasons.items():
-        at(epoch).reasons = sorted(found, key=lambda r: (-r[1], r[0]))[:REASONS_PER_HOUR]
-    for epoch, plays, matched in _query(db_hook, dialect, "read_plays", first, last):
-        s = at(epoch)
-        s.plays, s.matched = int(plays), int(matched)
-    for epoch, outcomes, failed in _query(
-        db_hook, dialect, "read_check_failures_per_hour", first, last
-    ):
-        s = at(epoch)
-        s.checks, s.checks_failed = int(outcomes), int(failed)
+        merged: dict[str, int] = defaultdict(int)
+        for reason, lines in found:
+            merged[reason] += lines
+        at(epoch).reasons = sorted(merged.items(), key=lambda r: (-r[1], r[0]))[:REASONS_PER_HOUR]
+    if PLAYS_DAG in health.dags:
+        for epoch, plays, matched in _query(db_hook, dialect, "read_plays", first, last):
+            s = at(epoch)
+            s.plays, s.matched = int(plays), int(matched)
+    if CHECKS_DAG in health.dags:
+        for epoch, outcomes, failed in _query(
+            db_hook, dialect, "read_check_failures_per_hour", first, last
+        ):
+            s = at(epoch)
+            s.checks, s.checks_failed = int(outcomes), int(failed)
+        health.failed_checks = [
+            FailedCheck(check, table, _utc(hour), value, _utc(checked_at))
+            for check, table, hour, value, checked_at in _query(
+                db_hook, dialect, "read_failed_checks", first, last
+            )
+        ]
     health.hours = stats
-    health.failed_checks = [
-        FailedCheck(check, table, _utc(hour), value, _utc(checked_at))
-        for check, table, hour, value, checked_at in _query(
-            db_hook, dialect, "read_failed_checks", first, last
-        )
-    ]
-    health.newest_with_events, health.newest_staged = newest_hours(db_hook, dialect, last)
+    if DATASET_DAGS["events"] in health.dags:
+        health.newest_with_events, health.newest_staged = newest_hours(db_hook, dialect, last)
     return health

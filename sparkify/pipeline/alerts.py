@@ -19,6 +19,14 @@ parsed): ``SPARKIFY_ALERT_CHANNELS``, a comma-separated list of
 Unset or ``none``: no alert (the default, so that nothing is sent before it is set up).
 Links use ``SPARKIFY_UI_URL``, else Airflow's ``[api] base_url``.
 
+What an alert says comes partly from outside: the partition key from whoever triggered
+the run, check values and failure reasons from the data. So the key is the *parsed* one,
+formatted again (``normalised_key``; a key that is not one shows as ``(not a partition
+key)``), every other outside text is one line with its control characters replaced
+(``one_line``), and the ``text`` a webhook posts is escaped as Slack asks (``&``, ``<``,
+``>``), so ``<!channel>`` or a ``<url|label>`` link is shown, never acted on. The e-mail
+has the plain text, HTML-escaped, and a subject without CR or LF.
+
 A partition that hangs fails nothing: each pipeline DAG also carries a ``DeadlineAlert``
 (``run_deadline``): a run not finished ``SPARKIFY_RUN_DEADLINE_MINUTES`` (default 120)
 after it was queued sends a ``deadline`` alert through the same channels. Airflow drops the
@@ -64,6 +72,35 @@ def ui_base(environ: Mapping[str, str] | None = None) -> str:
     return base.rstrip("/")
 
 
+ONE_LINE_MAX = 300  # characters of one outside text in an alert
+
+
+def one_line(text: object, limit: int = ONE_LINE_MAX) -> str:
+    """``text`` on one line: control characters (CR, LF, tab, NUL, ...) become spaces,
+    and at most ``limit`` characters are kept."""
+    out = "".join(" " if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in str(text))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def slack_escaped(text: str) -> str:
+    """Text as Slack's message formatting asks: ``&``, ``<`` and ``>`` as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def normalised_key(partition_key: object) -> str | None:
+    """The run's partition key parsed and formatted again (an hour or a window), ``None``
+    for no key, ``(not a partition key)`` for anything else: never the raw text."""
+    from sparkify.pipeline import partitions
+
+    if partition_key is None or partition_key == "":
+        return None
+    try:
+        window = partitions.parse_window(str(partition_key))
+    except partitions.PartitionKeyError:
+        return "(not a partition key)"
+    return window.key
+
+
 def failed_checks(partition_key: str | None) -> list[dict[str, str]]:
     """What ``check_results`` holds as failed for the partition (empty when it has none)."""
     from sparkify.pipeline import partitions
@@ -99,18 +136,21 @@ def build_alert(
     dag_run = context.get("dag_run")
     ti = context.get("ti") or context.get("task_instance")
     dag = context.get("dag")
-    dag_id = getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "?")
-    run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "?"
-    key = getattr(dag_run, "partition_key", None)
+    dag_id = one_line(getattr(dag_run, "dag_id", None) or getattr(dag, "dag_id", "?"))
+    run_id = str(getattr(dag_run, "run_id", None) or context.get("run_id") or "?")
+    key = normalised_key(getattr(dag_run, "partition_key", None))
     task_id = getattr(ti, "task_id", None)
-    reason = str(context.get("reason") or "")
+    task_id = one_line(task_id) if task_id else None
+    reason = one_line(context.get("reason") or "")
     base = ui_base()
-    run_url = f"{base}/dags/{quote(dag_id)}/runs/{quote(run_id, safe='')}"
-    health_url = f"{base}/sparkify/" + (f"?from={key[:13]}&to={key[:13]}" if key else "")
-    checks = checks or []
+    run_url = f"{base}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+    health_url = f"{base}/sparkify/"
+    if key and key[0].isdigit():  # an hour or a window: the page opens on its first hour
+        health_url += f"?from={key[:13]}&to={key[:13]}"
+    checks = [{name: one_line(value) for name, value in c.items()} for c in checks or []]
     found = "; ".join(f"{c['check']} on {c['table']} found {c['value']}" for c in checks)
     what = "failed" if kind == "failure" else "missed its deadline"
-    text = (
+    plain = (
         f"sparkify: {dag_id} {what} for partition {key or '(none)'}"
         + (f" in task {task_id}" if task_id else "")
         + (f": {found}" if found else (f": {reason}" if reason else ""))
@@ -118,8 +158,9 @@ def build_alert(
     )
     return {
         "kind": kind,
-        "subject": f"sparkify: {dag_id} {what} for {key or '(no partition)'}",
-        "text": text,
+        "subject": one_line(f"sparkify: {dag_id} {what} for {key or '(no partition)'}"),
+        "text": slack_escaped(plain),
+        "plain": plain,
         "dag_id": dag_id,
         "partition_key": key,
         "run_id": run_id,
@@ -149,7 +190,7 @@ def send(alert: dict, context: Any, log: Any) -> list[str]:
                 to=os.environ["SPARKIFY_ALERT_EMAIL_TO"],
                 smtp_conn_id=os.environ.get(SMTP_CONN_ENV, "smtp_default"),
                 subject=alert["subject"],
-                html_content="<pre>" + escape(alert["text"]) + "</pre>",
+                html_content="<pre>" + escape(alert["plain"]) + "</pre>",
             )
         notifier.notify(context)
         log.info("alert sent by %s: %s", channel, alert["subject"])

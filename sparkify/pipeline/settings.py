@@ -23,6 +23,7 @@ ENVIRONMENTS = ("local", "aws")
 # Connection ids are fixed; what they point at (PostgreSQL or Redshift, S3 or a local
 # endpoint) comes from the connections themselves.
 WAREHOUSE_CONN_ID = "warehouse"
+WAREHOUSE_READ_CONN_ID = "warehouse_read"  # SELECT only: the health page and reports
 AWS_CONN_ID = "aws_default"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_\-./]+$")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparkify.pipeline.settings import WAREHOUSE_CONN_ID
+from sparkify.pipeline.settings import WAREHOUSE_CONN_ID, WAREHOUSE_READ_CONN_ID
 
 DIALECT_BY_CONN_TYPE = {"postgres": "postgres", "redshift": "redshift"}
 
@@ -33,6 +33,26 @@ def hook(conn_id: str = WAREHOUSE_CONN_ID) -> Any:
     connection = BaseHook.get_connection(conn_id)
     dialect_of(connection.conn_type)
     return prepared(connection.get_hook())
+
+
+def reader_hook() -> Any:
+    """The hook for readers that never write (the health page, ``sparkify report``): the
+    ``warehouse_read`` connection, a user with ``SELECT`` only (the grants are in the
+    manual's Security page); without it, ``warehouse``, with a warning in the log."""
+    import logging
+
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return hook(WAREHOUSE_READ_CONN_ID)
+    except AirflowNotFoundException:
+        logging.getLogger(__name__).warning(
+            "no %r connection: reading the warehouse through %r, which may write; "
+            "give readers a SELECT-only user (docs/security.md)",
+            WAREHOUSE_READ_CONN_ID,
+            WAREHOUSE_CONN_ID,
+        )
+        return hook(WAREHOUSE_CONN_ID)
 
 
 REDSHIFT_PARAMSTYLE = "pyformat"

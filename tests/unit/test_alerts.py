@@ -75,3 +75,61 @@ def test_notify_without_a_channel_sends_nothing(monkeypatch):
 def test_a_partition_that_is_not_an_hour_has_no_checks_to_read():
     assert alerts.failed_checks(None) == []
     assert alerts.failed_checks("manual__x") == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("2018-11-21T03:00:00", "2018-11-21T03:00:00"),
+        ("2018-11-21T03:00:00/2018-11-21T06:00:00", "2018-11-21T03:00:00/2018-11-21T06:00:00"),
+        ("<!channel> <https://evil.example|click>", "(not a partition key)"),
+        ("2018-11-21T03:00:00\r\nBcc: everyone@example.com", "(not a partition key)"),
+        (None, None),
+    ],
+)
+def test_the_key_an_alert_shows_is_the_parsed_one_never_the_raw_text(raw, shown):
+    alert = alerts.build_alert(_context(key=raw))
+    assert alert["partition_key"] == shown
+    assert "\n" not in alert["subject"]
+    assert "\r" not in alert["subject"]
+    assert "evil" not in alert["text"]
+    assert "Bcc" not in alert["subject"]
+
+
+def test_outside_text_cannot_mention_a_channel_link_or_break_a_line(monkeypatch):
+    monkeypatch.setenv("SPARKIFY_UI_URL", "http://airflow.local")
+    hostile = "<!channel> <https://evil.example|log in> & \r\nforged: line"
+    checks = [{"check": hostile, "table": "songplays", "value": hostile}]
+    context = {**_context(), "reason": hostile}
+    alert = alerts.build_alert(context, checks=checks)
+    # Slack's markup is shown as text: every < and > of the outside text is an entity.
+    assert "<" not in alert["text"]
+    assert ">" not in alert["text"]
+    assert "&lt;!channel&gt;" in alert["text"]
+    assert "&amp;" in alert["text"]
+    # Outside text stays on its line: the text's lines are the three we write.
+    lines = alert["plain"].split("\n")
+    assert len(lines) == 3
+    assert lines[1].startswith("run: ")
+    assert lines[2].startswith("health: ")
+    assert "\r" not in alert["plain"]
+    assert (
+        alert["checks"][0]["value"] == "<!channel> <https://evil.example|log in> &   forged: line"
+    )
+
+
+def test_a_hostile_run_id_and_dag_id_are_encoded_in_links(monkeypatch):
+    monkeypatch.setenv("SPARKIFY_UI_URL", "http://airflow.local")
+    context = {
+        "dag_run": SimpleNamespace(
+            dag_id="quality/../x", run_id="r\r\n<x>", partition_key="2018-11-21T03:00:00"
+        ),
+        "reason": "r",
+    }
+    alert = alerts.build_alert(context)
+    assert alert["run_url"] == "http://airflow.local/dags/quality%2F..%2Fx/runs/r%0D%0A%3Cx%3E"
+
+
+def test_one_line_bounds_and_flattens():
+    assert alerts.one_line("a\nb\tc\x00d\x85e") == "a b c d e"
+    assert len(alerts.one_line("x" * 10_000)) == alerts.ONE_LINE_MAX
