@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
     ):
         from sparkify.local.stack.stack import Stack  # connect() found the local stack
 
-        db_hook = DsnRecords(Stack().warehouse_dsn())
+        db_hook = DsnRecords(Stack().warehouse_dsn(reader=True))
     with client:
         try:
             out = write_report(

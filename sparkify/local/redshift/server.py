@@ -69,6 +69,7 @@ import argparse
 import contextlib
 import gzip
 import hashlib
+import json
 import logging
 import os
 import re
@@ -96,6 +97,8 @@ log = logging.getLogger("sparkify.redshift")
 
 REDSHIFT_SERVER_VERSION = "8.0.2"
 PASSWORD_ENV = "SPARKIFY_REDSHIFT_PASSWORD"
+# Further users, as JSON {"user": "password"} (the local stack's SELECT-only reader).
+USERS_ENV = "SPARKIFY_REDSHIFT_USERS"
 ISOLATION_ENV = "SPARKIFY_REDSHIFT_ISOLATION"
 # Redshift runs every transaction SERIALIZABLE. The rehearsal runs READ COMMITTED unless told
 # otherwise: under SERIALIZABLE a COPY's transaction could not see the load errors the
@@ -279,7 +282,12 @@ def quote_literal(text: str) -> str:
 
 
 class Config:
-    """Where the backend is, the password, and the S3 client factory."""
+    """Where the backend is, the passwords, and the S3 client factory.
+
+    A client logs in with ``password`` (the warehouse role's), or as one of ``users`` with
+    that user's own; the rehearsal then logs in to PostgreSQL as the same user with the
+    same password, so PostgreSQL's grants decide what the session may do.
+    """
 
     def __init__(
         self,
@@ -287,6 +295,7 @@ class Config:
         backend_host: str,
         backend_port: int,
         password: str,
+        users: dict[str, str] | None = None,
         s3=None,
         isolation: str = "read committed",
     ) -> None:
@@ -296,9 +305,13 @@ class Config:
         self.backend_host = backend_host
         self.backend_port = backend_port
         self.password = password
+        self.users = dict(users or {})
         self._s3 = s3
         self.installed: set[str] = set()
         self.lock = threading.Lock()
+
+    def password_of(self, user: str) -> str:
+        return self.users.get(user, self.password)
 
     def s3(self) -> Any:
         if self._s3 is None:
@@ -414,7 +427,7 @@ class Session:
         salt = secrets.token_bytes(4)
         self.client.sendall(wire.message(b"R", struct.pack("!I", 5) + salt))
         kind, body = wire.read_message(self.client)
-        expected = md5_password(self.config.password, self.user, salt)
+        expected = md5_password(self.config.password_of(self.user), self.user, salt)
         if kind != b"p" or not secrets.compare_digest(body.rstrip(b"\x00"), expected):
             self.client.sendall(
                 wire.error_response(
@@ -440,12 +453,15 @@ class Session:
                 self.client.sendall(wire.message(b"R", body))
                 return
             if code == 5:
-                pw = md5_password(self.config.password, self.user, body[4:8])
+                pw = md5_password(self.config.password_of(self.user), self.user, body[4:8])
                 self.backend.sendall(wire.message(b"p", pw + b"\x00"))
             elif code == 3:
-                self.backend.sendall(wire.message(b"p", wire.cstring(self.config.password)))
+                password = self.config.password_of(self.user)
+                self.backend.sendall(wire.message(b"p", wire.cstring(password)))
             elif code == 10:
-                scram = ScramClient(["SCRAM-SHA-256"], self.user, self.config.password)
+                scram = ScramClient(
+                    ["SCRAM-SHA-256"], self.user, self.config.password_of(self.user)
+                )
                 first = scram.get_client_first().encode()
                 payload = wire.cstring("SCRAM-SHA-256") + struct.pack("!I", len(first)) + first
                 self.backend.sendall(wire.message(b"p", payload))
@@ -473,13 +489,15 @@ class Session:
                 host=self.config.backend_host,
                 port=self.config.backend_port,
                 user=self.user,
-                password=self.config.password,
+                password=self.config.password_of(self.user),
                 dbname=self.database,
                 autocommit=True,
             )
         return self.side
 
     def install_system_objects(self) -> None:
+        if self.user in self.config.users:
+            return  # a further user (a SELECT-only reader) may not create them
         with self.config.lock:
             if self.database in self.config.installed:
                 return
@@ -882,6 +900,7 @@ def main(argv: list[str] | None = None) -> None:
         backend_host=args.backend_host,
         backend_port=args.backend_port,
         password=password,
+        users=json.loads(os.environ.get(USERS_ENV) or "{}"),
         isolation=args.isolation,
     )
     server = RehearsalServer((args.host, args.port), config)

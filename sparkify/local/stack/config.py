@@ -20,6 +20,8 @@ HOST = "127.0.0.1"
 DEFAULT_BUCKET = "sparkify-local"
 ADMIN_USER = "admin"
 WAREHOUSE_DB = WAREHOUSE_ROLE = "sparkify"
+# SELECT only: the health page and ``sparkify report`` read through it (warehouse_read).
+WAREHOUSE_READ_ROLE = "sparkify_read"
 AIRFLOW_DB = AIRFLOW_ROLE = "airflow"
 AWS_REGION = "us-east-1"
 FAKE_AWS_KEY = "testing"  # moto accepts any credentials; these are obviously fake
@@ -72,6 +74,7 @@ _AIRFLOW_ARGS = {
 }
 _SECRETS = {
     "warehouse_password": lambda: secrets.token_urlsafe(18),
+    "warehouse_read_password": lambda: secrets.token_urlsafe(18),
     "airflow_db_password": lambda: secrets.token_urlsafe(18),
     "admin_password": lambda: secrets.token_urlsafe(12),
     # Airflow signs with HS512, for which PyJWT wants a key of at least 64 bytes.
@@ -210,6 +213,7 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
             "port": ports["redshift"],
             "extra": {"ssl": False},  # the rehearsal, on 127.0.0.1, declines SSL
         }
+    reader = {**warehouse, "login": WAREHOUSE_READ_ROLE, "password": sec["warehouse_read_password"]}
     aws = {
         "conn_type": "aws",
         "login": FAKE_AWS_KEY,
@@ -254,6 +258,7 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         # Off by default, but its server would bind 0.0.0.0: make sure it stays off.
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW_CONN_WAREHOUSE": json.dumps(warehouse),
+        "AIRFLOW_CONN_WAREHOUSE_READ": json.dumps(reader),
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
         "AWS_ENDPOINT_URL": s3_url,
         "AWS_ACCESS_KEY_ID": FAKE_AWS_KEY,

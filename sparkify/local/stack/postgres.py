@@ -251,6 +251,35 @@ SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS
             stdin=sql,
         )  # fmt: skip
 
+    def ensure_reader(self, database: str, *, owner: str, reader: str, password: str) -> None:
+        """Create role ``reader`` (LOGIN, ``password``) with ``SELECT`` on every table of
+        ``database``'s ``public`` schema and on every table ``owner`` makes from now on
+        (another schema needs ``GRANT USAGE`` too), and nothing else: no ``CREATE``, no
+        temporary tables. The grants are the ones docs/security.md gives."""
+        for ident in (database, owner, reader):
+            if not _IDENTIFIER.match(ident):
+                raise PostgresError(f"Not a plain identifier: {ident!r}")
+        if "'" in password or "\\" in password:
+            raise PostgresError("Generated passwords must not contain quotes or backslashes")
+        sql = f"""
+SELECT 'CREATE ROLE {reader} LOGIN' WHERE NOT EXISTS
+  (SELECT FROM pg_roles WHERE rolname = '{reader}')\\gexec
+ALTER ROLE {reader} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}';
+\\connect {database}
+REVOKE ALL ON DATABASE {database} FROM PUBLIC;
+GRANT CONNECT ON DATABASE {database} TO {reader};
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO {reader};
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT SELECT ON TABLES TO {reader};
+"""
+        self._run(
+            "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+            "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", "postgres",
+            "--file", "-",
+            stdin=sql,
+        )  # fmt: skip
+
     def drop_database(self, name: str) -> None:
         """Drop database ``name`` if it exists (tests use one database each)."""
         if not _IDENTIFIER.match(name):

@@ -63,6 +63,7 @@ from sparkify.local.stack.config import (
     REDSHIFT_PART,
     STOP_PHASES,
     WAREHOUSE_DB,
+    WAREHOUSE_READ_ROLE,
     WAREHOUSE_ROLE,
     WAREHOUSES,
     PartStatus,
@@ -182,12 +183,18 @@ class Stack:
     def admin_password(self) -> str:
         return self.config["secrets"]["admin_password"]
 
-    def warehouse_dsn(self) -> str:
-        """A libpq connection string for the warehouse database."""
+    def warehouse_dsn(self, *, reader: bool = False) -> str:
+        """A libpq connection string for the warehouse database: as the warehouse role, or
+        (``reader``) as the SELECT-only role the health page and reports use."""
         cfg = self.config
+        role, secret = (
+            (WAREHOUSE_READ_ROLE, "warehouse_read_password")
+            if reader
+            else (WAREHOUSE_ROLE, "warehouse_password")
+        )
         return (
             f"host={HOST} port={cfg['ports']['postgres']} dbname={WAREHOUSE_DB} "
-            f"user={WAREHOUSE_ROLE} password={cfg['secrets']['warehouse_password']}"
+            f"user={role} password={cfg['secrets'][secret]}"
         )
 
     def s3_client(self, config: Any = None):
@@ -425,6 +432,9 @@ class Stack:
             ]  # fmt: skip
             # The password travels in the environment, never on a command line.
             env["SPARKIFY_REDSHIFT_PASSWORD"] = cfg["secrets"]["warehouse_password"]
+            env["SPARKIFY_REDSHIFT_USERS"] = json.dumps(
+                {WAREHOUSE_READ_ROLE: cfg["secrets"]["warehouse_read_password"]}
+            )
         elif part == "s3":
             cmd = [sys.executable, "-m", "sparkify.local.stack.moto_server"]
             cmd += ["--host", HOST, "--port", str(port)]
@@ -497,6 +507,12 @@ class Stack:
         sec = cfg["secrets"]
         cluster.ensure_database(
             WAREHOUSE_DB, owner=WAREHOUSE_ROLE, password=sec["warehouse_password"]
+        )
+        cluster.ensure_reader(
+            WAREHOUSE_DB,
+            owner=WAREHOUSE_ROLE,
+            reader=WAREHOUSE_READ_ROLE,
+            password=sec["warehouse_read_password"],
         )
         cluster.ensure_database(AIRFLOW_DB, owner=AIRFLOW_ROLE, password=sec["airflow_db_password"])
         while not self._postgres_healthy(cfg)[0]:

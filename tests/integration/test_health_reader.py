@@ -1,0 +1,90 @@
+"""The health page's reader: the local stack's ``warehouse_read`` user reads every figure
+the page shows and can change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from sparkify.health.gather import gather
+from sparkify.health.page import render, ui_run_link
+from sparkify.health.report import DsnRecords
+from sparkify.local.stack.config import WAREHOUSE_READ_ROLE
+
+pytestmark = pytest.mark.integration
+
+HOUR = datetime(2018, 11, 3, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def reader(stack, schema_ready):
+    """A psycopg connection as the reader, on the test's schema (granted as the docs say
+    for a schema of one's own: USAGE; SELECT comes from the default privileges)."""
+    schema = schema_ready.execute("SELECT current_schema()").fetchone()[0]
+    schema_ready.execute(f"GRANT USAGE ON SCHEMA {schema} TO {WAREHOUSE_READ_ROLE}")
+    dsn = f"{stack.warehouse_dsn(reader=True)} options='-c search_path={schema}'"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield dsn, conn
+
+
+def _fill(owner) -> None:
+    owner.execute(
+        "INSERT INTO staging_partitions (dataset, partition_hour, objects, rows_read, "
+        "rows_staged, rows_rejected, rows_duplicate, rows_coerced, drift) "
+        "VALUES ('events', %s, 1, 10, 9, 1, 0, 0, '{}')",
+        (HOUR.replace(tzinfo=None),),
+    )
+
+
+def test_the_reader_reads_what_the_page_shows(reader, schema_ready) -> None:
+    dsn, _conn = reader
+    _fill(schema_ready)
+    health = gather(
+        "2018-11-03T10",
+        "2018-11-03T10",
+        runs=lambda first, last, dags: {d: {} for d in dags},
+        db_hook=DsnRecords(dsn),
+    )
+    assert (health.hours[HOUR].read, health.hours[HOUR].staged) == (10, 9)
+    assert health.newest_with_events == HOUR
+    assert 'data-partition="2018-11-03T10:00:00"' in render(health, run_link=ui_run_link(""))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO staging_partitions (dataset, partition_hour) VALUES ('events', now())",
+        "UPDATE staging_partitions SET rows_read = 0",
+        "DELETE FROM check_results",
+        "TRUNCATE songplays",
+        "DROP TABLE users",
+        "CREATE TABLE mine (x int)",
+        "CREATE TEMPORARY TABLE mine (x int)",
+        "ALTER TABLE songs ADD COLUMN x int",
+        "CREATE SCHEMA mine",
+        "ALTER ROLE sparkify_read CREATEDB",
+    ],
+)
+def test_the_reader_can_change_nothing(reader, statement) -> None:
+    _dsn, conn = reader
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(statement)
+
+
+def test_the_stack_gives_airflow_a_warehouse_read_connection(stack) -> None:
+    from sparkify.pipeline.warehouse import reader_hook
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_WAREHOUSE_READ"])
+    assert conn["login"] == WAREHOUSE_READ_ROLE
+    assert conn["password"] != json.loads(os.environ["AIRFLOW_CONN_WAREHOUSE"])["password"]
+    db = reader_hook().get_conn()
+    try:
+        cursor = db.cursor()
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone()[0] == WAREHOUSE_READ_ROLE
+    finally:
+        db.close()
