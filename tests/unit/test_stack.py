@@ -37,6 +37,7 @@ CFG = {
     "bucket": "a-bucket",
     "secrets": {
         "warehouse_password": "wh-pass",
+        "warehouse_read_password": "wh-read-pass",
         "airflow_db_password": "af-pass",
         "admin_password": "admin-pass",
         "jwt_secret": "jwt",
