@@ -2,7 +2,8 @@
 
 Which Airflow: ``--api-url`` or ``SPARKIFY_API_URL`` (with ``SPARKIFY_API_TOKEN``, or
 ``--api-user``/``SPARKIFY_API_USERNAME`` and ``SPARKIFY_API_PASSWORD``); without either,
-the local stack of ``$SPARKIFY_HOME`` (else ``./.sparkify``), if one is up.
+the local stack of ``$SPARKIFY_HOME`` (else ``./.sparkify``), if one is up. Plain HTTP
+only to this machine unless ``--allow-insecure-http`` (``sparkify.control.api``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from sparkify.control import (
     wait_for_partitions,
     windows_of,
 )
-from sparkify.control.api import URL_ENV, ApiClient, ApiConfigError, ApiSettings
+from sparkify.control.api import (
+    ALLOW_HTTP_ENV,
+    ALLOW_HTTP_OPTION,
+    URL_ENV,
+    ApiClient,
+    ApiConfigError,
+    ApiSettings,
+)
 
 
 def register(subparsers) -> None:
@@ -122,7 +130,8 @@ def _run(args: argparse.Namespace) -> int:
 
 # -- which Airflow --------------------------------------------------------------------------
 def add_api_options(p: argparse.ArgumentParser) -> None:
-    """``--api-url`` and ``--api-user``; secrets (token, password) come from the environment."""
+    """``--api-url``, ``--api-user`` and ``--allow-insecure-http``; secrets (token, password)
+    come from the environment."""
     p.add_argument(
         "--api-url", default=None,
         help=f"Airflow's API server, e.g. https://airflow.example.com (default: ${URL_ENV}, "
@@ -132,6 +141,11 @@ def add_api_options(p: argparse.ArgumentParser) -> None:
         "--api-user", default=None,
         help="user for the auth manager's token endpoint (default: $SPARKIFY_API_USERNAME); "
         "the password is read from $SPARKIFY_API_PASSWORD, a token from $SPARKIFY_API_TOKEN",
+    )  # fmt: skip
+    p.add_argument(
+        ALLOW_HTTP_OPTION, dest="allow_insecure_http", action="store_true",
+        help="allow an http:// address on another machine, whose password and token cross "
+        f"the network in clear (also ${ALLOW_HTTP_ENV}=1); https:// is the safe way",
     )  # fmt: skip
 
 
@@ -144,7 +158,16 @@ def connect(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
     url = getattr(args, "api_url", None)
     user = getattr(args, "api_user", None)
     if url or environ.get(URL_ENV) or user:
-        settings = ApiSettings.resolve(url=url, username=user, environ=environ)
+        allow_http = getattr(args, "allow_insecure_http", False)
+        settings = ApiSettings.resolve(
+            url=url, username=user, allow_http=allow_http, environ=environ
+        )
+        if settings.in_clear:
+            print(
+                f"warning: {settings.url} is plain HTTP: the password and the token cross "
+                "the network in clear",
+                file=sys.stderr,
+            )
         return ApiClient.from_settings(settings)
     try:
         from sparkify.local.stack.stack import Stack
