@@ -16,19 +16,22 @@ from collections.abc import Mapping
 from datetime import date, datetime
 
 from sparkify.control import (
+    ALLOW_LARGE_OPTION,
     DAG_CHOICES,
     DEFAULT_GRAIN,
+    DEFAULT_MAX_DAYS,
     GRAINS,
+    MAX_DAYS_ENV,
     WAIT_FOR,
     BackfillError,
     backfill,
     count_states,
-    hour_range,
+    max_days_from,
     parse_when,
     paused,
+    plan,
     unpause,
     wait_for_partitions,
-    windows_of,
 )
 from sparkify.control.api import (
     ALLOW_HTTP_ENV,
@@ -72,6 +75,10 @@ def register(subparsers) -> None:
         help="one run per hour, per UTC day, or (default) one for the whole range "
         "(windows of at most 92 days)",
     )  # fmt: skip
+    p.add_argument(
+        ALLOW_LARGE_OPTION, action="store_true",
+        help=f"take a range longer than ${MAX_DAYS_ENV} days (default {DEFAULT_MAX_DAYS})",
+    )  # fmt: skip
     p.add_argument("--unpause", action="store_true", help="unpause the DAGs involved if paused")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -87,14 +94,17 @@ def when_arg(text: str) -> date | datetime:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     started = time.monotonic()
-    try:
-        # A bad range or grain is reported before the stack is asked.
-        windows_of(hour_range(args.first, args.last), args.grain)
-    except ValueError as exc:
-        raise BackfillError(str(exc)) from exc
-    client = connect(args)
+    environ = os.environ if environ is None else environ
+    # A bad range or grain, or one too long, is reported before the API is asked.
+    plan(
+        args.first,
+        args.last,
+        args.grain,
+        max_days=None if args.allow_large_range else max_days_from(environ),
+    )
+    client = connect(args, environ)
     with client:
         involved = WAIT_FOR[args.dag]
         if args.unpause:
