@@ -2,7 +2,8 @@
 
 Which Airflow: ``--api-url`` or ``SPARKIFY_API_URL`` (with ``SPARKIFY_API_TOKEN``, or
 ``--api-user``/``SPARKIFY_API_USERNAME`` and ``SPARKIFY_API_PASSWORD``); without either,
-the local stack of ``$SPARKIFY_HOME`` (else ``./.sparkify``), if one is up.
+the local stack of ``$SPARKIFY_HOME`` (else ``./.sparkify``), if one is up. Plain HTTP
+only to this machine unless ``--allow-insecure-http`` (``sparkify.control.api``).
 """
 
 from __future__ import annotations
@@ -15,21 +16,31 @@ from collections.abc import Mapping
 from datetime import date, datetime
 
 from sparkify.control import (
+    ALLOW_LARGE_OPTION,
     DAG_CHOICES,
     DEFAULT_GRAIN,
+    DEFAULT_MAX_DAYS,
     GRAINS,
+    MAX_DAYS_ENV,
     WAIT_FOR,
     BackfillError,
     backfill,
     count_states,
-    hour_range,
+    max_days_from,
     parse_when,
     paused,
+    plan,
     unpause,
     wait_for_partitions,
-    windows_of,
 )
-from sparkify.control.api import URL_ENV, ApiClient, ApiConfigError, ApiSettings
+from sparkify.control.api import (
+    ALLOW_HTTP_ENV,
+    ALLOW_HTTP_OPTION,
+    URL_ENV,
+    ApiClient,
+    ApiConfigError,
+    ApiSettings,
+)
 
 
 def register(subparsers) -> None:
@@ -64,6 +75,10 @@ def register(subparsers) -> None:
         help="one run per hour, per UTC day, or (default) one for the whole range "
         "(windows of at most 92 days)",
     )  # fmt: skip
+    p.add_argument(
+        ALLOW_LARGE_OPTION, action="store_true",
+        help=f"take a range longer than ${MAX_DAYS_ENV} days (default {DEFAULT_MAX_DAYS})",
+    )  # fmt: skip
     p.add_argument("--unpause", action="store_true", help="unpause the DAGs involved if paused")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -79,14 +94,17 @@ def when_arg(text: str) -> date | datetime:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> int:
     started = time.monotonic()
-    try:
-        # A bad range or grain is reported before the stack is asked.
-        windows_of(hour_range(args.first, args.last), args.grain)
-    except ValueError as exc:
-        raise BackfillError(str(exc)) from exc
-    client = connect(args)
+    environ = os.environ if environ is None else environ
+    # A bad range or grain, or one too long, is reported before the API is asked.
+    plan(
+        args.first,
+        args.last,
+        args.grain,
+        max_days=None if args.allow_large_range else max_days_from(environ),
+    )
+    client = connect(args, environ)
     with client:
         involved = WAIT_FOR[args.dag]
         if args.unpause:
@@ -122,7 +140,8 @@ def _run(args: argparse.Namespace) -> int:
 
 # -- which Airflow --------------------------------------------------------------------------
 def add_api_options(p: argparse.ArgumentParser) -> None:
-    """``--api-url`` and ``--api-user``; secrets (token, password) come from the environment."""
+    """``--api-url``, ``--api-user`` and ``--allow-insecure-http``; secrets (token, password)
+    come from the environment."""
     p.add_argument(
         "--api-url", default=None,
         help=f"Airflow's API server, e.g. https://airflow.example.com (default: ${URL_ENV}, "
@@ -132,6 +151,11 @@ def add_api_options(p: argparse.ArgumentParser) -> None:
         "--api-user", default=None,
         help="user for the auth manager's token endpoint (default: $SPARKIFY_API_USERNAME); "
         "the password is read from $SPARKIFY_API_PASSWORD, a token from $SPARKIFY_API_TOKEN",
+    )  # fmt: skip
+    p.add_argument(
+        ALLOW_HTTP_OPTION, dest="allow_insecure_http", action="store_true",
+        help="allow an http:// address on another machine, whose password and token cross "
+        f"the network in clear (also ${ALLOW_HTTP_ENV}=1); https:// is the safe way",
     )  # fmt: skip
 
 
@@ -144,7 +168,16 @@ def connect(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
     url = getattr(args, "api_url", None)
     user = getattr(args, "api_user", None)
     if url or environ.get(URL_ENV) or user:
-        settings = ApiSettings.resolve(url=url, username=user, environ=environ)
+        allow_http = getattr(args, "allow_insecure_http", False)
+        settings = ApiSettings.resolve(
+            url=url, username=user, allow_http=allow_http, environ=environ
+        )
+        if settings.in_clear:
+            print(
+                f"warning: {settings.url} is plain HTTP: the password and the token cross "
+                "the network in clear",
+                file=sys.stderr,
+            )
         return ApiClient.from_settings(settings)
     try:
         from sparkify.local.stack.stack import Stack

@@ -29,16 +29,30 @@ from sparkify.control.dags import (
     wait_for_dags,
 )
 from sparkify.control.ranges import expand_dags, hour_range, parse_when
-from sparkify.control.submit import DEFAULT_GRAIN, GRAINS, Submission, backfill, windows_of
+from sparkify.control.submit import (
+    ALLOW_LARGE_OPTION,
+    DEFAULT_GRAIN,
+    DEFAULT_MAX_DAYS,
+    GRAINS,
+    MAX_DAYS_ENV,
+    Submission,
+    backfill,
+    max_days_from,
+    plan,
+    windows_of,
+)
 from sparkify.control.wait import count_states, fetch_runs, latest_by_key, wait_for_partitions
 
 __all__ = [
     "ACTIVE",
+    "ALLOW_LARGE_OPTION",
     "ASSET_DAGS",
     "DAG_CHOICES",
     "DEFAULT_GRAIN",
+    "DEFAULT_MAX_DAYS",
     "FINISHED",
     "GRAINS",
+    "MAX_DAYS_ENV",
     "PAGE_LIMIT",
     "PIPELINE_DAGS",
     "STAGING_DAGS",
@@ -53,8 +67,10 @@ __all__ = [
     "fetch_runs",
     "hour_range",
     "latest_by_key",
+    "max_days_from",
     "parse_when",
     "paused",
+    "plan",
     "trigger_and_wait",
     "unpause",
     "wait_for_dags",

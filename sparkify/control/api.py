@@ -3,14 +3,21 @@
 Authentication is a bearer token: given as is (``SPARKIFY_API_TOKEN``), or fetched from
 the auth manager's token endpoint (``POST /auth/token``, which the SimpleAuthManager and
 the FAB auth manager both serve) with a username and password. Nothing is read from files.
+
+Both the password and the token would cross the network in clear over ``http://``: an
+address must be ``https://``, or ``http://`` to this machine (``127.0.0.0/8``, ``::1``,
+``localhost``: the local stack's), unless plain HTTP elsewhere is allowed on purpose
+(``--allow-insecure-http`` or ``SPARKIFY_API_ALLOW_HTTP=1``, for a network one trusts).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sparkify.errors import CliError
 
@@ -22,6 +29,9 @@ URL_ENV = "SPARKIFY_API_URL"
 TOKEN_ENV = "SPARKIFY_API_TOKEN"
 USERNAME_ENV = "SPARKIFY_API_USERNAME"
 PASSWORD_ENV = "SPARKIFY_API_PASSWORD"
+ALLOW_HTTP_ENV = "SPARKIFY_API_ALLOW_HTTP"
+ALLOW_HTTP_OPTION = "--allow-insecure-http"
+_YES, _NO = ("1", "true", "yes"), ("", "0", "false", "no")
 
 
 class ApiError(RuntimeError):
@@ -37,18 +47,89 @@ class ApiConfigError(CliError):
     """Where the API is, or how to log in to it, is missing or incomplete."""
 
 
+def is_loopback(host: str) -> bool:
+    """``localhost``, or an address of ``127.0.0.0/8`` or ``::1``: this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return False
+
+
+def in_clear(url: str) -> bool:
+    """Whether ``url`` is plain HTTP to another machine: what it sends, anyone between sees."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "http" and not is_loopback(parts.hostname or "")
+
+
+def check_url(url: str, *, allow_http: bool = False) -> str:
+    """``url`` without a trailing ``/``, if it is ``https://``, or ``http://`` to this machine
+    (``is_loopback``), or ``http://`` anywhere with ``allow_http``.
+
+    :raises ApiConfigError: another scheme, no host, a user or password in it, or plain
+        HTTP to another machine, quoting the address (without its user and password)
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- a port that is not a number raises here
+    except ValueError as exc:
+        raise ApiConfigError(f"the API address {url!r} is not a URL: {exc}") from None
+    if "@" in parts.netloc:  # quoted without what stands before the "@"
+        shown = url.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2], 1)
+        raise ApiConfigError(
+            f"the API address {shown!r} holds credentials: pass the user with --api-user "
+            f"(or {USERNAME_ENV}) and the password in {PASSWORD_ENV}"
+        )
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ApiConfigError(f"the API address {url!r} must start with https:// (or http://)")
+    if not parts.hostname:
+        raise ApiConfigError(f"the API address {url!r} names no host")
+    if in_clear(url) and not allow_http:
+        raise ApiConfigError(
+            f"the API address {url!r} is plain HTTP to another machine: the password and "
+            "the token would cross the network in clear. Use https://, or, on a network "
+            f"you trust, pass {ALLOW_HTTP_OPTION} (or set {ALLOW_HTTP_ENV}=1)"
+        )
+    return url.rstrip("/")
+
+
+def allow_http_from(environ: Mapping[str, str]) -> bool:
+    """``SPARKIFY_API_ALLOW_HTTP``: ``1``/``true``/``yes``, or unset/``0``/``false``/``no``.
+
+    :raises ApiConfigError: any other value, quoted
+    """
+    value = environ.get(ALLOW_HTTP_ENV, "").strip().lower()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    raise ApiConfigError(
+        f"{ALLOW_HTTP_ENV}={environ[ALLOW_HTTP_ENV]!r} is neither 1 (allow plain HTTP) nor 0"
+    )
+
+
 @dataclass(frozen=True)
 class ApiSettings:
-    """Where Airflow's API server is and how to authenticate to it."""
+    """Where Airflow's API server is and how to authenticate to it.
+
+    ``allow_http``: plain HTTP to another machine was allowed on purpose (``check_url``).
+    """
 
     url: str
     token: str | None = None
     username: str | None = None
     password: str | None = None
+    allow_http: bool = False
 
     def __repr__(self) -> str:  # never show a secret in a log or a traceback
         who = "token" if self.token else f"user {self.username!r}"
         return f"ApiSettings(url={self.url!r}, {who})"
+
+    @property
+    def in_clear(self) -> bool:
+        """Credentials to this address cross the network unencrypted (``in_clear``)."""
+        return in_clear(self.url)
 
     @classmethod
     def resolve(
@@ -58,11 +139,14 @@ class ApiSettings:
         token: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        allow_http: bool = False,
         environ: Mapping[str, str],
     ) -> ApiSettings:
         """Options first, then ``SPARKIFY_API_*`` in the environment.
 
-        :raises ApiConfigError: naming what is missing
+        :param allow_http: allow plain HTTP to another machine (``check_url``); so does
+            ``SPARKIFY_API_ALLOW_HTTP=1``
+        :raises ApiConfigError: naming what is missing, or quoting what is refused
         """
         url = url or environ.get(URL_ENV)
         token = token or environ.get(TOKEN_ENV)
@@ -70,12 +154,12 @@ class ApiSettings:
         password = password or environ.get(PASSWORD_ENV)
         if not url:
             raise ApiConfigError(f"no Airflow API address: pass --api-url or set {URL_ENV}")
-        if not url.startswith(("http://", "https://")):
-            raise ApiConfigError(f"the API address {url!r} must start with http:// or https://")
+        allow_http = allow_http or allow_http_from(environ)
+        url = check_url(url, allow_http=allow_http)
         if token:
-            return cls(url=url.rstrip("/"), token=token)
+            return cls(url=url, token=token, allow_http=allow_http)
         if username and password:
-            return cls(url=url.rstrip("/"), username=username, password=password)
+            return cls(url=url, username=username, password=password, allow_http=allow_http)
         if username:
             raise ApiConfigError(
                 f"user {username!r} has no password: set {PASSWORD_ENV} "
@@ -95,7 +179,8 @@ class ApiClient:
     again once on HTTP 401. While the server cannot be reached, a request is tried again
     for up to ``reconnect`` seconds: a connection refused was never received, so any
     request may be sent again; a request cut off mid-way is sent again only if it is a
-    ``GET``.
+    ``GET``. ``base_url`` is refused as ``check_url`` says (plain HTTP to another machine
+    only with ``allow_http``).
     """
 
     def __init__(
@@ -107,12 +192,13 @@ class ApiClient:
         token: str | None = None,
         timeout: float = 30.0,
         reconnect: float = DEFAULT_RECONNECT_S,
+        allow_http: bool = False,
     ):
         import httpx
 
         if token is None and not (username and password):
             raise ApiConfigError("ApiClient needs a token, or a username and a password")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_url(base_url, allow_http=allow_http)
         self._username = username
         self._password = password
         self._fixed_token = token is not None
@@ -127,6 +213,7 @@ class ApiClient:
             token=settings.token,
             username=settings.username,
             password=settings.password,
+            allow_http=settings.allow_http,
             **kwargs,
         )
 

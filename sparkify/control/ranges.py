@@ -5,14 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
-
-from sparkify.pipeline import partitions
-
-if TYPE_CHECKING:
-    pass
 
 from sparkify.control.dags import ASSET_DAGS, STAGING_DAGS, BackfillError
+from sparkify.pipeline import partitions
 
 _WHEN = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{1,2})(?::00(?::00)?)?)?(?:Z|\+00:00)?$")
 
@@ -31,6 +26,16 @@ def parse_when(text: str) -> date | datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
+def spell(when: date | datetime) -> str:
+    """A day or an hour as ``parse_when`` reads it (``2018-11-02``, ``2018-11-02T13``): how
+    a refusal quotes what it was given."""
+    if isinstance(when, datetime):
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)
+        return when.isoformat() if when.minute or when.second else f"{when:%Y-%m-%dT%H}"
+    return when.isoformat()
+
+
 def _as_hour(when: date | datetime, *, end: bool) -> datetime:
     if isinstance(when, datetime):
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
@@ -41,6 +46,20 @@ def _as_hour(when: date | datetime, *, end: bool) -> datetime:
     return start + timedelta(hours=23) if end else start
 
 
+def bounds(first: date | datetime, last: date | datetime) -> tuple[datetime, datetime]:
+    """The first and the last UTC hour of the range ``first`` .. ``last`` (``hour_range``).
+
+    :raises ValueError: a range that ends before it starts, or a time within an hour
+    """
+    start, stop = _as_hour(first, end=False), _as_hour(last, end=True)
+    if start > stop:
+        raise ValueError(
+            f"the range {spell(first)} .. {spell(last)} starts ({start:%Y-%m-%dT%H}) "
+            f"after it ends ({stop:%Y-%m-%dT%H})"
+        )
+    return start, stop
+
+
 def hour_range(
     first: date | datetime, last: date | datetime, *, now: datetime | None = None
 ) -> list[datetime]:
@@ -49,11 +68,7 @@ def hour_range(
     A ``date`` stands for all of its hours, a ``datetime`` for that one hour. Hours that
     have not ended yet are left out: their partitions cannot be complete.
     """
-    start, stop = _as_hour(first, end=False), _as_hour(last, end=True)
-    if start > stop:
-        raise ValueError(
-            f"the range starts ({start:%Y-%m-%dT%H}) after it ends ({stop:%Y-%m-%dT%H})"
-        )
+    start, stop = bounds(first, last)
     now = now or datetime.now(UTC)
     hours = []
     hour = start

@@ -9,7 +9,11 @@ range into windows of a *grain*:
 - ``day``: one run per UTC day (the range's first and last day may be partial);
 - ``range``: one run for the whole range (at most ``partitions.MAX_WINDOW``).
 
-and starts one run per window with ``POST /api/v2/dags/{dag_id}/dagRuns``. ``--dag all``
+and starts one run per window with ``POST /api/v2/dags/{dag_id}/dagRuns``. ``plan`` refuses,
+before anything is sent, a range that starts before the DAGs' ``partitions.START_DATE``,
+and, given a cap (the command line's: ``SPARKIFY_BACKFILL_MAX_DAYS``, default 366 days,
+unless ``--allow-large-range``), a longer range: by ``--grain hour`` a year is already
+8,784 runs of each DAG. ``--dag all``
 (the default) starts both staging DAGs: ``model`` runs for a window once both have staged
 it, and ``quality`` after it, carrying the same key. Inside a window every hour is staged
 and recorded on its own, so the grain changes how many runs there are, not what the tables
@@ -24,7 +28,7 @@ that finished since) until every key has a finished run, with a live progress ba
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -35,12 +39,17 @@ if TYPE_CHECKING:
     from sparkify.control.api import ApiClient
 
 from sparkify.control.dags import ASSET_DAGS, STAGING_DAGS, BackfillError, dag_info, parse_time
-from sparkify.control.ranges import expand_dags, hour_range
+from sparkify.control.ranges import bounds, expand_dags, hour_range, spell
 
 GRAINS = ("hour", "day", "range")
 # README, "Backfill": the fewest runs, the fastest by far; staging still commits hour by hour,
 # so a failure costs the re-run of model and quality for the window, not of its staging.
 DEFAULT_GRAIN = "range"
+MAX_DAYS_ENV = "SPARKIFY_BACKFILL_MAX_DAYS"
+# A year, a leap day included: a backfill of a whole year goes through, a typo in a year
+# (2081 for 2018) does not.
+DEFAULT_MAX_DAYS = 366
+ALLOW_LARGE_OPTION = "--allow-large-range"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,59 @@ def windows_of(hours: Sequence[datetime], grain: str) -> list[partitions.Window]
     return partitions.longest_windows(start, end)
 
 
+def max_days_from(environ: Mapping[str, str]) -> int:
+    """``SPARKIFY_BACKFILL_MAX_DAYS``: the longest range a backfill takes unasked, in days
+    (default ``DEFAULT_MAX_DAYS``).
+
+    :raises BackfillError: a value that is not a whole number of days, 1 or more, quoted
+    """
+    text = environ.get(MAX_DAYS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_DAYS
+    if not text.isdigit() or int(text) < 1:
+        raise BackfillError(f"{MAX_DAYS_ENV}={text!r} is not a number of days (1 or more)")
+    return int(text)
+
+
+def plan(
+    first: date | datetime,
+    last: date | datetime,
+    grain: str = DEFAULT_GRAIN,
+    *,
+    max_days: int | None = None,
+    now: datetime | None = None,
+) -> list[partitions.Window]:
+    """The windows a backfill of ``first`` .. ``last`` by ``grain`` starts a run for.
+
+    :param max_days: refuse a range of more hours than this many days hold (``None``: no
+        cap); every grain is bounded by it, ``hour`` to ``24 * max_days`` runs per DAG
+    :raises BackfillError: quoting the range: it ends before it starts, starts before the
+        DAGs' ``partitions.START_DATE``, has no hour that is over yet, or is longer than
+        ``max_days`` (saying how many runs it would start); or an unknown grain
+    """
+    asked = f"{spell(first)} .. {spell(last)}"
+    try:
+        start, _stop = bounds(first, last)
+        if start < partitions.START_DATE:  # before enumerating: 0001-01-01 is a typo too
+            raise ValueError(
+                f"the range {asked} starts before {partitions.START_DATE:%Y-%m-%d}, the DAGs' "
+                "start date (the first hour of the data set): no run is made before it"
+            )
+        hours = hour_range(first, last, now=now)
+    except ValueError as exc:
+        raise BackfillError(str(exc)) from exc
+    if not hours:
+        raise BackfillError(f"no hour of the range {asked} is over yet: nothing to backfill")
+    windows = windows_of(hours, grain)
+    if max_days is not None and len(hours) > 24 * max_days:
+        raise BackfillError(
+            f"the range {asked} holds {len(hours):,} hours, more than {max_days} days "
+            f"({MAX_DAYS_ENV}): by --grain {grain} it would start {len(windows):,} run(s) of "
+            f"each DAG. Pass {ALLOW_LARGE_OPTION} if that is what you mean"
+        )
+    return windows
+
+
 def backfill(
     client: ApiClient,
     dag_ids: str | Iterable[str],
@@ -91,18 +153,13 @@ def backfill(
     :param dag_ids: names from ``PIPELINE_DAGS``, or ``all`` (the staging DAGs)
     :param first: first day (all its hours) or first hour (a ``datetime``), UTC
     :param last: last day or last hour, inclusive; hours not over yet are left out
-    :param grain: ``hour``, ``day`` (default) or ``range`` (``windows_of``)
+    :param grain: ``hour``, ``day`` or ``range`` (default; ``windows_of``)
     :param staging_dags: the staging DAGs (what ``all`` means)
     :param asset_dags: the DAGs that follow them by their assets
     :returns: one ``Submission`` per DAG, to pass to ``wait_for_partitions``
+    :raises BackfillError: a range ``plan`` refuses (no cap here: the caller's to set)
     """
-    try:
-        hours = hour_range(first, last)
-    except ValueError as exc:
-        raise BackfillError(str(exc)) from exc
-    if not hours:
-        raise BackfillError("no hour of the range is over yet: nothing to backfill")
-    keys = [window.key for window in windows_of(hours, grain)]
+    keys = [window.key for window in plan(first, last, grain)]
     dags = expand_dags(dag_ids, staging_dags=staging_dags, asset_dags=asset_dags)
     return [_trigger_partitions(client, dag_id, keys) for dag_id in dags]
 

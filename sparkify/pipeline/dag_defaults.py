@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sparkify.pipeline import pools, settings
 from sparkify.pipeline.alerts import PartitionFailureNotifier, run_deadline
 from sparkify.pipeline.operators.checks import JINJA_FILTERS
+from sparkify.pipeline.partitions import START_DATE as START_DATE
 
 DEFAULT_ARGS = {
     "owner": "sparkify-data",
@@ -16,8 +15,6 @@ DEFAULT_ARGS = {
     "email_on_retry": False,
     "email_on_failure": False,
 }
-# The first hour of the public data set: backfills may start here.
-START_DATE = datetime(2018, 11, 1, tzinfo=UTC)
 HOURLY = "0 * * * *"
 EVENTS_PREFIX = "log_data/%Y/%m/%d/%H/"
 SONGS_PREFIX = "song_data/"

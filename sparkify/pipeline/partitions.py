@@ -17,6 +17,8 @@ HOUR = timedelta(hours=1)
 # The widest window a key may name: a run holds the model's locks for its whole window, and
 # a bad key (a typo in a year) should be refused, not start a decade's load.
 MAX_WINDOW = timedelta(days=92)
+# The first hour of the public data set: every DAG's start_date, and where backfills may start.
+START_DATE = datetime(2018, 11, 1, tzinfo=UTC)
 
 
 class PartitionKeyError(ValueError):

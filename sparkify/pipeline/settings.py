@@ -28,8 +28,10 @@ AWS_CONN_ID = "aws_default"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_\-./]+$")
 _IAM_ROLE = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]{1,512}$")
+_S3_PREFIX = re.compile(r"s3://(?P<bucket>[^/]*)/(?P<prefix>.*)")
 # fullmatch, not match: "$" also matches before a trailing newline, which a value read from
-# a secret file often has. Bucket, keys, role and region are written into COPY's SQL text.
+# a secret file often has. Bucket, keys, role, region and the manifests' place are written
+# into COPY's SQL text.
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _CRON = re.compile(r"[0-9*/,\-]+( [0-9*/,\-]+){4}")
 
@@ -38,9 +40,35 @@ class SettingsError(ValueError):
     """A setting is missing or malformed."""
 
 
+# Where the COPY manifests go when manifest_prefix is empty: in the source bucket, outside
+# its data prefixes (Settings).
+DEFAULT_MANIFEST_PREFIX = "_manifests/"
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The pipeline's settings for one environment."""
+    """The pipeline's settings for one environment (``config/<env>.toml`` tells each one).
+
+    ``iam_role`` (``SPARKIFY_IAM_ROLE``): the role Redshift's COPY assumes to read S3, an
+    IAM role ARN. Needed on AWS and by any COPY; may be empty elsewhere (PostgreSQL stages
+    without COPY). Whenever set, it must be an ARN: it is written into COPY's SQL text.
+
+    ``manifest_prefix`` (``SPARKIFY_MANIFEST_PREFIX``): where Redshift staging writes the
+    manifest that names the objects each COPY reads, as ``s3://<bucket>/<prefix>/``; empty
+    means ``s3://<bucket>/_manifests/`` in the source bucket, outside its data prefixes.
+    Whoever can write there between the upload and the COPY decides what Redshift loads (any
+    object its role can read). Keep every principal but the pipeline's own role (the one the
+    Airflow workers run as, which writes the manifests; not Redshift's, which only reads
+    them) from writing there, with a bucket policy statement such as::
+
+        {"Effect": "Deny", "Principal": "*",
+         "Action": ["s3:PutObject", "s3:DeleteObject"],
+         "Resource": "arn:aws:s3:::<bucket>/_manifests/*",
+         "Condition": {"ArnNotEquals":
+             {"aws:PrincipalArn": "arn:aws:iam::<account>:role/<pipeline-role>"}}}
+
+    or give the manifests a bucket of their own that only that role may write.
+    """
 
     env: str
     bucket: str
@@ -57,6 +85,19 @@ class Settings:
     iam_role: str
     region: str
     max_errors: int
+    manifest_prefix: str
+
+    @property
+    def manifests(self) -> tuple[str, str]:
+        """The bucket and the key prefix (ending in ``/``) of the COPY manifests."""
+        if not self.manifest_prefix:
+            return self.bucket, DEFAULT_MANIFEST_PREFIX
+        match = _S3_PREFIX.fullmatch(self.manifest_prefix)
+        if match is None:
+            raise SettingsError(
+                f"manifest_prefix {self.manifest_prefix!r} is not s3://<bucket>/<prefix>/"
+            )
+        return match["bucket"], match["prefix"]
 
     def validate(self) -> Settings:
         if self.env not in ENVIRONMENTS:
@@ -67,11 +108,12 @@ class Settings:
             value = getattr(self, name)
             if not _PREFIX.fullmatch(value) or ".." in value:
                 raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
-        if self.env == "aws" and not _IAM_ROLE.fullmatch(self.iam_role):
+        if (self.iam_role or self.env == "aws") and not _IAM_ROLE.fullmatch(self.iam_role):
             raise SettingsError(
                 f"redshift.iam_role {self.iam_role!r} is not an IAM role ARN "
                 "(arn:aws:iam::<account>:role/<name>); set SPARKIFY_IAM_ROLE"
             )
+        self._validate_manifests()
         if not _REGION.fullmatch(self.region):
             raise SettingsError(f"region {self.region!r} is not an AWS region name (us-west-2)")
         if not 1 <= self.max_line_bytes <= MAX_LINE_BYTES:
@@ -95,6 +137,30 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         return self
+
+    def _validate_manifests(self) -> None:
+        bucket, prefix = self.manifests
+        where = f"manifest_prefix {self.manifest_prefix!r}"
+        if not _BUCKET.fullmatch(bucket):
+            raise SettingsError(f"{where}: {bucket!r} is not a valid S3 bucket name")
+        if prefix and not (
+            _PREFIX.fullmatch(prefix)
+            and prefix.endswith("/")
+            and not prefix.startswith("/")
+            and "//" not in prefix
+            and ".." not in prefix
+        ):
+            raise SettingsError(
+                f"{where}: the prefix {prefix!r} may hold only letters, digits, _-./ and must "
+                "end in /"
+            )
+        if bucket != self.bucket:
+            return
+        for name in ("events_prefix", "songs_prefix"):  # manifests are no data
+            data = getattr(self, name).strip("/") + "/"
+            for written in (f"{prefix}events/", f"{prefix}songs/"):
+                if written.startswith(data) or data.startswith(written):
+                    raise SettingsError(f"{where} overlaps the data prefix {name} {data!r}")
 
 
 def config_dir() -> Path:

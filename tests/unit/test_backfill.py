@@ -148,9 +148,111 @@ def test_hour_range_leaves_out_hours_not_over_yet():
     assert hours[-1] == datetime(2026, 1, 1, 11, tzinfo=UTC)  # 12:00-13:00 is not over
 
 
-def test_hour_range_refuses_a_reversed_range():
-    with pytest.raises(ValueError, match="after it ends"):
-        bf.hour_range(date(2018, 11, 3), date(2018, 11, 1), now=T0)
+def test_hour_range_refuses_a_reversed_range_quoting_it():
+    with pytest.raises(ValueError, match=r"range 2018-11-03 \.\. 2018-11-01T05 .* after it ends"):
+        bf.hour_range(date(2018, 11, 3), datetime(2018, 11, 1, 5, tzinfo=UTC), now=T0)
+
+
+# -- what a backfill refuses before the API is asked ---------------------------------------------
+@pytest.mark.parametrize(
+    ("first", "quoted"),
+    [
+        (date(2018, 10, 31), "2018-10-31 .. 2018-11-02"),
+        (datetime(2018, 10, 31, 23, tzinfo=UTC), "2018-10-31T23 .. 2018-11-02"),
+        (date(1, 1, 1), "0001-01-01 .. 2018-11-02"),  # refused before its hours are counted
+    ],
+)
+def test_a_range_before_the_dags_start_date_is_refused_quoting_it(first, quoted):
+    with pytest.raises(bf.BackfillError, match="before 2018-11-01, the DAGs' start date") as info:
+        bf.plan(first, date(2018, 11, 2), now=T0)
+    assert f"the range {quoted} starts" in str(info.value)
+    api = FakeApi()
+    with pytest.raises(bf.BackfillError, match="start date"):
+        bf.backfill(api, "all", first, date(2018, 11, 2))
+    assert api.calls == []
+    assert bf.plan(partitions.START_DATE, date(2018, 11, 1), now=T0)  # the first hour is fine
+
+
+def test_the_start_date_is_the_dags_own():
+    from sparkify.pipeline import dag_defaults
+
+    assert dag_defaults.START_DATE is partitions.START_DATE
+
+
+@pytest.mark.parametrize(
+    ("grain", "runs"),
+    [("hour", "8,808"), ("day", "367"), ("range", "4")],
+)
+def test_a_range_longer_than_the_cap_is_refused_saying_how_many_runs(grain, runs):
+    first, last = date(2019, 1, 1), date(2020, 1, 2)  # 367 days
+    with pytest.raises(bf.BackfillError) as info:
+        bf.plan(first, last, grain, max_days=366, now=T0)
+    message = str(info.value)
+    assert "the range 2019-01-01 .. 2020-01-02 holds 8,808 hours, more than 366 days" in message
+    assert f"by --grain {grain} it would start {runs} run(s) of each DAG" in message
+    assert "SPARKIFY_BACKFILL_MAX_DAYS" in message
+    assert "--allow-large-range" in message
+    assert len(bf.plan(first, last, grain, max_days=None, now=T0)) == int(runs.replace(",", ""))
+    assert bf.plan(first, date(2020, 1, 1), grain, max_days=366, now=T0)  # 366 days: the cap
+
+
+def test_the_cap_counts_hours_so_a_few_hours_over_it_are_refused():
+    with pytest.raises(bf.BackfillError, match="holds 25 hours, more than 1 days"):
+        bf.plan(date(2019, 1, 1), datetime(2019, 1, 2, 0, tzinfo=UTC), "hour", max_days=1, now=T0)
+
+
+def test_a_range_not_over_yet_is_refused_quoting_it():
+    with pytest.raises(bf.BackfillError, match=r"no hour of the range 2026-01-02 \.\. 2026-01-03"):
+        bf.plan(date(2026, 1, 2), date(2026, 1, 3), now=T0)
+
+
+@pytest.mark.parametrize(("value", "days"), [(None, 366), ("", 366), ("30", 30), (" 1000 ", 1000)])
+def test_the_cap_comes_from_the_environment(value, days):
+    environ = {} if value is None else {"SPARKIFY_BACKFILL_MAX_DAYS": value}
+    assert bf.max_days_from(environ) == days
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "a year", "1.5"])
+def test_a_cap_that_is_not_a_number_of_days_is_refused_quoting_it(value):
+    with pytest.raises(bf.BackfillError, match=f"SPARKIFY_BACKFILL_MAX_DAYS={value!r}"):
+        bf.max_days_from({"SPARKIFY_BACKFILL_MAX_DAYS": value})
+
+
+class Connected(Exception):
+    """What the command would have done next: ask the API."""
+
+
+def run_cli(monkeypatch, *argv: str, environ: dict[str, str] | None = None):
+    from sparkify.cli import backfill as command
+
+    def connect(*_args, **_kwargs):
+        raise Connected
+
+    monkeypatch.setattr(command, "connect", connect)
+    args = build_parser().parse_args(["backfill", *argv])
+    return args.func(args, environ or {})
+
+
+def test_the_command_refuses_a_long_range_before_asking_the_api(monkeypatch):
+    with pytest.raises(bf.BackfillError, match="--allow-large-range"):
+        run_cli(monkeypatch, "--from", "2019-01-01", "--to", "2020-01-02")
+    with pytest.raises(Connected):  # a year, 2020 a leap year: within the default cap
+        run_cli(monkeypatch, "--from", "2020-01-01", "--to", "2020-12-31")
+    with pytest.raises(Connected):
+        run_cli(monkeypatch, "--from", "2019-01-01", "--to", "2020-01-02", "--allow-large-range")
+    with pytest.raises(bf.BackfillError, match="more than 2 days"):
+        run_cli(
+            monkeypatch,
+            "--from", "2019-01-01", "--to", "2019-01-03",
+            environ={"SPARKIFY_BACKFILL_MAX_DAYS": "2"},
+        )  # fmt: skip
+
+
+def test_the_command_refuses_a_range_before_the_start_date_even_when_large_is_allowed(
+    monkeypatch,
+):
+    with pytest.raises(bf.BackfillError, match=r"the range 2018-10-01 \.\. 2018-11-02 starts"):
+        run_cli(monkeypatch, "--from", "2018-10-01", "--to", "2018-11-02", "--allow-large-range")
 
 
 def test_all_means_the_staging_dags():
@@ -205,24 +307,24 @@ def test_a_grain_cuts_the_range_into_windows(grain, expected):
 
 def test_a_range_too_long_for_one_window_is_cut_into_the_fewest_windows():
     api = FakeApi()
-    (sub, _songs) = bf.backfill(api, "all", date(2018, 1, 1), date(2018, 12, 31), grain="range")
+    (sub, _songs) = bf.backfill(api, "all", date(2019, 1, 1), date(2019, 12, 31), grain="range")
     windows = [partitions.parse_window(k) for k in sub.keys]
     assert len(windows) == 4  # 365 days: 92 + 92 + 92 + 89
-    assert windows[0].start == datetime(2018, 1, 1, tzinfo=UTC)
-    assert windows[-1].end == datetime(2019, 1, 1, tzinfo=UTC)
+    assert windows[0].start == datetime(2019, 1, 1, tzinfo=UTC)
+    assert windows[-1].end == datetime(2020, 1, 1, tzinfo=UTC)
     assert all(a.end == b.start for a, b in itertools.pairwise(windows))
     assert all(w.end - w.start <= timedelta(days=92) for w in windows)
     assert all(w.start.hour == 0 for w in windows)
     # An odd start hour: the later windows still start at midnight.
     (odd, _songs) = bf.backfill(
-        FakeApi(), "all", datetime(2018, 1, 1, 5, tzinfo=UTC), date(2018, 6, 30), grain="range"
+        FakeApi(), "all", datetime(2019, 1, 1, 5, tzinfo=UTC), date(2019, 6, 30), grain="range"
     )
-    assert [k.split("/")[0] for k in odd.keys] == ["2018-01-01T05:00:00", "2018-04-03T00:00:00"]
+    assert [k.split("/")[0] for k in odd.keys] == ["2019-01-01T05:00:00", "2019-04-03T00:00:00"]
 
 
 def test_an_unknown_grain_is_refused():
     api = FakeApi()
-    with pytest.raises(bf.BackfillError, match="unknown grain"):
+    with pytest.raises(bf.BackfillError, match="unknown grain 'week'"):
         bf.backfill(api, "all", date(2018, 11, 1), date(2018, 11, 1), grain="week")
     assert not api.posted("/dags/stage_events/dagRuns")
 

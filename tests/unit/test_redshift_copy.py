@@ -4,6 +4,7 @@ or errors; and the statements it translates for PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -32,7 +33,8 @@ def test_the_pipelines_own_copy_statement_parses() -> None:
     settings = settings_module.load(
         "aws", environ={"SPARKIFY_BUCKET": "sparkify-bk", "SPARKIFY_IAM_ROLE": ROLE}
     )
-    (sql,) = [s for s in copy_lines_sql(settings, "_m/e.manifest") if s.startswith("COPY")]
+    hour = datetime(2018, 11, 2, 13, tzinfo=UTC)
+    (sql,) = [s for s in copy_lines_sql(settings, "events", hour) if s.startswith("COPY")]
     assert is_s3_copy(sql)
     parsed = parse_copy(sql)
     assert parsed.manifest

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlglot
 from sqlglot import exp
 
+from sparkify.local.stack.config import REHEARSAL_IAM_ROLE
 from sparkify.pipeline import settings as settings_module
 from sparkify.pipeline.records import (
     BOM,
@@ -48,8 +49,8 @@ from sparkify.pipeline.staging.redshift import (
 DIALECTS = ("postgres", "redshift")
 BUCKET = "sparkify-test-events"
 ROLE = "arn:aws:iam::123456789012:role/sparkify-redshift-s3-read"
+HOUR = datetime(2018, 11, 2, 13, tzinfo=UTC)
 EVENTS_MANIFEST_KEY = "_manifests/events/2018/11/02/13.manifest"
-MANIFEST_KEY = "_manifests/songs/2018/11/02/13.manifest"
 # The macros file is a library the loads import, not a statement of its own.
 LIBRARIES = {"load/macros", "staging/macros"}
 DIMENSIONS = ("load/load_users", "load/load_songs", "load/load_artists", "load/load_time")
@@ -225,7 +226,7 @@ def aws_settings(**changes: object) -> Settings:
 def rendered(name: str, dialect: str, **context: object) -> list[str]:
     """The statements of ``name`` as the pipeline renders them."""
     if name == "staging/copy_lines":
-        return copy_lines_sql(aws_settings(), EVENTS_MANIFEST_KEY)
+        return copy_lines_sql(aws_settings(), "events", HOUR)
     if name == "staging/check_lines":
         return check_lines_sql("events")
     if name == "staging/insert_checked_rows":
@@ -597,7 +598,7 @@ def test_a_dimension_load_needs_its_mode() -> None:
 
 def test_copy_lines_reads_the_hours_manifest_line_by_line_with_the_role() -> None:
     settings = aws_settings()
-    sqls = copy_lines_sql(settings, EVENTS_MANIFEST_KEY)
+    sqls = copy_lines_sql(settings, "events", HOUR)
     (copy,) = [s for s in sqls if s.startswith("COPY")]
     assert squash(copy) == squash(
         f"""
@@ -666,7 +667,7 @@ def test_the_manifest_names_exactly_the_objects() -> None:
 @pytest.mark.parametrize("which", ["events", "songs"])
 def test_no_credentials_in_copy(which: str) -> None:
     settings = aws_settings()
-    sqls = copy_lines_sql(settings, EVENTS_MANIFEST_KEY if which == "events" else MANIFEST_KEY)
+    sqls = copy_lines_sql(settings, which, HOUR)
     text = " ".join(sqls).upper()
     for secret in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "CREDENTIALS", "SESSION_TOKEN", "AKIA"):
         assert secret not in text
@@ -702,6 +703,94 @@ def test_a_bad_iam_role_is_refused(role: str) -> None:
 def test_a_good_iam_role_is_accepted() -> None:
     for role in (ROLE, "arn:aws-cn:iam::123456789012:role/path/to/role_name+x=y,z.w@v-1"):
         assert settings_module.load("aws", environ={"SPARKIFY_IAM_ROLE": role}).iam_role == role
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "AKIAIOSFODNN7EXAMPLE",
+        "arn:aws:iam::000000000000:role/x' CREDENTIALS 'aws_access_key_id=AKIA",
+        REHEARSAL_IAM_ROLE + "\n",
+    ],
+)
+def test_a_bad_iam_role_is_refused_off_aws_too_quoting_it(role: str) -> None:
+    with pytest.raises(SettingsError, match="IAM role") as info:
+        settings_module.load("local", environ={"SPARKIFY_IAM_ROLE": role})
+    assert repr(role) in str(info.value)
+
+
+def test_off_aws_the_role_may_be_empty_or_the_rehearsals() -> None:
+    assert settings_module.load("local", environ={}).iam_role == ""
+    rehearsal = settings_module.load("local", environ={"SPARKIFY_IAM_ROLE": REHEARSAL_IAM_ROLE})
+    assert rehearsal.iam_role == REHEARSAL_IAM_ROLE
+
+
+def test_copy_needs_a_role_even_off_aws() -> None:
+    settings = settings_module.load("local", environ={})
+    with pytest.raises(SettingsError, match=r"COPY needs an IAM role.*SPARKIFY_IAM_ROLE"):
+        copy_lines_sql(settings, "events", HOUR)
+    rehearsal = replace(settings, iam_role=REHEARSAL_IAM_ROLE)
+    (copy,) = [s for s in copy_lines_sql(rehearsal, "events", HOUR) if s.startswith("COPY")]
+    assert f"IAM_ROLE '{REHEARSAL_IAM_ROLE}'" in copy
+
+
+def test_copy_validates_settings_made_without_load() -> None:
+    # replace() skips validate(): copy_lines_sql validates again before writing SQL text.
+    for bad in ({"iam_role": ROLE + "' x"}, {"manifest_prefix": "s3://b/x'; --/"}):
+        with pytest.raises(SettingsError):
+            copy_lines_sql(replace(aws_settings(), **bad), "events", HOUR)
+
+
+# -- where the COPY manifests go --------------------------------------------------------
+
+
+def test_manifests_go_to_the_source_buckets_manifests_prefix_by_default() -> None:
+    settings = aws_settings()
+    assert settings.manifest_prefix == ""
+    assert settings.manifests == (BUCKET, "_manifests/")
+    (copy,) = [s for s in copy_lines_sql(settings, "songs", HOUR) if s.startswith("COPY")]
+    assert f"FROM 's3://{BUCKET}/_manifests/songs/2018/11/02/13.manifest'" in copy
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ("s3://sparkify-manifests/", ("sparkify-manifests", "")),
+        ("s3://sparkify-manifests/copy/manifests/", ("sparkify-manifests", "copy/manifests/")),
+        (f"s3://{BUCKET}/_sparkify/manifests/", (BUCKET, "_sparkify/manifests/")),
+    ],
+)
+def test_manifests_may_go_elsewhere(value: str, where: tuple[str, str]) -> None:
+    settings = settings_module.load(
+        "aws", environ={"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_MANIFEST_PREFIX": value}
+    )
+    assert settings.manifests == where
+    (copy,) = [s for s in copy_lines_sql(settings, "events", HOUR) if s.startswith("COPY")]
+    assert f"FROM 's3://{where[0]}/{where[1]}events/2018/11/02/13.manifest'" in copy
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("sparkify-manifests/m/", "is not s3://<bucket>/<prefix>/"),
+        ("s3://sparkify-manifests", "is not s3://<bucket>/<prefix>/"),
+        ("https://sparkify-manifests/m/", "is not s3://<bucket>/<prefix>/"),
+        ("s3://Bad_Bucket/m/", "not a valid S3 bucket name"),
+        ("s3://b'; DROP TABLE x; --/m/", "not a valid S3 bucket name"),
+        ("s3://sparkify-manifests/m", "must end in /"),
+        ("s3://sparkify-manifests/m'; --/", "must end in /"),
+        ("s3://sparkify-manifests/../m/", "must end in /"),
+        ("s3://sparkify-manifests//m/", "must end in /"),
+        ("s3://sparkify-manifests/m/\n", "is not s3://"),
+        (f"s3://{BUCKET}/log_data/manifests/", "overlaps the data prefix events_prefix"),
+        (f"s3://{BUCKET}/song_data/", "overlaps the data prefix songs_prefix"),
+    ],
+)
+def test_a_bad_manifest_prefix_is_refused_quoting_it(value: str, why: str) -> None:
+    environ = {"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_MANIFEST_PREFIX": value}
+    with pytest.raises(SettingsError, match=re.escape(why)) as info:
+        settings_module.load("aws", environ=environ)
+    assert f"manifest_prefix {value!r}" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
 import pytest
+from botocore.exceptions import ClientError
 
+from sparkify.pipeline.settings import SettingsError
 from sparkify.pipeline.staging.objects import S3Objects, SourceObject
 from sparkify.pipeline.staging.redshift import stage_redshift
 from tests.unit.test_operators import BUCKET, aws_settings
@@ -105,12 +108,19 @@ class Cursor:
         pass
 
 
-def stage(wh: Warehouse, objects: list[SourceObject], dataset: str = "events", prefix=PREFIX):
+def stage(
+    wh: Warehouse,
+    objects: list[SourceObject],
+    dataset: str = "events",
+    prefix=PREFIX,
+    settings=None,
+    put_error: Exception | None = None,
+):
     source = mock.MagicMock(spec=S3Objects)
     source.client = mock.MagicMock()
-    stats = stage_redshift(
-        wh, source, objects, HOUR, prefix, dataset=dataset, settings=aws_settings()
-    )
+    source.client.put_object.side_effect = put_error
+    settings = settings or aws_settings()
+    stats = stage_redshift(wh, source, objects, HOUR, prefix, dataset=dataset, settings=settings)
     return stats, source
 
 
@@ -155,6 +165,33 @@ def test_the_copy_reads_a_manifest_of_exactly_the_objects_listed() -> None:
     assert f"'s3://{BUCKET}/{PREFIX}'" not in copy  # never the prefix itself
     assert (stats.read, stats.staged, stats.rejected, stats.duplicate) == (6, 4, 1, 1)
     assert stats.source_keys == [A.key, B.key]
+
+
+def test_the_manifest_goes_where_manifest_prefix_says_and_copy_reads_it_there() -> None:
+    settings = replace(aws_settings(), manifest_prefix="s3://sparkify-manifests/copy/")
+    wh = Warehouse(copied=1, merged=1)
+    _stats, source = stage(wh, [A], settings=settings.validate())
+    (put,) = source.client.put_object.call_args_list
+    assert (put.kwargs["Bucket"], put.kwargs["Key"]) == (
+        "sparkify-manifests",
+        "copy/events/2018/11/02/13.manifest",
+    )
+    # The objects it names are still the source bucket's.
+    assert json.loads(put.kwargs["Body"])["entries"] == [
+        {"url": f"s3://{BUCKET}/{A.key}", "mandatory": True}
+    ]
+    (copy,) = wh.copies()
+    assert "FROM 's3://sparkify-manifests/copy/events/2018/11/02/13.manifest'" in copy
+
+
+def test_a_manifest_bucket_that_does_not_exist_is_named() -> None:
+    settings = replace(aws_settings(), manifest_prefix="s3://sparkify-gone/m/").validate()
+    missing = ClientError({"Error": {"Code": "NoSuchBucket"}}, "PutObject")
+    wh = Warehouse(copied=1)
+    with pytest.raises(SettingsError, match=r"manifest bucket 'sparkify-gone'.*does not exist"):
+        stage(wh, [A], settings=settings, put_error=missing)
+    assert wh.rolled_back
+    assert not wh.copies()
 
 
 def test_the_ledger_is_replaced_per_partition_and_names_each_object() -> None:

@@ -45,7 +45,7 @@ from sparkify.pipeline.records import (
     Drift,
 )
 from sparkify.pipeline.serialization import retrying
-from sparkify.pipeline.settings import Settings
+from sparkify.pipeline.settings import Settings, SettingsError
 from sparkify.pipeline.sql import render, statements
 from sparkify.pipeline.staging import ledger as bookkeeping
 from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
@@ -53,13 +53,27 @@ from sparkify.pipeline.staging.objects import SourceObject
 from sparkify.pipeline.staging.stats import StageStats
 
 
-def copy_lines_sql(settings: Settings, manifest_key: str) -> list[str]:
-    """The statements that COPY every line of the objects listed in a manifest, whole."""
+def copy_lines_sql(settings: Settings, dataset: str, hour: datetime) -> list[str]:
+    """The statements that COPY every line of the objects listed in the manifest of one
+    partition (``manifest_location``), whole.
+
+    COPY takes no bound parameters: the settings are validated again here, and the role must
+    be set, so that nothing unchecked reaches its SQL text.
+
+    :raises SettingsError: no IAM role, or settings ``Settings.validate`` refuses
+    """
+    settings.validate()
+    if not settings.iam_role:
+        raise SettingsError(
+            "Redshift's COPY needs an IAM role and redshift.iam_role is empty: set "
+            "SPARKIFY_IAM_ROLE (arn:aws:iam::<account>:role/<name>)"
+        )
+    bucket, key = manifest_location(settings, dataset, hour)
     return statements(
         render(
             "staging/copy_lines",
             "redshift",
-            manifest_uri=f"s3://{settings.bucket}/{manifest_key}",
+            manifest_uri=f"s3://{bucket}/{key}",
             iam_role=settings.iam_role,
             region=settings.region,
             max_errors=settings.max_errors,
@@ -113,9 +127,16 @@ def manifest(bucket: str, objects: list[SourceObject]) -> dict[str, Any]:
     return {"entries": [{"url": f"s3://{bucket}/{o.key}", "mandatory": True} for o in objects]}
 
 
-def manifest_key(dataset: str, hour: datetime) -> str:
-    """Where the manifest of one partition's COPY is written (outside every data prefix)."""
-    return f"_manifests/{dataset}/{hour:%Y/%m/%d/%H}.manifest"
+def manifest_location(settings: Settings, dataset: str, hour: datetime) -> tuple[str, str]:
+    """The bucket and key of the manifest of one partition's COPY, under the settings'
+    ``manifests`` (``Settings``: ``manifest_prefix``, and who may write there).
+
+    :raises ValueError: a data set other than ``events`` or ``songs``, quoted
+    """
+    if dataset not in ("events", "songs"):
+        raise ValueError(f"no manifest for data set {dataset!r}: events or songs")
+    bucket, prefix = settings.manifests
+    return bucket, f"{prefix}{dataset}/{hour:%Y/%m/%d/%H}.manifest"
 
 
 DIALECT = "redshift"
@@ -189,9 +210,20 @@ def _stage_once(
     return stats
 
 
-def _put_manifest(source: Any, settings: Settings, key: str, objects: list[SourceObject]) -> None:
+def _put_manifest(
+    source: Any, settings: Settings, dataset: str, hour: datetime, objects: list[SourceObject]
+) -> None:
+    bucket, key = manifest_location(settings, dataset, hour)
     body = json.dumps(manifest(settings.bucket, objects)).encode()
-    source.client.put_object(Bucket=settings.bucket, Key=key, Body=body)
+    try:
+        source.client.put_object(Bucket=bucket, Key=key, Body=body)
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NoSuchBucket":
+            raise
+        raise SettingsError(
+            f"the manifest bucket {bucket!r} (manifest_prefix {settings.manifest_prefix!r}) "
+            "does not exist"
+        ) from exc
 
 
 def _load(
@@ -209,9 +241,8 @@ def _load(
     Fills ``stats``' read, rejected, coerced, reasons and drift; returns how many lines passed.
     """
     dataset = params["dataset"]
-    key = manifest_key(dataset, hour)
-    _put_manifest(source, settings, key, objects)
-    for sql in copy_lines_sql(settings, key):
+    _put_manifest(source, settings, dataset, hour, objects)
+    for sql in copy_lines_sql(settings, dataset, hour):
         cur.execute(sql)
     for sql in statements(render("staging/record_copy_rejects", DIALECT, serverless=serverless)):
         cur.execute(sql, params)
