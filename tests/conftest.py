@@ -30,7 +30,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # only their own runs. tests/e2e/test_events_end_to_end.py runs a stack of its own with
     # notifications on.
     os.environ.setdefault("SPARKIFY_INGEST", "schedule")
-    stack = Stack(STATE_DIR)
+    # Its api-server asks an auth manager with per-user DAG grants (tests/auth_grants.py):
+    # the health page's tests log in as users who may read some DAGs, or none.
+    from sparkify.local.stack.config import ADMIN_USER
+    from tests.auth_grants import stack_environ
+
+    stack = Stack(STATE_DIR, environ=stack_environ(ADMIN_USER))
     stack.init_config()  # ports and secrets now; processes later, only if needed
     os.environ.update(stack.env())
     config._sparkify_stack = stack  # type: ignore[attr-defined]

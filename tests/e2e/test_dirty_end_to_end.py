@@ -302,6 +302,138 @@ def test_the_health_page_in_a_browser(dirty: DirtyRun, live, tmp_path) -> None:
     assert any(v["href"] == "/sparkify/" for v in views), views
 
 
+def _as(stack, user: str):
+    """A REST client logged in as one of the session stack's users (tests/auth_grants.py)."""
+    from sparkify.control.api import ApiClient
+    from tests.auth_grants import password_of
+
+    return ApiClient(stack.api_url, username=user, password=password_of(stack, user))
+
+
+def _events_read(stack) -> dict[str, int]:
+    with psycopg.connect(stack.warehouse_dsn()) as conn:
+        rows = conn.execute(
+            "SELECT partition_hour, rows_read FROM staging_partitions WHERE dataset = 'events' "
+            "AND partition_hour BETWEEN %s AND %s",
+            (HOURS[0].replace(tzinfo=None), HOURS[-1].replace(tzinfo=None)),
+        ).fetchall()
+    return {partitions.format_key(h.replace(tzinfo=UTC)): n for h, n in rows}
+
+
+def test_the_health_page_shows_a_user_only_the_dags_they_may_read(dirty: DirtyRun, live) -> None:
+    import httpx
+
+    from sparkify.control.api import ApiError
+    from sparkify.health.page import HEADERS
+    from tests.auth_grants import GRANTS, OUTSIDER, READER
+
+    stack, _client = live
+    allowed = GRANTS[READER]
+    with _as(stack, READER) as reader:
+        # Airflow's own API says the same: the reader may not list quality's runs.
+        with pytest.raises(ApiError) as denied:
+            reader.get("/dags/quality/dagRuns", limit=1)
+        assert denied.value.status_code == 403
+        auth = {"Authorization": f"Bearer {reader.token()}"}
+        answer = httpx.get(
+            f"{stack.api_url}/sparkify/data?{_range_query()}", headers=auth, timeout=60
+        )
+        assert answer.status_code == 200, answer.text[:500]
+        assert answer.headers["content-security-policy"] == HEADERS["Content-Security-Policy"]
+        data = answer.json()
+        assert data["dags"] == allowed
+        assert set(data["runs"]) == set(data["states"]) == set(allowed)
+        # Figures of stage_events (event lines, not song lines) and model (plays); none of
+        # quality's (checks) or stage_songs'.
+        assert data["failed_checks"] == []
+        hours = data["hours"]
+        assert all(h["checks"] == 0 and h["checks_failed"] == 0 for h in hours.values())
+        events = _events_read(stack)
+        assert {k: h["read"] for k, h in hours.items() if h["read"]} == {
+            k: n for k, n in events.items() if n
+        }
+        assert sum(h["plays"] for h in hours.values()) > 0
+        page = httpx.get(f"{stack.api_url}/sparkify/?{_range_query()}", headers=auth, timeout=60)
+        assert page.status_code == 200
+        for dag_id in ("stage_events", "stage_songs", "model", "quality"):
+            assert (f'data-dag-row="{dag_id}"' in page.text) == (dag_id in allowed), dag_id
+    with _as(stack, OUTSIDER) as outsider:
+        auth = {"Authorization": f"Bearer {outsider.token()}"}
+        for path in ("/sparkify/", "/sparkify/data"):
+            answer = httpx.get(f"{stack.api_url}{path}?{_range_query()}", headers=auth, timeout=60)
+            assert answer.status_code == 403, (path, answer.status_code)
+            assert "data-partition" not in answer.text
+            assert "reject_rate" not in answer.text
+
+
+# Text that would run as script if any of it reached the page as markup: each sets a marker.
+HOSTILE_TEXT = (
+    'x onmouseover="document.body.dataset.pwned=1" y',
+    '"><img src=x onerror="document.body.dataset.pwned=2">',
+    "</td><script>document.body.dataset.pwned=3</script>",
+    "<svg onload=document.body.dataset.pwned=4>",
+)
+
+
+def test_no_text_from_the_warehouse_runs_in_the_page(dirty: DirtyRun, live) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from sparkify.local.stack.config import ADMIN_USER
+    from tests.e2e.browser import chromium, log_in
+
+    stack, _client = live
+    hour = HOURS[0].replace(tzinfo=None)
+    marker = "sparkify-hostile-test"
+    with psycopg.connect(stack.warehouse_dsn(), autocommit=True) as conn:
+        for text in HOSTILE_TEXT:
+            conn.execute(
+                "INSERT INTO check_results (check_name, table_name, partition_hour, value, "
+                "passed, partition_key) VALUES (%s, %s, %s, %s, false, %s)",
+                (text, text, hour, text, marker),
+            )
+            conn.execute(
+                "INSERT INTO staging_rejects (dataset, partition_hour, source_key, line_no, "
+                "reason, raw_text) VALUES ('events', %s, %s, 1, %s, %s)",
+                (hour, marker, text, text),
+            )
+        try:
+            with chromium() as driver:
+                log_in(driver, stack.api_url, ADMIN_USER, stack.admin_password, next_path="/")
+                driver.get(f"{stack.api_url}/sparkify/?{_range_query()}")
+                rows = driver.find_elements(By.CSS_SELECTOR, "#failed-checks tr[data-check]")
+                names = [r.get_attribute("data-check") for r in rows]
+                assert all(text in names for text in HOSTILE_TEXT), names
+                for row in rows:  # hover every row: an injected handler would fire now
+                    ActionChains(driver).move_to_element(row).perform()
+                body = driver.find_element(By.TAG_NAME, "body")
+                assert body.get_attribute("data-pwned") is None
+                # Shown as text, whole, where a person reads it.
+                table = driver.find_element(By.ID, "failed-checks").text
+                assert all(text in table for text in HOSTILE_TEXT), table
+                assert not driver.find_elements(By.CSS_SELECTOR, "#failed-checks script, img")
+        finally:
+            conn.execute("DELETE FROM check_results WHERE partition_key = %s", (marker,))
+            conn.execute("DELETE FROM staging_rejects WHERE source_key = %s", (marker,))
+
+
+def test_a_reader_of_some_dags_sees_their_rows_in_a_browser(dirty: DirtyRun, live) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.auth_grants import GRANTS, READER, password_of
+    from tests.e2e.browser import chromium, log_in
+
+    stack, _client = live
+    with chromium() as driver:
+        log_in(driver, stack.api_url, READER, password_of(stack, READER), next_path="/")
+        driver.get(f"{stack.api_url}/sparkify/?{_range_query()}")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#grid [data-dag-row]")
+        assert [r.get_attribute("data-dag-row") for r in rows] == GRANTS[READER]
+        cells = driver.find_elements(By.CSS_SELECTOR, "#grid [data-partition]")
+        assert len(cells) == len(GRANTS[READER]) * len(KEYS)
+        assert "Hidden: stage_songs, quality" in driver.find_element(By.ID, "access").text
+
+
 def test_sparkify_report_writes_a_page_that_opens_offline(dirty: DirtyRun, live, tmp_path) -> None:
     from sparkify.cli.main import main
 
