@@ -23,6 +23,7 @@ instances' ``hostname`` in the REST API).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -52,6 +53,7 @@ from sparkify.control import (
     wait_for_partitions,
     windows_of,
 )
+from sparkify.local.stack import process as proc
 from sparkify.local.stack.config import COMPONENTS, EXECUTORS
 from sparkify.pipeline import partitions
 
@@ -273,6 +275,7 @@ def write_health_report(
 
     out = stack.state_dir / "report.html"
     try:
+        os.close(proc.open_private(out, os.O_WRONLY))  # 0600: write_report keeps the mode
         with stack.api_client() as client:
             return write_report(
                 out, client=client, first=first, last=last,
@@ -301,6 +304,7 @@ def prepare_data(out: Path, options: DemoOptions, echo: Callable[[str], None]) -
     if made is not None and made.get("dirty", 0) == 0 and made.items() >= wanted.items():
         echo(f"reusing the data set in {out}")
         return out
+    proc.private_dir(out)  # in the stack's state: its user's alone, as the rest of it
     manifest = generate(
         out,
         start=options.start,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import struct
 
 import pytest
 import redshift_connector
 
+from sparkify.local.redshift import wire
 from tests.integration.conftest import redshift_connect
 
 pytestmark = pytest.mark.integration
@@ -213,3 +216,42 @@ def test_copy_in_autocommit_commits_by_itself(connect, s3, bucket) -> None:
     other = connect()
     assert rows(other.cursor(), "SELECT id FROM t") == [(7,)]
     other.rollback()
+
+
+def test_a_hostile_url_in_a_copys_error_is_never_run_as_sql(connect, s3, bucket) -> None:
+    # A manifest (anyone who can write to the bucket) names a missing mandatory file whose
+    # URL would close the rehearsal's old dollar-quoted error statement, with a literal that a
+    # backslash ends under standard_conforming_strings = off, and drop the table.
+    hostile = (
+        f"s3://{bucket}/gone/\\'; EXCEPTION WHEN others THEN NULL; END $rehearsal$; "
+        "DROP TABLE t; -- $$ $r0123456789abcdef$"
+    )
+    put(s3, bucket, "h.manifest", json.dumps({"entries": [{"url": hostile, "mandatory": True}]}))
+    conn = connect()
+    conn.autocommit = True  # what the statement ran would be committed at once
+    cur = conn.cursor()
+    make_table(cur)
+    cur.execute("SET standard_conforming_strings = off")
+    with pytest.raises(redshift_connector.Error) as caught:
+        cur.execute(copy_sql(f"s3://{bucket}/h.manifest", "auto", "MANIFEST"))
+    (fields,) = caught.value.args  # the ErrorResponse's fields
+    assert fields["M"] == f"the manifest's mandatory file {hostile} does not exist"
+    assert fields["C"] == "58030"
+    other = connect()
+    assert rows(other.cursor(), "SELECT COUNT(*) FROM t") == [(0,)]  # t is still there
+    other.rollback()
+
+
+def test_a_bad_startup_packet_is_refused_with_08p01(rehearsal, connect) -> None:
+    for data in (struct.pack("!i", 1 << 30), struct.pack("!ii", 8, 12345)):
+        with socket.create_connection(("127.0.0.1", rehearsal), timeout=10) as sock:
+            sock.sendall(data)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received[:1] == b"E"
+        fields = wire.error_fields(received[5:])
+        assert (fields["S"], fields["C"]) == ("FATAL", "08P01")
+    # The server still serves clients that keep to the protocol.
+    cur = connect().cursor()
+    assert rows(cur, "SELECT 1") == [(1,)]

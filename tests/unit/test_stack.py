@@ -447,3 +447,129 @@ def test_cli_takes_executor_options_on_stack_up_and_demo():
     assert (args.executor, args.workers) == ("celery", 2)
     with pytest.raises(SystemExit):
         parser.parse_args(["stack", "up", "--executor", "kubernetes"])
+
+
+# -- a private state ---------------------------------------------------------------------------
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.fixture
+def open_umask():
+    """The loosest umask (0000): the modes asserted come from the stack, not the umask."""
+    before = os.umask(0)
+    yield
+    os.umask(before)
+
+
+def shared_state_mode() -> tuple[int, int | None]:
+    """What the state directory and logs should be: 0700, or as root 0710 with the postgres
+    user's group (PostgreSQL runs as that user and must pass through them)."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return 0o700, None
+    try:
+        return 0o710, pwd.getpwnam("postgres").pw_gid
+    except KeyError:
+        return 0o700, None
+
+
+def test_the_state_the_stack_writes_is_private(clean_env, open_umask, tmp_path: Path):
+    stack = Stack(tmp_path / "state")
+    cfg = stack.init_config()
+    with stack._lock():
+        stack._write_passwords_file(cfg)
+        stack_process.write_pid(stack._pid_path("s3"), os.getpid())
+        celery_parts.write_redis_config(CELERY_CFG, stack.state_dir / "redis")
+    shared, group = shared_state_mode()
+    assert mode_of(stack.state_dir) == shared
+    assert mode_of(stack.log_dir) == shared
+    if group is not None:
+        assert stack.state_dir.stat().st_gid == stack.log_dir.stat().st_gid == group
+    for folder in (stack.run_dir, stack.airflow_home, stack.state_dir / "redis"):
+        assert mode_of(folder) == 0o700, folder
+    files = [
+        stack.config_path,
+        stack.state_dir / "stack.lock",
+        stack.airflow_home / "passwords.json",
+        stack._pid_path("s3"),
+        stack.state_dir / "redis" / "redis.conf",
+    ]
+    for path in files:
+        assert mode_of(path) == 0o600, path
+    assert stack.pid("s3") == os.getpid()  # the private pid file still reads back
+
+
+def test_what_the_stacks_processes_write_is_private(clean_env, open_umask, tmp_path: Path):
+    # As Airflow writes airflow.cfg and its logs: whatever the parent's umask, 0077 applies.
+    script = (
+        "import os, pathlib; home = pathlib.Path(os.environ['AIRFLOW_HOME']); "
+        "(home / 'logs').mkdir(); (home / 'logs' / 'task.log').write_text('x'); "
+        "(home / 'airflow.cfg').write_text('[core]'); print('written')"
+    )
+    stack = Stack(tmp_path / "state")
+    stack.init_config()
+    log = stack.log_path("writer")
+    child = stack_process.spawn(
+        "writer", [sys.executable, "-c", script], env=stack._process_env(), log_path=log,
+        cwd=stack.state_dir,
+    )  # fmt: skip
+    assert child.wait(timeout=60) == 0
+    assert "written" in log.read_text()
+    assert mode_of(log) == 0o600
+    assert mode_of(stack.airflow_home / "airflow.cfg") == 0o600
+    assert mode_of(stack.airflow_home / "logs") == 0o700
+    assert mode_of(stack.airflow_home / "logs" / "task.log") == 0o600
+    env = stack.env()  # and Airflow's own task log modes (it chmods them itself) follow suit
+    assert env["AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS"] == "0o700"
+    assert env["AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS"] == "0o600"
+
+
+def test_an_older_states_modes_are_made_private(clean_env, tmp_path: Path):
+    state = tmp_path / "state"
+    for folder in ("logs", "run", "airflow", "demo-data"):
+        (state / folder).mkdir(parents=True)
+    old = {
+        "stack.json": 0o644, "logs/s3.log": 0o644, "run/s3.pid": 0o664,
+        "report.html": 0o644, "logs/tool.sh": 0o755,
+    }  # fmt: skip
+    for name, mode in old.items():
+        (state / name).write_text(json.dumps(CFG) if name == "stack.json" else "x")
+        (state / name).chmod(mode)
+    (state / "unrelated.txt").write_text("not the stack's")
+    (state / "unrelated.txt").chmod(0o644)
+    for folder in (state, *state.iterdir()):
+        if folder.is_dir():
+            folder.chmod(0o755)
+    Stack(state).init_config()
+    assert mode_of(state) == shared_state_mode()[0]
+    for folder in ("run", "airflow", "demo-data"):
+        assert mode_of(state / folder) == 0o700, folder
+    for name in ("stack.json", "logs/s3.log", "run/s3.pid", "report.html"):
+        assert mode_of(state / name) == 0o600, name
+    assert mode_of(state / "logs" / "tool.sh") == 0o700  # the user's bits are kept
+    assert mode_of(state / "unrelated.txt") == 0o644  # what is not the stack's is left alone
+
+
+def test_the_postgres_config_it_writes_is_private(open_umask, tmp_path: Path):
+    from sparkify.local.stack.postgres import PostgresCluster
+
+    data = tmp_path / "pg"
+    data.mkdir()
+    (data / "sparkify.conf").write_text("old")
+    (data / "sparkify.conf").chmod(0o644)
+    cluster = PostgresCluster(data, port=5001, log_path=tmp_path / "pg.log", socket_dir=data)
+    cluster._give_to_owner = lambda path: None  # as root it would chown to postgres
+    cluster.write_config()
+    assert mode_of(data / "sparkify.conf") == 0o600
+    assert "port = '5001'" in (data / "sparkify.conf").read_text()
+
+
+def test_private_dir_makes_a_missing_directory_0700_and_leaves_an_existing_one(
+    open_umask, tmp_path: Path
+):
+    made = stack_process.private_dir(tmp_path / "a" / "b")
+    assert mode_of(made) == 0o700
+    (tmp_path / "c").mkdir(mode=0o750)
+    assert mode_of(stack_process.private_dir(tmp_path / "c")) == 0o750

@@ -13,7 +13,10 @@ do what Redshift does:
 - **Authentication.** The client is asked for an md5 password (the driver's SCRAM fails
   against PostgreSQL 15) and checked against the warehouse role's password; the rehearsal
   then logs in to PostgreSQL itself, with SCRAM. SSL is declined (``ssl: false`` in the
-  connection's extra).
+  connection's extra). Before the login succeeds, what a client can cost is bounded as
+  PostgreSQL bounds it: 60 s in all (``authentication_timeout``), a startup packet of at
+  most 10,000 bytes, a password message of at most 65,535, every length checked before its
+  body is read (``wire``); a violation is answered with FATAL 08P01 and the connection closed.
 - **COPY from S3.** ``COPY <table> [(cols)] FROM 's3://...' IAM_ROLE '...' [FORMAT AS JSON
   'auto' | 'auto ignorecase' | 's3://jsonpaths'] [DELIMITER 'c'] [IGNOREBLANKLINES]
   [MANIFEST] [MAXERROR n] [TRUNCATECOLUMNS] [ACCEPTINVCHARS] [REGION ...] [GZIP]`` (JSON, or
@@ -28,7 +31,8 @@ do what Redshift does:
   transaction does. ``pg_last_copy_count()`` and ``pg_last_copy_id()`` read session
   settings the rehearsal sets after each COPY. A COPY that fails (more errors than
   MAXERROR, a prefix or manifest that matches nothing) fails the statement and aborts the
-  transaction, as on Redshift.
+  transaction, as on Redshift; its message (which may quote S3 keys and URLs) reaches the
+  client in an ErrorResponse of the rehearsal's own, never inside SQL.
 - **DDL.** ``DISTSTYLE``, ``DISTKEY``, ``SORTKEY`` and ``ENCODE`` clauses are dropped from
   ``CREATE TABLE``; ``GETDATE()``, ``IS_VALID_JSON()`` and ``IS_VALID_JSON_ARRAY()`` exist
   as functions.
@@ -79,6 +83,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from typing import Any
 
 from sparkify.local.redshift import wire
@@ -100,6 +105,11 @@ PASSWORD_ENV = "SPARKIFY_REDSHIFT_PASSWORD"
 # Further users, as JSON {"user": "password"} (the local stack's SELECT-only reader).
 USERS_ENV = "SPARKIFY_REDSHIFT_USERS"
 ISOLATION_ENV = "SPARKIFY_REDSHIFT_ISOLATION"
+# PostgreSQL's authentication_timeout: a client has this long to start up and log in.
+AUTHENTICATION_TIMEOUT = 60.0
+# Fails a COPY's statement on the backend, so that its transaction fails as on Redshift; the
+# client gets the rehearsal's own ErrorResponse in its place, so no error text goes into SQL.
+FAIL_STATEMENT = "DO $$ BEGIN RAISE EXCEPTION 'the Redshift rehearsal failed a COPY'; END $$"
 # Redshift runs every transaction SERIALIZABLE. The rehearsal runs READ COMMITTED unless told
 # otherwise: under SERIALIZABLE a COPY's transaction could not see the load errors the
 # rehearsal commits beside it (Redshift's system tables are outside every snapshot).
@@ -372,7 +382,7 @@ class Session:
             if not self.startup():
                 return
             self.relay()
-        except (wire.Closed, ConnectionError, OSError):
+        except (wire.Closed, wire.ProtocolViolation, ConnectionError, OSError):
             pass
         finally:
             for sock in (self.backend, self.client):
@@ -384,20 +394,22 @@ class Session:
                     self.side.close()
 
     def startup(self) -> bool:
-        while True:
-            code, body = wire.read_startup(self.client)
-            if code in (wire.SSL_REQUEST, wire.GSSENC_REQUEST):
-                self.client.sendall(b"N")
-                continue
-            if code == wire.CANCEL_REQUEST:
-                self.forward_cancel(body)
+        """The client's startup and login, bounded as PostgreSQL bounds them (see ``wire``):
+        ``AUTHENTICATION_TIMEOUT`` in all, capped lengths; a protocol violation is answered
+        with a FATAL ErrorResponse (08P01) and the connection closed."""
+        deadline = time.monotonic() + AUTHENTICATION_TIMEOUT
+        try:
+            params = self.client_startup(deadline)
+            if params is None:
                 return False
-            break
-        params = wire.startup_params(body)
-        self.user = params.get("user", "")
-        self.database = params.get("database") or self.user
-        if not self.authenticate_client():
+            self.user = params.get("user", "")
+            self.database = params.get("database") or self.user
+            if not self.authenticate_client(deadline):
+                return False
+        except wire.ProtocolViolation as exc:
+            self.client.sendall(wire.error_response(str(exc), wire.PROTOCOL_VIOLATION, "FATAL"))
             return False
+        self.client.settimeout(None)
         passed = {k: v for k, v in params.items() if k in STARTUP_PASSED}
         passed["database"] = self.database
         passed["default_transaction_isolation"] = self.config.isolation
@@ -423,10 +435,29 @@ class Session:
             if kind == b"Z":
                 return True
 
-    def authenticate_client(self) -> bool:
+    def client_startup(self, deadline: float) -> dict[str, str] | None:
+        """The startup packet's parameters, after declining SSL and GSS encryption (once
+        each); None for a cancel request (passed on to PostgreSQL)."""
+        declined = set()
+        while True:
+            code, body = wire.read_startup(self.client, deadline=deadline)
+            if code in (wire.SSL_REQUEST, wire.GSSENC_REQUEST) and code not in declined:
+                declined.add(code)
+                self.client.sendall(b"N")
+                continue
+            if code == wire.CANCEL_REQUEST and len(body) == 8:
+                self.forward_cancel(body)
+                return None
+            if code >> 16 != 3:
+                raise wire.ProtocolViolation(f"unsupported frontend protocol {code:#010x}")
+            return wire.startup_params(body)
+
+    def authenticate_client(self, deadline: float) -> bool:
         salt = secrets.token_bytes(4)
         self.client.sendall(wire.message(b"R", struct.pack("!I", 5) + salt))
-        kind, body = wire.read_message(self.client)
+        kind, body = wire.read_message(
+            self.client, limit=wire.MAX_AUTH_MESSAGE_LENGTH, deadline=deadline
+        )
         expected = md5_password(self.config.password_of(self.user), self.user, salt)
         if kind != b"p" or not secrets.compare_digest(body.rstrip(b"\x00"), expected):
             self.client.sendall(
@@ -730,12 +761,16 @@ class Session:
         self.client.sendall(bytes(out) + wire.ready_for_query(self.status))
 
     def fail_statement(self, message_text: str, sqlstate: str) -> None:
-        """Raise ``message_text`` on the backend, so that its transaction fails as Redshift's."""
+        """Fail the backend's statement (``FAIL_STATEMENT``), so that its transaction fails
+        as Redshift's, and raise ``BackendError`` with ``message_text`` in an ErrorResponse
+        of the rehearsal's own: the text (it may quote an S3 key or a manifest's URL) is
+        never SQL."""
         code = sqlstate if re.fullmatch(r"[0-9A-Z]{5}", sqlstate) else "XX000"
-        self.backend_query(
-            "DO $rehearsal$ BEGIN RAISE EXCEPTION USING MESSAGE = "
-            f"{quote_literal(message_text)}, ERRCODE = '{code}'; END $rehearsal$"
-        )
+        try:
+            self.backend_query(FAIL_STATEMENT)
+        except BackendError as exc:
+            raise BackendError(wire.error_response(message_text, code), exc.status) from None
+        raise AssertionError("unreachable: FAIL_STATEMENT raises")
 
     def target_columns(self, table: str, names: list[str] | None) -> tuple[int, list[Column]]:
         rows = self.backend_query(

@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 from sparkify.errors import CliError
+from sparkify.local.stack import process as stack_process
 
 INSTALL_HINT = "Install PostgreSQL's server with `apt-get install postgresql` (Debian/Ubuntu)"
 PREFERRED_MAJOR = "15"
@@ -107,6 +108,7 @@ class PostgresCluster:
             cwd=self.data_dir.parent,
             timeout=timeout,
             check=False,
+            umask=stack_process.PRIVATE_UMASK,  # what they write is private (initdb's data dir is)
         )
         if proc.returncode != 0:
             output = (proc.stdout + proc.stderr).strip()
@@ -192,18 +194,20 @@ class PostgresCluster:
         }
         lines = [f"{key} = '{value}'" for key, value in settings.items()]
         conf = self.data_dir / "sparkify.conf"
-        conf.write_text("\n".join(lines) + "\n")
+        with os.fdopen(stack_process.open_private(conf), "w") as fh:
+            fh.write("\n".join(lines) + "\n")
         self._give_to_owner(conf)
 
     def start(self) -> int:
         """Start the server (``pg_ctl start -w``) and return the postmaster's PID."""
         if len(str(self.socket_dir)) + len(f"/.s.PGSQL.{self.port}.lock") > _MAX_SOCKET_PATH:
             raise PostgresError(f"Socket directory path too long: {self.socket_dir}")
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        stack_process.private_dir(self.socket_dir)
+        self.socket_dir.chmod(0o700)  # the data directory, or a directory of its own in /tmp
         self._give_to_owner(self.socket_dir)
         self.write_config()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.touch()
+        stack_process.private_dir(self.log_path.parent)
+        os.close(stack_process.open_private(self.log_path, os.O_WRONLY))
         self._give_to_owner(self.log_path)
         self._run(
             "pg_ctl", "start", "--pgdata", str(self.data_dir), "--log", str(self.log_path),

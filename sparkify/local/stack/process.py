@@ -6,6 +6,11 @@ Airflow's task supervisors move into process groups of their own (``setpgid``),
 which ``killpg`` on the leader's group would miss, but they stay in the leader's
 session; stopping a part therefore signals every process of that session, found
 by PID, never by name.
+
+Everything the stack writes is private to its user: its own directories are made 0700
+(``private_dir``) and its files 0600 (``open_private``), whatever the umask, and every
+process it starts runs with the umask ``PRIVATE_UMASK`` (0077), so what Airflow, moto,
+Redis and PostgreSQL write (``airflow.cfg``, logs) is private too.
 """
 
 from __future__ import annotations
@@ -25,6 +30,30 @@ import psutil
 # that PID but another start time is someone else's (PID reuse).
 _PID_FILE_SLACK_S = 2.0
 _HEADER = "=== sparkify stack:"
+# The umask of every process the stack starts: what they create is their user's alone.
+PRIVATE_UMASK = 0o077
+
+
+def private_dir(path: Path, mode: int = 0o700) -> Path:
+    """``path`` as a directory, made with mode ``mode`` (0700: its user's alone) whatever
+    the umask if it is missing (missing parents get the default mode: they are not the
+    stack's). An existing directory keeps its mode (``Stack`` sets its own directories')."""
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=mode, exist_ok=True)
+        path.chmod(mode)
+    return path
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_TRUNC) -> int:
+    """``os.open(path, flags | O_CREAT)`` with mode 0600, an existing file's mode made 0600."""
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def is_running(pid: int) -> bool:
@@ -43,12 +72,14 @@ def _since_boot(process: psutil.Process) -> float:
 
 
 def write_pid(path: Path, pid: int) -> None:
-    """Write ``pid`` to ``path`` with the process's start, in seconds since boot."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``pid`` to ``path`` (mode 0600) with the process's start, in seconds since boot."""
+    private_dir(path.parent)
     try:
-        path.write_text(f"{pid} {_since_boot(psutil.Process(pid)):.2f}\n")
+        text = f"{pid} {_since_boot(psutil.Process(pid)):.2f}\n"
     except psutil.Error:
-        path.write_text(f"{pid}\n")
+        text = f"{pid}\n"
+    with os.fdopen(open_private(path), "w") as fh:
+        fh.write(text)
 
 
 def read_pid(path: Path) -> int | None:
@@ -117,9 +148,10 @@ def spawn(
     log_path: Path,
     cwd: Path,
 ) -> subprocess.Popen:
-    """Start ``cmd`` as a session leader with stdout and stderr appended to ``log_path``."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    """Start ``cmd`` as a session leader, with the umask ``PRIVATE_UMASK``, its stdout and
+    stderr appended to ``log_path`` (mode 0600)."""
+    private_dir(log_path.parent)
+    with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
         log.write(f"\n{_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
         log.flush()
         return subprocess.Popen(
@@ -130,6 +162,7 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
 
 

@@ -17,6 +17,15 @@ first ``up`` and kept in ``<state>/stack.json`` (mode 0600) together with the ge
 passwords and keys; ``SPARKIFY_PG_PORT``, ``SPARKIFY_S3_PORT`` and ``SPARKIFY_API_PORT``
 override them. Logs are in ``<state>/logs``. Connections reach Airflow only through
 the environment (``AIRFLOW_CONN_*``), which ``sparkify stack env`` prints.
+
+The state is private to the user who runs the stack: the state directory and every
+directory the stack makes in it are mode 0700 and every file it writes 0600, and the
+processes it starts run with the umask 0077, so what they write (``airflow.cfg``, logs) is
+private too (``sparkify.local.stack.process``). Each ``init_config``, ``up`` and ``down``
+makes the modes of an older state so. Run as root, PostgreSQL runs as the ``postgres``
+user, which must pass through the state directory and ``logs`` to its data directory
+(``pg``, 0700, its own) and its log: those two are then 0710 with the ``postgres`` user's
+group, which can enter them but not list them, and whose every file is 0600 and root's.
 """
 
 from __future__ import annotations
@@ -26,7 +35,9 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -78,7 +89,7 @@ from sparkify.local.stack.config import (
     export_lines,
     render_env,
 )
-from sparkify.local.stack.postgres import PostgresCluster
+from sparkify.local.stack.postgres import SERVER_USER, PostgresCluster
 
 if TYPE_CHECKING:
     from sparkify.control.api import ApiClient
@@ -142,6 +153,7 @@ class Stack:
     def init_config(self) -> dict[str, Any]:
         """Choose ports and generate secrets (first time only) without starting anything,
         so that ``env()`` can be exported before Airflow is imported."""
+        self._secure_state_dir()
         cfg = self._read_config() or {"version": 1, "ports": {}, "secrets": {}, "components": []}
         cfg["ports"] = choose_ports(cfg["ports"], dict(os.environ))
         cfg["bucket"] = os.environ.get("SPARKIFY_BUCKET") or cfg.get("bucket") or DEFAULT_BUCKET
@@ -153,12 +165,32 @@ class Stack:
     _init_config = init_config  # the name tests/conftest.py used first
 
     def _save_config(self, cfg: dict[str, Any]) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        proc.private_dir(self.state_dir)
         tmp = self.config_path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(proc.open_private(tmp), "w") as fh:
             json.dump(cfg, fh, indent=2)
         os.replace(tmp, self.config_path)
+
+    def _secure_state_dir(self) -> None:
+        """Make the state directory, ``logs``, ``run`` and ``airflow`` private (see the
+        module's docstring: 0700, or 0710 with the ``postgres`` group as root) and take
+        the group's and others' access from what an older state left: the stack's other
+        directories in it, its own files in it, and every file in ``logs`` and ``run``."""
+        shared_mode, group = _postgres_passage()
+        for path in (self.state_dir, self.log_dir, self.run_dir, self.airflow_home):
+            proc.private_dir(path)
+            mode = shared_mode if path in (self.state_dir, self.log_dir) else 0o700
+            if group is not None and mode != 0o700:
+                os.chown(path, -1, group)
+            os.chmod(path, mode)
+        own = [self.state_dir / name for name in (*_OWN_FILES, *_OWN_DIRS)]
+        for path in (*own, *self.log_dir.iterdir(), *self.run_dir.iterdir()):
+            with contextlib.suppress(FileNotFoundError):
+                info = path.lstat()
+                if (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)) and (
+                    info.st_mode & 0o077
+                ):
+                    os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
 
     def env(self) -> dict[str, str]:
         """The full environment mapping for ``airflow``, ``sparkify`` and boto3 users."""
@@ -449,7 +481,7 @@ class Stack:
                 cmd += ["--port", str(port)]
         if paused_at_creation and part in (*AIRFLOW_PARTS, *self.worker_parts()):
             env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
-        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        proc.private_dir(self.airflow_home)
         child = proc.spawn(part, cmd, env=env, log_path=self.log_path(part), cwd=self.state_dir)
         self._children[part] = child
         proc.write_pid(self._pid_path(part), child.pid)
@@ -591,9 +623,9 @@ class Stack:
             return
         echo("airflow: migrating the metadata database")
         log = self.log_path("airflow-db-migrate")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.airflow_home.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as fh:
+        proc.private_dir(self.log_dir)
+        proc.private_dir(self.airflow_home)
+        with os.fdopen(proc.open_private(log, os.O_WRONLY | os.O_APPEND), "ab") as fh:
             try:
                 result = subprocess.run(
                     [sys.executable, "-m", "airflow", "db", "migrate"],
@@ -604,6 +636,7 @@ class Stack:
                     stderr=subprocess.STDOUT,
                     timeout=max(deadline - time.monotonic(), 120),
                     check=False,
+                    umask=proc.PRIVATE_UMASK,
                 )
             except subprocess.TimeoutExpired:
                 raise self._fail("airflow-db-migrate", "timed out") from None
@@ -634,9 +667,8 @@ class Stack:
     def _write_passwords_file(self, cfg: dict[str, Any]) -> None:
         """The SimpleAuthManager's passwords file, so it uses our password, not its own."""
         path = self.airflow_home / "passwords.json"
-        self.airflow_home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        proc.private_dir(self.airflow_home)
+        with os.fdopen(proc.open_private(path), "w") as fh:
             json.dump({ADMIN_USER: cfg["secrets"]["admin_password"]}, fh)
 
     def _wait_airflow(self, deadline: float, timeout: float, echo) -> None:
@@ -824,10 +856,27 @@ class Stack:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """One ``up``/``down`` at a time per state directory."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / "stack.lock", "w") as fh:
+        self._secure_state_dir()
+        with os.fdopen(proc.open_private(self.state_dir / "stack.lock", os.O_WRONLY), "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# What the stack (and the demo) keep in the state directory besides logs, run and airflow.
+_OWN_FILES = ("stack.json", "stack.tmp", "stack.lock", "report.html")
+_OWN_DIRS = ("redis", "demo-data")
+
+
+def _postgres_passage() -> tuple[int, int | None]:
+    """The mode of the state directory and ``logs``, and the group to give them: 0700 and
+    none, or, as root with a ``postgres`` user (PostgreSQL then runs as that user and must
+    pass through them), 0710 and that user's group."""
+    if os.geteuid() != 0:
+        return 0o700, None
+    try:
+        return 0o710, pwd.getpwnam(SERVER_USER).pw_gid
+    except KeyError:
+        return 0o700, None

@@ -26,6 +26,7 @@ from sparkify.local.stack.config import (
     WORKER_PREFIX,
     StackError,
 )
+from sparkify.local.stack.process import open_private
 
 REDIS_SERVER = "redis-server"
 _REDIS_PATHS = ("/usr/bin/redis-server", "/usr/local/bin/redis-server")
@@ -79,8 +80,7 @@ def write_redis_config(cfg: dict[str, Any], redis_dir: Path) -> Path:
         "daemonize no",
         'logfile ""',  # stdout, which the stack appends to logs/redis.log
     ]
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(open_private(path), "w") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
 
