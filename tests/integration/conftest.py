@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from sparkify.local.redshift.server import Config, RehearsalServer
-from sparkify.local.stack.config import HOST, WAREHOUSE_ROLE
+from sparkify.local.stack.config import HOST, WAREHOUSE_READ_ROLE, WAREHOUSE_ROLE
 from sparkify.pipeline import settings
 
 
@@ -94,6 +94,8 @@ def running_rehearsal(stack, *, s3: Any = None, isolation: str = "read committed
         backend_host=HOST,
         backend_port=stack.config["ports"]["postgres"],
         password=stack.config["secrets"]["warehouse_password"],
+        # the SELECT-only reader, as the stack's rehearsal has it
+        users={WAREHOUSE_READ_ROLE: stack.config["secrets"]["warehouse_read_password"]},
         s3=s3,
         isolation=isolation,
     )
@@ -132,7 +134,7 @@ def redshift_connect(stack, port: int, database: str, **kwargs: Any):
         host=HOST,
         port=port,
         database=database,
-        user=WAREHOUSE_ROLE,
+        user=kwargs.pop("user", WAREHOUSE_ROLE),
         password=kwargs.pop("password", stack.config["secrets"]["warehouse_password"]),
         ssl=False,
         **kwargs,

@@ -88,3 +88,52 @@ def test_the_stack_gives_airflow_a_warehouse_read_connection(stack) -> None:
         assert cursor.fetchone()[0] == WAREHOUSE_READ_ROLE
     finally:
         db.close()
+
+
+def test_the_reader_reads_through_the_redshift_rehearsal_and_can_change_nothing(stack) -> None:
+    """The stack's Redshift mode: ``warehouse_read`` is a ``redshift`` connection to the
+    rehearsal as the reader, which logs in to PostgreSQL as the reader too."""
+    from types import SimpleNamespace
+
+    import redshift_connector
+
+    from sparkify.pipeline.sql import render as render_sql
+    from sparkify.pipeline.sql import statements
+    from sparkify.pipeline.warehouse import prepared
+    from tests.integration.conftest import fresh_database, redshift_connect, running_rehearsal
+
+    password = stack.config["secrets"]["warehouse_read_password"]
+    with running_rehearsal(stack) as port, fresh_database(stack) as name:
+        owner = redshift_connect(stack, port, name)
+        with owner.cursor() as cur:
+            for sql in statements(render_sql("schema/create_tables", "redshift")):
+                cur.execute(sql)
+            _fill(cur)
+            # the grant docs/security.md gives for Redshift (a new database: no defaults)
+            cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {WAREHOUSE_READ_ROLE}")
+        owner.commit()
+        owner.close()
+
+        def as_reader():
+            return redshift_connect(stack, port, name, user=WAREHOUSE_READ_ROLE, password=password)
+
+        health = gather(
+            "2018-11-03T10",
+            "2018-11-03T10",
+            runs=lambda first, last, dags: {d: {} for d in dags},
+            # as warehouse.reader_hook() gives it: named parameters bound
+            db_hook=prepared(SimpleNamespace(get_conn=as_reader, conn_type="redshift")),
+        )
+        assert (health.hours[HOUR].read, health.hours[HOUR].staged) == (10, 9)
+        conn = as_reader()
+        try:
+            for statement in ("DELETE FROM staging_partitions", "CREATE TABLE mine (x int)"):
+                with conn.cursor() as cur, pytest.raises(redshift_connector.ProgrammingError) as no:
+                    cur.execute(statement)
+                assert "permission denied" in str(no.value)
+                conn.rollback()
+        finally:
+            conn.close()
+        with pytest.raises(redshift_connector.Error) as refused:
+            redshift_connect(stack, port, name, user=WAREHOUSE_READ_ROLE, password="wrong")
+        assert "password authentication failed" in str(refused.value)
