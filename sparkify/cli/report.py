@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from sparkify.cli.backfill import add_api_options, connect
@@ -18,8 +19,9 @@ def register(subparsers) -> None:
         description=(
             "Write the partition health page (run states per DAG and hour, lines per hour, "
             "reject reasons, matched plays, failed checks, charts) of a range to one HTML "
-            "file. Run states come from Airflow's REST API, figures from the warehouse "
-            "connection (AIRFLOW_CONN_WAREHOUSE or a secrets backend; the local stack's own "
+            "file. Run states come from Airflow's REST API (what its user may read), figures "
+            "from the SELECT-only warehouse_read connection (AIRFLOW_CONN_WAREHOUSE_READ or a "
+            "secrets backend; else warehouse, with a warning; the local stack's own reader "
             "without either)."
         ),
     )
@@ -35,12 +37,21 @@ def _run(args: argparse.Namespace) -> int:
 
     client = connect(args)
     db_hook = None
-    if not os.environ.get("AIRFLOW_CONN_WAREHOUSE") and not (
-        args.api_url or os.environ.get("SPARKIFY_API_URL")
-    ):
+    own = ("AIRFLOW_CONN_WAREHOUSE", "AIRFLOW_CONN_WAREHOUSE_READ", "SPARKIFY_API_URL")
+    if not args.api_url and not any(os.environ.get(name) for name in own):
         from sparkify.local.stack.stack import Stack  # connect() found the local stack
 
-        db_hook = DsnRecords(Stack().warehouse_dsn(reader=True))
+        stack = Stack()
+        try:
+            dsn = stack.warehouse_dsn(reader=True)
+        except KeyError:  # a stack made before it had a reader: `sparkify stack up` adds it
+            print(
+                "warning: this stack has no SELECT-only reader yet (run `sparkify stack up`); "
+                "reading as the warehouse role",
+                file=sys.stderr,
+            )
+            dsn = stack.warehouse_dsn()
+        db_hook = DsnRecords(dsn)
     with client:
         try:
             out = write_report(

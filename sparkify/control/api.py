@@ -63,6 +63,18 @@ def in_clear(url: str) -> bool:
     return parts.scheme.lower() == "http" and not is_loopback(parts.hostname or "")
 
 
+def _same_host_as_the_client(url: str, host: str) -> bool:
+    """Whether httpx, which sends the requests, reads the same host as ``urlsplit`` here:
+    a check made on one parser's reading must hold for the other's."""
+    import httpx
+
+    try:
+        theirs = httpx.URL(url).host
+    except httpx.InvalidURL:
+        return False
+    return theirs.strip("[]").lower() == host.lower()
+
+
 def check_url(url: str, *, allow_http: bool = False) -> str:
     """``url`` without a trailing ``/``, if it is ``https://``, or ``http://`` to this machine
     (``is_loopback``), or ``http://`` anywhere with ``allow_http``.
@@ -85,6 +97,8 @@ def check_url(url: str, *, allow_http: bool = False) -> str:
         raise ApiConfigError(f"the API address {url!r} must start with https:// (or http://)")
     if not parts.hostname:
         raise ApiConfigError(f"the API address {url!r} names no host")
+    if not _same_host_as_the_client(url, parts.hostname):
+        raise ApiConfigError(f"the API address {url!r} is not a URL the client can read")
     if in_clear(url) and not allow_http:
         raise ApiConfigError(
             f"the API address {url!r} is plain HTTP to another machine: the password and "

@@ -77,6 +77,14 @@ class Health:
     newest_staged: datetime | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def shows(self, figures: str) -> bool:
+        """Whether the reader may see a group of figures: ``lines`` (staging's counts and
+        reject reasons: a staging DAG), ``plays`` (``model``) or ``checks`` (``quality``).
+        A hidden group is left out of the page and its data, never shown as zero."""
+        if figures == "lines":
+            return any(dag_id in self.dags for dag_id in DATASET_DAGS.values())
+        return {"plays": PLAYS_DAG, "checks": CHECKS_DAG}[figures] in self.dags
+
     def hour_list(self) -> list[datetime]:
         return list(hours(self.first, self.last))
 

@@ -214,21 +214,24 @@ def _chart(name: str, values: Sequence[float | None], *, percent: bool = False) 
 
 
 def _charts(health: Health, hours: Sequence[datetime]) -> str:
-    return "<h2>Over time</h2>" + "".join(
-        (
-            _chart("rows staged per hour", _series(health, hours, lambda s: s.staged)),
-            _chart("reject rate", _series(health, hours, lambda s: s.reject_rate), percent=True),
-            _chart(
-                "plays matched to a song",
-                _series(health, hours, lambda s: s.matched_share),
-                percent=True,
-            ),
-            _chart("failed check outcomes", _series(health, hours, lambda s: s.checks_failed)),
+    charts = []
+    if health.shows("lines"):
+        charts.append(_chart("rows staged per hour", _series(health, hours, lambda s: s.staged)))
+        charts.append(
+            _chart("reject rate", _series(health, hours, lambda s: s.reject_rate), percent=True)
         )
-    )
+    if health.shows("plays"):
+        share = _series(health, hours, lambda s: s.matched_share)
+        charts.append(_chart("plays matched to a song", share, percent=True))
+    if health.shows("checks"):
+        failed = _series(health, hours, lambda s: s.checks_failed)
+        charts.append(_chart("failed check outcomes", failed))
+    return "<h2>Over time</h2>" + "".join(charts)
 
 
 def _failed_checks(health: Health) -> str:
+    if not health.shows("checks"):
+        return ""
     if not health.failed_checks:
         return '<h2>Failed checks</h2><p id="failed-checks">None in this range.</p>'
     rows = "".join(
@@ -247,23 +250,33 @@ def _failed_checks(health: Health) -> str:
 
 
 def _hour_table(health: Health, hours: Sequence[datetime]) -> str:
+    lines, plays = health.shows("lines"), health.shows("plays")
+    head = '<th class="l">hour</th>'
+    if lines:
+        head += "<th>read</th><th>staged</th><th>rejected</th><th>duplicate</th><th>coerced</th>"
+    if plays:
+        head += "<th>plays</th><th>matched</th>"
+    if lines:
+        head += '<th class="l">commonest reject reasons</th>'
     rows = []
     for hour in hours:
         s = health.hours.get(hour)
         if s is None:
             continue
-        share = f"{s.matched_share:.0%}" if s.matched_share is not None else ""
-        reasons = "; ".join(f"{escape(r)} ({n})" for r, n in s.reasons)
-        rows.append(
-            f'<tr data-partition="{_key(hour)}"><td class="l">{_key(hour)}</td><td>{s.read}</td>'
-            f"<td>{s.staged}</td><td>{s.rejected}</td><td>{s.duplicate}</td><td>{s.coerced}</td>"
-            f'<td>{s.plays}</td><td>{share}</td><td class="l">{reasons}</td></tr>'
-        )
-    return (
-        '<h2>Per hour</h2><table id="hours"><tr><th class="l">hour</th><th>read</th>'
-        "<th>staged</th><th>rejected</th><th>duplicate</th><th>coerced</th><th>plays</th>"
-        f'<th>matched</th><th class="l">commonest reject reasons</th></tr>{"".join(rows)}</table>'
-    )
+        row = f'<tr data-partition="{_key(hour)}"><td class="l">{_key(hour)}</td>'
+        if lines:
+            row += (
+                f"<td>{s.read}</td><td>{s.staged}</td><td>{s.rejected}</td>"
+                f"<td>{s.duplicate}</td><td>{s.coerced}</td>"
+            )
+        if plays:
+            share = f"{s.matched_share:.0%}" if s.matched_share is not None else ""
+            row += f"<td>{s.plays}</td><td>{share}</td>"
+        if lines:
+            reasons = "; ".join(f"{escape(r)} ({n})" for r, n in s.reasons)
+            row += f'<td class="l">{reasons}</td>'
+        rows.append(row + "</tr>")
+    return f'<h2>Per hour</h2><table id="hours"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 # Percent-encoding of a run id for a URL path segment, as ``quote(run_id, safe="")`` does,

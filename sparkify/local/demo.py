@@ -279,7 +279,7 @@ def write_health_report(
         with stack.api_client() as client:
             return write_report(
                 out, client=client, first=first, last=last,
-                db_hook=DsnRecords(stack.warehouse_dsn()),
+                db_hook=DsnRecords(stack.warehouse_dsn(reader=True)),
             )  # fmt: skip
     except Exception as exc:
         problems.append(f"the health report could not be written: {exc}")

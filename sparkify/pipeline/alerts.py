@@ -24,8 +24,10 @@ the run, check values and failure reasons from the data. So the key is the *pars
 formatted again (``normalised_key``; a key that is not one shows as ``(not a partition
 key)``), every other outside text is one line with its control characters replaced
 (``one_line``), and the ``text`` a webhook posts is escaped as Slack asks (``&``, ``<``,
-``>``), so ``<!channel>`` or a ``<url|label>`` link is shown, never acted on. The e-mail
-has the plain text, HTML-escaped, and a subject without CR or LF.
+``>``), so ``<!channel>`` or a ``<url|label>`` link is shown, never acted on. The payload's
+other fields are JSON data, not escaped for any markup. The e-mail has the plain text,
+HTML-escaped, and a subject without CR or LF. Notifiers are called with ``notify``, which
+renders no template: a ``{{ ... }}`` in outside text stays text.
 
 A partition that hangs fails nothing: each pipeline DAG also carries a ``DeadlineAlert``
 (``run_deadline``): a run not finished ``SPARKIFY_RUN_DEADLINE_MINUTES`` (default 120)

@@ -347,7 +347,7 @@ def test_the_health_page_shows_a_user_only_the_dags_they_may_read(dirty: DirtyRu
         # quality's (checks) or stage_songs'.
         assert data["failed_checks"] == []
         hours = data["hours"]
-        assert all(h["checks"] == 0 and h["checks_failed"] == 0 for h in hours.values())
+        assert all("checks" not in h and "checks_failed" not in h for h in hours.values())
         events = _events_read(stack)
         assert {k: h["read"] for k, h in hours.items() if h["read"]} == {
             k: n for k, n in events.items() if n
@@ -400,6 +400,9 @@ def test_no_text_from_the_warehouse_runs_in_the_page(dirty: DirtyRun, live) -> N
         try:
             with chromium() as driver:
                 log_in(driver, stack.api_url, ADMIN_USER, stack.admin_password, next_path="/")
+                # The page's policy would stop any script; with it bypassed, what is
+                # tested is the escaping itself.
+                driver.execute_cdp_cmd("Page.setBypassCSP", {"enabled": True})
                 driver.get(f"{stack.api_url}/sparkify/?{_range_query()}")
                 rows = driver.find_elements(By.CSS_SELECTOR, "#failed-checks tr[data-check]")
                 names = [r.get_attribute("data-check") for r in rows]

@@ -130,6 +130,8 @@ def test_allow_http_that_is_not_a_yes_or_a_no_is_refused_quoting_it():
         ("airflow.example.com:8080", "must start with https://"),
         ("https://", "names no host"),
         ("https://airflow.example.com:port", "is not a URL"),
+        # urlsplit reads the host ::1 (this machine); httpx, which sends, refuses it
+        ("http://[::1]evil.example.com/", "is not a URL the client can read"),
     ],
 )
 def test_other_schemes_and_hostless_addresses_are_refused_quoting_them(url, why):

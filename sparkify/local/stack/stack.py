@@ -25,7 +25,8 @@ private too (``sparkify.local.stack.process``). Each ``init_config``, ``up`` and
 makes the modes of an older state so. Run as root, PostgreSQL runs as the ``postgres``
 user, which must pass through the state directory and ``logs`` to its data directory
 (``pg``, 0700, its own) and its log: those two are then 0710 with the ``postgres`` user's
-group, which can enter them but not list them, and whose every file is 0600 and root's.
+group, which can enter them but not list them, and whose every file is 0600 (PostgreSQL's
+log is the ``postgres`` user's, every other file root's).
 """
 
 from __future__ import annotations
