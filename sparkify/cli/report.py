@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from sparkify.cli.backfill import add_api_options, connect
+from sparkify.cli.backfill import add_api_options
 from sparkify.errors import CliError
 
 
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sparkify.cli.backfill import connect  # looked up when run, as backfill's is
     from sparkify.health.report import DsnRecords, write_report
 
     client = connect(args)

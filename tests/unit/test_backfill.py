@@ -228,8 +228,9 @@ def run_cli(monkeypatch, *argv: str, environ: dict[str, str] | None = None):
     def connect(*_args, **_kwargs):
         raise Connected
 
-    monkeypatch.setattr(command, "connect", connect)
+    # The parser first: building it imports every command, and none may keep the fake.
     args = build_parser().parse_args(["backfill", *argv])
+    monkeypatch.setattr(command, "connect", connect)
     return args.func(args, environ or {})
 
 
