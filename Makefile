@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install demo test test-unit lint format bench lock clean stack-up stack-down
+.PHONY: install demo test test-unit check lint format bench lock clean stack-up stack-down
 
 install: $(STAMP)
 
@@ -26,6 +26,12 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/dags $(ARGS)
+
+# While working: lint, format check, the unit and DAG-integrity tiers; no server starts.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/dags $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,10 @@
 """Receivers for alerts on 127.0.0.1, for the whole test session: an HTTP webhook that
 records each JSON body, and an SMTP server that records each message (a real SMTP dialogue
-over TCP: EHLO, MAIL, RCPT, DATA, QUIT; no TLS, no authentication)."""
+over TCP: EHLO, MAIL, RCPT, DATA, QUIT; no TLS, no authentication).
+
+Each sink's port is chosen when it is made (the stack's environment names it before
+Airflow is imported); it listens only from ``start()``, which the tests that run a stack
+call: the unit and DAG tiers start no server."""
 
 from __future__ import annotations
 
@@ -11,9 +15,40 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class WebhookSink:
-    def __init__(self) -> None:
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Sink:
+    port: int
+    server: socketserver.BaseServer | None = None
+
+    def start(self) -> None:
+        """Listen (once; again after ``stop``)."""
+        if self.server is None:
+            self.server = self._serve()
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _serve(self) -> socketserver.BaseServer:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+class WebhookSink(_Sink):
+    def __init__(self, port: int | None = None) -> None:
         self.received: list[dict] = []
+        self.port = port or free_port()
+
+    def _serve(self) -> socketserver.BaseServer:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,18 +66,15 @@ class WebhookSink:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_port
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
 
 
-class SmtpSink:
-    def __init__(self) -> None:
+class SmtpSink(_Sink):
+    def __init__(self, port: int | None = None) -> None:
         self.received: list[email.message.Message] = []
+        self.port = port or free_port()
+
+    def _serve(self) -> socketserver.BaseServer:
         sink = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -71,15 +103,11 @@ class SmtpSink:
                 self.wfile.write(text.encode() + b"\r\n")
                 self.wfile.flush()
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return Server(("127.0.0.1", self.port), Handler)
 
 
 def alert_environment(webhook: WebhookSink, smtp: SmtpSink) -> dict[str, str]:

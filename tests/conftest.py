@@ -18,6 +18,56 @@ import pytest
 STATE_DIR = Path(tempfile.gettempdir()) / f"sparkify-tests-{os.getpid()}"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shuffle",
+        nargs="?",
+        const="random",
+        default=None,
+        metavar="SEED",
+        help="run in a random order: the modules shuffled, and the tests within each; "
+        "the seed is printed in the header, and --shuffle=SEED repeats that order",
+    )
+
+
+def _shuffle_seed(config: pytest.Config) -> int | None:
+    import random
+
+    value = config.getoption("--shuffle")
+    if value is None:
+        return None
+    if not hasattr(config, "_sparkify_shuffle_seed"):
+        config._sparkify_shuffle_seed = (  # type: ignore[attr-defined]
+            random.SystemRandom().randrange(10**6) if value == "random" else int(value)
+        )
+    return config._sparkify_shuffle_seed  # type: ignore[attr-defined]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = _shuffle_seed(config)
+    return None if seed is None else f"shuffled: --shuffle={seed} repeats this order"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--shuffle``: modules in a random order, tests within each too (a module's
+    fixtures are then made once, as in file order)."""
+    import random
+
+    seed = _shuffle_seed(config)
+    if seed is None:
+        return
+    rng = random.Random(seed)
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    groups = list(modules.values())
+    rng.shuffle(groups)
+    for group in groups:
+        rng.shuffle(group)
+    items[:] = [item for group in groups for item in group]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     from sparkify.local.stack.stack import Stack
 
@@ -66,7 +116,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def stack(pytestconfig: pytest.Config):
-    """PostgreSQL, the S3 endpoint and a migrated Airflow metadata database."""
+    """PostgreSQL, the S3 endpoint and a migrated Airflow metadata database; and the alert
+    sinks listening, for what the stack's DAGs send."""
+    for sink in pytestconfig._sparkify_alert_sinks:  # type: ignore[attr-defined]
+        sink.start()
     stack = pytestconfig._sparkify_stack  # type: ignore[attr-defined]
     stack.up(("postgres", "s3", "airflow-db"))
     return stack
@@ -75,4 +128,7 @@ def stack(pytestconfig: pytest.Config):
 @pytest.fixture(scope="session")
 def alert_sinks(pytestconfig: pytest.Config):
     """(webhook, smtp): what the session's alerts reached."""
-    return pytestconfig._sparkify_alert_sinks  # type: ignore[attr-defined]
+    sinks = pytestconfig._sparkify_alert_sinks  # type: ignore[attr-defined]
+    for sink in sinks:
+        sink.start()
+    return sinks
