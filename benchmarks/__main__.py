@@ -1,6 +1,6 @@
 """Run the benchmarks: ``python -m benchmarks [--only staging,...]`` (see ``PARTS``).
 
-``hostile`` runs in this process, with no stack;
+``hostile`` runs in this process, with no stack; ``stack_up`` brings fresh stacks up;
 
 ``staging``, ``memory``, ``incremental``, ``rematch`` and ``catalogue`` run on a stack of
 PostgreSQL and S3 only;
@@ -29,7 +29,8 @@ STACK_PARTS = ("staging", "memory", "incremental", "rematch", "catalogue")
 AIRFLOW_PARTS = ("latency", "backfill", "health")
 DEMO_PARTS = ("big_day", "month", "freshness")
 LOCAL_PARTS = ("hostile",)  # no stack: in this process
-PARTS = (*LOCAL_PARTS, *STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
+UP_PARTS = ("stack_up",)  # fresh stacks of its own, brought up and down
+PARTS = (*LOCAL_PARTS, *UP_PARTS, *STACK_PARTS, *AIRFLOW_PARTS, *DEMO_PARTS)
 # Keys left out of the printed table (nested detail; it is in results.json).
 DETAIL = (
     "machine", "staging_runs", "latency_samples", "latency_profile", "backfill_profile",
@@ -110,6 +111,11 @@ def main() -> int:
 
         console.print("hostile lines: the parser per class, the splitter without newlines ...")
         results.update(hostile.run(args.repeats))
+    if "stack_up" in parts:
+        from benchmarks import stack_up
+
+        console.print("stack up from a fresh state folder: without, then with the template ...")
+        results.update(stack_up.run(echo=console.print))
     if any(p in parts for p in STACK_PARTS):
         run_stack_parts(parts, args, results, console)
     if any(p in parts for p in AIRFLOW_PARTS):

@@ -5,23 +5,20 @@ until the session ends. Tests that run DAGs in-process with ``dag.test()`` use t
 database: a live scheduler would pick up their runs' task instances and run them in its own
 environment (another warehouse schema and bucket) instead of theirs.
 
-Two warehouses, one stack: ``live`` is the session's stack on PostgreSQL; ``live_redshift``
-brings that same stack down and up again as ``sparkify stack up --warehouse redshift``
-does (the Redshift rehearsal in front of the same PostgreSQL, the ``warehouse`` connection
-of every Airflow process pointing at it). That cannot be undone cheaply, so the tests that
-use it (marked ``redshift``) run after every other one.
+Two warehouses, two stacks: ``live`` is the session's stack on PostgreSQL;
+``live_redshift`` a stack of its own brought up as ``sparkify stack up --warehouse
+redshift`` does (the Redshift rehearsal in front of its PostgreSQL). Neither changes the
+other, so the end-to-end tests may run in any order among themselves.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 
-import psycopg
 import pytest
 
-from sparkify.control import PIPELINE_DAGS, dag_info, trigger_and_wait, unpause, wait_for_dags
-from tests.e2e.chain import WAREHOUSE_TABLES, fail_leftover_runs, mark_failed
+from sparkify.control import PIPELINE_DAGS, trigger_and_wait, unpause, wait_for_dags
+from tests.e2e.chain import fail_leftover_runs
 
 UP_TIMEOUT_S = 240
 SCHEDULED_DAGS = (*PIPELINE_DAGS, "restage_late")
@@ -29,12 +26,7 @@ SCHEDULED_DAGS = (*PIPELINE_DAGS, "restage_late")
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        if not item.get_closest_marker("e2e"):
-            return 0
-        return 2 if item.get_closest_marker("redshift") else 1
-
-    items.sort(key=rank)  # stable: the order within each group stays
+    items.sort(key=lambda item: bool(item.get_closest_marker("e2e")))  # stable
 
 
 def start_pipeline(stack, client) -> None:
@@ -48,19 +40,6 @@ def start_pipeline(stack, client) -> None:
         print(f"marked failed {len(leftovers)} runs left by earlier tests: {leftovers}")
 
 
-def stop_every_run(client) -> None:
-    """Pause the scheduled DAGs and fail every run still queued or running, the current
-    hour's scheduled ones too: none may touch the warehouse while its tables are made again
-    (a try failed on a missing table retries minutes later, into the next test)."""
-    for dag_id in SCHEDULED_DAGS:
-        if not dag_info(client, dag_id)["is_paused"]:
-            client.patch(f"/dags/{dag_id}", json={"is_paused": True}, update_mask="is_paused")
-    for dag_id in SCHEDULED_DAGS:
-        active = client.get(f"/dags/{dag_id}/dagRuns", state=["queued", "running"], limit=100)
-        for run in active["dag_runs"]:
-            mark_failed(client, dag_id, run["dag_run_id"])
-
-
 @pytest.fixture(scope="session")
 def live(stack):
     """The session's stack with all of Airflow running, and a REST client."""
@@ -72,30 +51,35 @@ def live(stack):
         yield stack, client
 
 
-@pytest.fixture(scope="session")
-def live_redshift(live):
-    """The session's stack again, as ``sparkify stack up --warehouse redshift`` runs it,
-    with the warehouse tables made anew by ``setup``'s Redshift DDL; and a REST client.
+@pytest.fixture(scope="module")
+def live_redshift(stack):
+    """A stack of its own, as ``sparkify stack up --warehouse redshift`` runs it (the
+    Redshift rehearsal in front of its PostgreSQL, every Airflow process's ``warehouse``
+    connection pointing at it), with the tables made by ``setup``'s Redshift DDL; and a
+    REST client. The session's stack is left as it is, so no test depends on running
+    before or after this one. Brought down after the module that asked for it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
 
-    The stack goes down whole and comes up again (its state kept: the metadata database,
-    the warehouse database), as a user switches warehouses; ``live`` then has the same
-    stack, on Redshift.
-    """
-    stack, client = live
-    started = time.monotonic()
-    stop_every_run(client)
-    # This process's pooled connections to the metadata database would outlive its server.
-    if (airflow_settings := sys.modules.get("airflow.settings")) is not None:
-        airflow_settings.dispose_orm()
-    stack.down()
-    stack.up(warehouse="redshift", timeout=UP_TIMEOUT_S)
-    assert stack.status()["redshift"]["healthy"]
-    # The PostgreSQL DDL's tables go, so that setup creates the Redshift DDL's, through
-    # the rehearsal, as on a new cluster.
-    with psycopg.connect(stack.warehouse_dsn(), autocommit=True) as conn:
-        for table in WAREHOUSE_TABLES:
-            conn.execute(f'DROP TABLE IF EXISTS public."{table}" CASCADE')
-    with stack.api_client() as redshift_client:
-        start_pipeline(stack, redshift_client)
-        print(f"airflow up again on the Redshift rehearsal in {time.monotonic() - started:.1f}s")
-        yield stack, redshift_client
+    from sparkify.local.stack.config import ADMIN_USER
+    from sparkify.local.stack.stack import Stack
+    from tests.auth_grants import stack_environ
+
+    # Not pytest's tmp_path: that is under a 0700 directory the postgres user cannot enter.
+    state = Path(tempfile.mkdtemp(prefix="sparkify-redshift-e2e-"))
+    state.chmod(0o755)
+    redshift = Stack(state, environ=stack_environ(ADMIN_USER))
+    try:
+        started = time.monotonic()
+        redshift.up(warehouse="redshift", timeout=UP_TIMEOUT_S)
+        assert redshift.status()["redshift"]["healthy"]
+        with redshift.api_client() as client:
+            start_pipeline(redshift, client)
+            print(f"airflow up on the Redshift rehearsal in {time.monotonic() - started:.1f}s")
+            yield redshift, client
+    finally:
+        try:
+            redshift.down()
+        finally:
+            shutil.rmtree(state, ignore_errors=True)

@@ -12,7 +12,7 @@ The scheduler's processes take their environment when they start, so this uses t
 stack's own warehouse tables (the ``public`` schema), emptied first, and the stack's bucket.
 
 Every test runs twice: on PostgreSQL (``live``), and on the Redshift rehearsal
-(``live_redshift``: the same stack brought up as ``sparkify stack up --warehouse
+(``live_redshift``: a stack of its own brought up as ``sparkify stack up --warehouse
 redshift``, whose tasks reach the warehouse through ``RedshiftSQLHook``,
 ``redshift_connector``, the ``*.redshift.sql`` variants and Redshift's ``COPY``), each with
 a day of its own, so that one's runs are not counted as the other's (and a shorter window

@@ -285,6 +285,52 @@ ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT SELECT ON TABLES TO {reader};
             stdin=sql,
         )  # fmt: skip
 
+    # -- a database as a template --------------------------------------------------------
+    def dump_database(self, name: str, *, timeout: float = 300) -> bytes:
+        """Database ``name`` in pg_dump's custom format, without owners or privileges."""
+        if not _IDENTIFIER.match(name):
+            raise PostgresError(f"Not a plain identifier: {name!r}")
+        return self._run_bytes(
+            "pg_dump", "--format=custom", "--no-owner", "--no-privileges",
+            "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", name,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def restore_database(self, name: str, dump: bytes, *, owner: str, timeout: float = 300) -> None:
+        """``dump`` (``dump_database``'s) into the empty database ``name``, every object made
+        as ``owner``; in one transaction, so a restore that fails leaves ``name`` empty."""
+        for ident in (name, owner):
+            if not _IDENTIFIER.match(ident):
+                raise PostgresError(f"Not a plain identifier: {ident!r}")
+        self._run_bytes(
+            "pg_restore", "--no-owner", "--no-privileges", f"--role={owner}",
+            "--single-transaction", "--exit-on-error",
+            "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", name,
+            stdin=dump, timeout=timeout,
+        )  # fmt: skip
+
+    def _run_bytes(
+        self, tool: str, *args: str, stdin: bytes | None = None, timeout: float
+    ) -> bytes:
+        proc = subprocess.run(
+            self._cmd(tool, *args),
+            input=stdin,
+            capture_output=True,
+            cwd=self.data_dir.parent,
+            timeout=timeout,
+            check=False,
+            umask=stack_process.PRIVATE_UMASK,
+        )
+        if proc.returncode != 0:
+            output = proc.stderr.decode("utf-8", "replace").strip()
+            raise PostgresError(f"{tool} failed (exit {proc.returncode})\n{output}")
+        return proc.stdout
+
+    @property
+    def major(self) -> str:
+        """The cluster's PostgreSQL major version (its data directory's)."""
+        return (self.data_dir / "PG_VERSION").read_text().strip()
+
     def drop_database(self, name: str) -> None:
         """Drop database ``name`` if it exists (tests use one database each)."""
         if not _IDENTIFIER.match(name):

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from sparkify.errors import CliError
 from sparkify.local.stack import notifications
 from sparkify.local.stack import process as proc
+from sparkify.local.stack import template as metadata_template
 from sparkify.local.stack import workers as celery_parts
 from sparkify.local.stack.config import (
     _AIRFLOW_ARGS,
@@ -90,7 +91,7 @@ from sparkify.local.stack.config import (
     export_lines,
     render_env,
 )
-from sparkify.local.stack.postgres import SERVER_USER, PostgresCluster
+from sparkify.local.stack.postgres import SERVER_USER, PostgresCluster, PostgresError
 
 if TYPE_CHECKING:
     from sparkify.control.api import ApiClient
@@ -616,11 +617,19 @@ class Stack:
             echo(f"s3: bucket {cfg['bucket']} notifies the SQS queue {url}")
 
     def _migrate(self, cfg: dict[str, Any], deadline: float, echo) -> None:
-        """``airflow db migrate``, once per installed Airflow version."""
+        """``airflow db migrate``, once per installed Airflow version; a fresh metadata
+        database is restored from the template instead, once there is one (``template``)."""
         from importlib.metadata import version
 
         airflow_version = version("apache-airflow")
-        if cfg.get("airflow_migrated") == airflow_version and self._airflow_db_ready(cfg):
+        ready = self._airflow_db_ready(cfg)
+        if cfg.get("airflow_migrated") == airflow_version and ready:
+            return
+        cluster = self._postgres(cfg)
+        template = metadata_template.template_path(cluster.major)
+        if not ready and self._restore_template(cluster, template, echo):
+            cfg["airflow_migrated"] = airflow_version
+            self._save_config(cfg)
             return
         echo("airflow: migrating the metadata database")
         log = self.log_path("airflow-db-migrate")
@@ -645,6 +654,30 @@ class Stack:
             raise self._fail("airflow-db-migrate", f"failed (exit {result.returncode})")
         cfg["airflow_migrated"] = airflow_version
         self._save_config(cfg)
+        if not ready:  # migrated from nothing: what every later fresh stack restores
+            try:
+                metadata_template.save(template, cluster.dump_database(AIRFLOW_DB))
+            except (PostgresError, OSError) as exc:
+                echo(f"airflow: no metadata template kept ({str(exc).splitlines()[0]})")
+            else:
+                echo(f"airflow: metadata template kept in {template}")
+
+    def _restore_template(self, cluster: PostgresCluster, template: Path, echo) -> bool:
+        """Restore the metadata template into the empty metadata database, if there is one
+        and it restores; a template that fails leaves the database empty, to be migrated."""
+        try:
+            dump = template.read_bytes()
+        except FileNotFoundError:
+            return False
+        started = time.monotonic()
+        try:
+            cluster.restore_database(AIRFLOW_DB, dump, owner=AIRFLOW_ROLE)
+        except PostgresError as exc:
+            echo(f"airflow: the metadata template {template} did not restore "
+                 f"({str(exc).splitlines()[0]}); migrating instead")  # fmt: skip
+            return False
+        echo(f"airflow: metadata database from the template in {time.monotonic() - started:.1f}s")
+        return True
 
     def airflow_is_new(self) -> bool:
         """Whether Airflow's metadata database is still to be made (no DAG known yet)."""
