@@ -1,17 +1,21 @@
-"""``sparkify demo``: the command line over ``sparkify.local.demo``."""
+"""``sparkify demo``: the command line over ``sparkify.local.demo``, and its output: the
+summary (``sparkify.local.summary``) as tables, and as JSON with ``--json``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sparkify.cli.backfill import when_arg
 from sparkify.cli.stack import add_executor_arguments
 from sparkify.control import DEFAULT_GRAIN, GRAINS
 from sparkify.control.dags import BackfillError
-from sparkify.local.demo import DEMO_START, DemoOptions, render_summary, run_demo
+from sparkify.local.demo import DEMO_START, DemoOptions, DemoResult, run_demo
+from sparkify.local.summary import LINE_COUNTERS
 
 
 def register(subparsers) -> None:
@@ -97,7 +101,6 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=args.start,
         down=args.down,
-        json_path=args.json_path,
         timeout=args.timeout,
         progress=not args.quiet and sys.stderr.isatty(),
         warehouse=args.warehouse,
@@ -106,6 +109,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     stack = Stack()
     result = run_demo(options, stack=stack, echo=lambda m: console.print(m), console=console)
+    if args.json_path is not None:
+        write_json(args.json_path, result.summary)
     render_summary(result, Console(), len(result.keys))
     if args.json_path:
         print(f"summary written to {args.json_path}")
@@ -142,3 +147,82 @@ def _run_live(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"FAILED: {problem}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def write_json(path: Path, summary: dict[str, Any]) -> None:
+    """The summary as the ``--json`` document, its keys in the agreed order."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = ("warehouse", "tables", "outside_range", "songplays_matched", "lines", "runs")
+    names += ("checks",)
+    ordered = {k: summary[k] for k in names if k in summary}
+    ordered |= {k: summary[k] for k in ("executor", "workers") if k in summary}
+    ordered |= {k: summary[k] for k in ("steps_s",) if k in summary}
+    path.write_text(json.dumps({**ordered, "seconds": summary["seconds"]}, indent=2) + "\n")
+
+
+def render_summary(result: DemoResult, console: Any, partitions_expected: int) -> None:
+    """The summary as rich tables."""
+    from rich.table import Table
+
+    summary = result.summary
+    outside = summary.get("outside_range", {})
+    tables = Table(title="Warehouse (every row, not only the range's)", title_justify="left")
+    tables.add_column("table")
+    tables.add_column("rows", justify="right")
+    if any(outside.values()):
+        tables.add_column("of them outside the range", justify="right")
+    for name, count in summary["tables"].items():
+        if any(outside.values()):
+            away = outside.get(name)
+            tables.add_row(name, f"{count:,}", "" if away is None else f"[yellow]{away:,}[/]")
+        else:
+            tables.add_row(name, f"{count:,}")
+    tables.add_row("songplays matched to a song", f"{summary['songplays_matched']:,}")
+    if any(outside.values()):
+        tables.caption = (
+            "The warehouse held rows outside the range too (an earlier run, or the live "
+            "schedule's hour): the counts above include them."
+        )
+
+    lines = Table(title="Event lines of the range", title_justify="left")
+    for name in LINE_COUNTERS:
+        lines.add_column(name, justify="right")
+    lines.add_row(*(f"{summary['lines'][name]:,}" for name in LINE_COUNTERS))
+
+    runs = Table(title=f"Runs ({partitions_expected} keys each)", title_justify="left")
+    for name, justify in (("DAG", "left"), ("success", "right"), ("failed", "right")):
+        runs.add_column(name, justify=justify)  # type: ignore[arg-type]
+    runs.add_column("unfinished", justify="right")
+    for dag_id, counts in summary["runs"].items():
+        unfinished = partitions_expected - counts["success"] - counts["failed"]
+        runs.add_row(
+            dag_id,
+            str(counts["success"]),
+            f"[red]{counts['failed']}[/]" if counts["failed"] else "0",
+            f"[yellow]{unfinished}[/]" if unfinished else "0",
+        )
+
+    checks = Table(title="Checks", title_justify="left")
+    checks.add_column("passed", justify="right")
+    checks.add_column("failed", justify="right")
+    failed = summary["checks"]["failed"]
+    checks.add_row(str(summary["checks"]["passed"]), f"[red]{failed}[/]" if failed else "0")
+
+    timings = Table(title="Seconds", title_justify="left")
+    for name in result.timings:
+        timings.add_column(name, justify="right")
+    timings.add_row(*(f"{value:.1f}" for value in result.timings.values()))
+
+    printed = [tables, lines, runs, checks]
+    if "workers" in summary:
+        workers = Table(
+            title=f"Task instances per host ({summary['executor']})", title_justify="left"
+        )
+        workers.add_column("hostname")
+        workers.add_column("task instances", justify="right")
+        for host, count in summary["workers"].items():
+            workers.add_row(host, str(count))
+        printed.append(workers)
+    for table in (*printed, timings):
+        console.print(table)

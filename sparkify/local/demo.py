@@ -11,8 +11,9 @@
    log files), one run per window of ``--grain`` (default: the whole range), and waits, with a
    progress bar per DAG, until every window of the range has finished in ``model`` and
    ``quality`` too, which follow by their assets with the same keys.
-5. Prints a summary from the warehouse and the REST API (``--json PATH`` writes it) and
-   exits 1 if any run or check failed. The stack keeps running (``--down`` stops it).
+5. Collects a summary from the warehouse and the REST API (``sparkify.local.summary``),
+   which ``sparkify.cli.demo`` prints (``--json PATH`` writes it); ``sparkify demo`` exits
+   1 if any run or check failed. The stack keeps running (``--down`` stops it).
 
 ``--executor celery --workers N`` brings the stack up with the CeleryExecutor and N
 workers; the summary says which executor ran the range (``"executor"``) and how many of
@@ -26,7 +27,6 @@ import json
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -36,17 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 from sparkify.control import (
     DEFAULT_GRAIN,
-    FINISHED,
     PIPELINE_DAGS,
     STAGING_DAGS,
     BackfillError,
     PartitionWaitError,
     backfill,
-    count_states,
     dag_info,
-    fetch_runs,
     hour_range,
-    latest_by_key,
     trigger_and_wait,
     unpause,
     wait_for_dags,
@@ -55,7 +51,7 @@ from sparkify.control import (
 )
 from sparkify.local.stack import process as proc
 from sparkify.local.stack.config import COMPONENTS, EXECUTORS
-from sparkify.pipeline import partitions
+from sparkify.local.summary import collect_summary, summary_problems, task_instances_per_host
 
 if TYPE_CHECKING:
     from sparkify.control.api import ApiClient
@@ -65,9 +61,6 @@ DEMO_DATA = "demo-data"
 DEMO_START = date(2018, 11, 1)  # the first day of the public data set
 SETUP_DAG = "setup"
 LATE_DAG = "restage_late"  # unpaused too, as in production; idle on historical data
-TABLES = ("staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time")
-LINE_COUNTERS = ("read", "staged", "rejected", "duplicate", "coerced")
-PARTITIONED_TABLES = ("staging_events", "staging_songs", "songplays")  # by partition_hour
 # The only DAG that takes whatever song files are new, whichever hour it runs for.
 SONG_TAKERS = ("stage_songs",)
 CLOCK_DAG = "detect_landing"  # the hourly clock, whose live run can take landed songs
@@ -90,7 +83,6 @@ class DemoOptions:
     seed: int = 42
     start: date = DEMO_START
     down: bool = False
-    json_path: Path | None = None
     timeout: float = 3600.0
     progress: bool = True
     # postgres or redshift (the Redshift rehearsal); None: what the stack has, else postgres.
@@ -212,8 +204,6 @@ def run_demo(
         summary["steps_s"] = dict(timings)
         summary |= {"executor": EXECUTORS[stack.executor], "workers": per_host}
         problems += summary_problems(summary, len(keys))
-        if options.json_path is not None:
-            write_json(options.json_path, summary)
         report_path = write_health_report(stack, hours[0], hours[-1], problems)
         return DemoResult(
             summary=summary, keys=keys, timings=timings, problems=problems, report_path=report_path
@@ -429,225 +419,3 @@ def _finished_for(client: ApiClient, dag_id: str, key: str) -> bool:
     runs = client.get(f"/dags/{dag_id}/dagRuns", order_by="-id", limit=50)["dag_runs"]
     mine = [run for run in runs if run.get("partition_key") == key]
     return bool(mine) and all(run["state"] in ("success", "failed") for run in mine)
-
-
-# -- summary --------------------------------------------------------------------------------
-def collect_summary(
-    stack: Stack,
-    hours: Sequence[datetime],
-    latest: dict[str, dict[str, dict[str, Any]]],
-    *,
-    seconds: float,
-    client: ApiClient | None = None,
-    keys: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """The ``--json`` document: warehouse counts, and runs and checks of the range.
-
-    ``latest`` is ``wait_for_partitions``'s answer; DAGs missing from it are asked for
-    through ``client`` (latest run per key, whenever it ran). ``keys``: the runs' keys
-    (the range's windows; default: its hours).
-    """
-    keys = list(keys) if keys is not None else [partitions.format_key(h) for h in hours]
-    runs = {}
-    for dag_id in PIPELINE_DAGS:
-        if dag_id not in latest and client is not None:
-            done = fetch_runs(client, dag_id, keys, states=FINISHED)
-            latest = {**latest, dag_id: latest_by_key(done)}
-        runs[dag_id] = count_states(latest.get(dag_id, {}))
-    dsn = stack.warehouse_dsn()
-    return {
-        **warehouse_summary(dsn, hours[0], hours[-1]),
-        "runs": runs,
-        "checks": warehouse_checks(dsn, hours[0], hours[-1]),
-        "seconds": seconds,
-    }
-
-
-def task_instances_per_host(
-    client: ApiClient, latest: dict[str, dict[str, dict[str, Any]]]
-) -> dict[str, int]:
-    """How many task instances of the runs in ``latest`` (DAG -> key -> run) each hostname
-    ran, from the REST API (a task's latest try; with the CeleryExecutor, the worker's)."""
-    runs = {
-        (dag_id, run["dag_run_id"]) for dag_id, by_key in latest.items() for run in by_key.values()
-    }
-    counts: Counter[str] = Counter()
-    if not runs:
-        return {}
-    body = {
-        "dag_ids": sorted({dag_id for dag_id, _ in runs}),
-        "dag_run_ids": sorted({run_id for _, run_id in runs}),
-        "page_limit": 100,
-        "order_by": "id",
-    }
-    offset = 0
-    while True:
-        page = client.post(
-            "/dags/~/dagRuns/~/taskInstances/list", json={**body, "page_offset": offset}
-        )
-        tis = page["task_instances"]
-        for ti in tis:
-            if (ti["dag_id"], ti["dag_run_id"]) in runs and ti.get("hostname"):
-                counts[ti["hostname"]] += 1
-        offset += len(tis)
-        if not tis or offset >= page["total_entries"]:
-            return dict(sorted(counts.items()))
-
-
-def warehouse_summary(dsn: str, first: datetime, last: datetime) -> dict[str, Any]:
-    """Rows per table (the whole warehouse), matched plays, the range's lines from
-    ``staging_partitions``, and the rows of the partitioned tables that lie outside the
-    range (``outside_range``: a warehouse used before holds them too, and ``tables``
-    counts them)."""
-    import psycopg
-
-    with psycopg.connect(dsn) as conn:
-        tables = {}
-        for table in TABLES:
-            exists = conn.execute("SELECT to_regclass(%s)", (f'"{table}"',)).fetchone()[0]
-            count = conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] if exists else 0
-            tables[table] = int(count)
-        matched = 0
-        if tables["songplays"]:
-            matched = conn.execute(
-                "SELECT COUNT(*) FROM songplays WHERE song_id IS NOT NULL"
-            ).fetchone()[0]
-        lines = dict.fromkeys(LINE_COUNTERS, 0)
-        if conn.execute("SELECT to_regclass('staging_partitions')").fetchone()[0]:
-            row = conn.execute(
-                "SELECT COALESCE(SUM(rows_read), 0), COALESCE(SUM(rows_staged), 0), "
-                "COALESCE(SUM(rows_rejected), 0), COALESCE(SUM(rows_duplicate), 0), "
-                "COALESCE(SUM(rows_coerced), 0) FROM staging_partitions "
-                "WHERE dataset = 'events' AND partition_hour BETWEEN %s AND %s",
-                (partitions.naive_utc(first), partitions.naive_utc(last)),
-            ).fetchone()
-            lines = {name: int(value) for name, value in zip(LINE_COUNTERS, row, strict=True)}
-        outside = {}
-        for table in PARTITIONED_TABLES:
-            outside[table] = 0
-            if tables.get(table):
-                outside[table] = int(
-                    conn.execute(
-                        f'SELECT COUNT(*) FROM "{table}" '
-                        "WHERE partition_hour < %s OR partition_hour > %s",
-                        (partitions.naive_utc(first), partitions.naive_utc(last)),
-                    ).fetchone()[0]
-                )
-    return {
-        "tables": tables,
-        "songplays_matched": int(matched),
-        "lines": lines,
-        "outside_range": outside,
-    }
-
-
-def warehouse_checks(dsn: str, first: datetime, last: datetime) -> dict[str, int]:
-    """Passed and failed checks of the range: the latest outcome of each check, table and
-    partition (a check re-run after a fix counts once, as it ended)."""
-    import psycopg
-
-    with psycopg.connect(dsn) as conn:
-        if not conn.execute("SELECT to_regclass('check_results')").fetchone()[0]:
-            return {"passed": 0, "failed": 0}
-        rows = conn.execute(
-            "SELECT passed, COUNT(*) FROM ("
-            "  SELECT DISTINCT ON (check_name, table_name, partition_hour) passed"
-            "  FROM check_results WHERE partition_hour BETWEEN %s AND %s"
-            "  ORDER BY check_name, table_name, partition_hour, checked_at DESC"
-            ") AS latest GROUP BY passed",
-            (partitions.naive_utc(first), partitions.naive_utc(last)),
-        ).fetchall()
-    counts = {bool(passed): int(n) for passed, n in rows}
-    return {"passed": counts.get(True, 0), "failed": counts.get(False, 0)}
-
-
-def summary_problems(summary: dict[str, Any], partitions_expected: int) -> list[str]:
-    """Why the demo failed: failed or missing runs, failed checks; empty when it did not."""
-    problems = []
-    for dag_id, counts in summary["runs"].items():
-        if counts["failed"]:
-            problems.append(f"{dag_id}: {counts['failed']} partition(s) failed")
-        missing = partitions_expected - counts["success"] - counts["failed"]
-        if missing:
-            problems.append(f"{dag_id}: {missing} partition(s) without a finished run")
-    if summary["checks"]["failed"]:
-        problems.append(f"{summary['checks']['failed']} check(s) failed")
-    return problems
-
-
-def write_json(path: Path, summary: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    names = ("warehouse", "tables", "outside_range", "songplays_matched", "lines", "runs")
-    names += ("checks",)
-    ordered = {k: summary[k] for k in names if k in summary}
-    ordered |= {k: summary[k] for k in ("executor", "workers") if k in summary}
-    ordered |= {k: summary[k] for k in ("steps_s",) if k in summary}
-    path.write_text(json.dumps({**ordered, "seconds": summary["seconds"]}, indent=2) + "\n")
-
-
-def render_summary(result: DemoResult, console: Any, partitions_expected: int) -> None:
-    """The summary as rich tables."""
-    from rich.table import Table
-
-    summary = result.summary
-    outside = summary.get("outside_range", {})
-    tables = Table(title="Warehouse (every row, not only the range's)", title_justify="left")
-    tables.add_column("table")
-    tables.add_column("rows", justify="right")
-    if any(outside.values()):
-        tables.add_column("of them outside the range", justify="right")
-    for name, count in summary["tables"].items():
-        if any(outside.values()):
-            away = outside.get(name)
-            tables.add_row(name, f"{count:,}", "" if away is None else f"[yellow]{away:,}[/]")
-        else:
-            tables.add_row(name, f"{count:,}")
-    tables.add_row("songplays matched to a song", f"{summary['songplays_matched']:,}")
-    if any(outside.values()):
-        tables.caption = (
-            "The warehouse held rows outside the range too (an earlier run, or the live "
-            "schedule's hour): the counts above include them."
-        )
-
-    lines = Table(title="Event lines of the range", title_justify="left")
-    for name in LINE_COUNTERS:
-        lines.add_column(name, justify="right")
-    lines.add_row(*(f"{summary['lines'][name]:,}" for name in LINE_COUNTERS))
-
-    runs = Table(title=f"Runs ({partitions_expected} keys each)", title_justify="left")
-    for name, justify in (("DAG", "left"), ("success", "right"), ("failed", "right")):
-        runs.add_column(name, justify=justify)  # type: ignore[arg-type]
-    runs.add_column("unfinished", justify="right")
-    for dag_id, counts in summary["runs"].items():
-        unfinished = partitions_expected - counts["success"] - counts["failed"]
-        runs.add_row(
-            dag_id,
-            str(counts["success"]),
-            f"[red]{counts['failed']}[/]" if counts["failed"] else "0",
-            f"[yellow]{unfinished}[/]" if unfinished else "0",
-        )
-
-    checks = Table(title="Checks", title_justify="left")
-    checks.add_column("passed", justify="right")
-    checks.add_column("failed", justify="right")
-    failed = summary["checks"]["failed"]
-    checks.add_row(str(summary["checks"]["passed"]), f"[red]{failed}[/]" if failed else "0")
-
-    timings = Table(title="Seconds", title_justify="left")
-    for name in result.timings:
-        timings.add_column(name, justify="right")
-    timings.add_row(*(f"{value:.1f}" for value in result.timings.values()))
-
-    printed = [tables, lines, runs, checks]
-    if "workers" in summary:
-        workers = Table(
-            title=f"Task instances per host ({summary['executor']})", title_justify="left"
-        )
-        workers.add_column("hostname")
-        workers.add_column("task instances", justify="right")
-        for host, count in summary["workers"].items():
-            workers.add_row(host, str(count))
-        printed.append(workers)
-    for table in (*printed, timings):
-        console.print(table)

@@ -303,7 +303,7 @@ def freshness(
 
 
 def live_summary(stack: Stack, client: ApiClient, landed: Sequence[Landed]) -> dict[str, Any]:
-    from sparkify.local.demo import warehouse_summary
+    from sparkify.local.summary import warehouse_summary
 
     keys = sorted({obj.partition_key for obj in landed})
     runs = fetch_live_runs(client, keys)

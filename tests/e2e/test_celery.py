@@ -47,12 +47,13 @@ from sparkify.control import (
     wait_for_dags,
     wait_for_partitions,
 )
-from sparkify.local.demo import land_data, settle, task_instances_per_host
+from sparkify.local.demo import land_data, settle
 from sparkify.local.generate.dataset import generate
 from sparkify.local.stack import process as stack_process
 from sparkify.local.stack import workers as celery_parts
 from sparkify.local.stack.postgres import PostgresError, find_bindir
 from sparkify.local.stack.stack import Stack, StackError
+from sparkify.local.summary import task_instances_per_host
 from tests.e2e.chain import empty_warehouse, mark_failed
 from tests.e2e.test_end_to_end import (
     expected_counts,

@@ -91,7 +91,7 @@ def test_only_new_and_changed_song_files_load_whatever_page_they_are_on(
 def test_the_demo_summary_says_which_rows_lie_outside_its_range(schema_ready, stack) -> None:
     """``tables`` counts the whole warehouse; ``outside_range`` says how much of it is not
     the range's (a warehouse used before, or the live schedule's hour)."""
-    from sparkify.local.demo import warehouse_summary
+    from sparkify.local.summary import warehouse_summary
 
     schema = schema_ready.execute("SELECT current_schema()").fetchone()[0]
     for hour in ("2018-11-01 05:00", "2018-11-02 05:00", "2026-12-01 10:00"):

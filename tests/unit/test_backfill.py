@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -481,96 +480,6 @@ def test_backfill_and_demo_commands_are_registered():
     assert args.grain == "range"
 
 
-def test_demo_summary_problems_name_failures_and_missing_partitions():
-    summary = {
-        "runs": {
-            "stage_events": {"success": 24, "failed": 0},
-            "model": {"success": 22, "failed": 1},
-        },
-        "checks": {"passed": 10, "failed": 2},
-    }
-    assert demo.summary_problems(summary, 24) == [
-        "model: 1 partition(s) failed",
-        "model: 1 partition(s) without a finished run",
-        "2 check(s) failed",
-    ]
-
-
-def test_demo_json_has_the_agreed_shape(tmp_path):
-    summary = {
-        "seconds": 1.5,
-        "checks": {"passed": 1, "failed": 0},
-        "runs": {d: {"success": 1, "failed": 0} for d in bf.PIPELINE_DAGS},
-        "lines": dict.fromkeys(demo.LINE_COUNTERS, 0),
-        "songplays_matched": 0,
-        "tables": dict.fromkeys(demo.TABLES, 0),
-    }
-    demo.write_json(tmp_path / "out" / "summary.json", summary)
-    written = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert list(written) == ["tables", "songplays_matched", "lines", "runs", "checks", "seconds"]
-    assert list(written["tables"]) == [
-        "staging_events", "staging_songs", "songplays", "users", "songs", "artists", "time",
-    ]  # fmt: skip
-    assert list(written["lines"]) == ["read", "staged", "rejected", "duplicate", "coerced"]
-
-
-def test_demo_json_adds_the_executor_and_task_instances_per_host(tmp_path):
-    summary = {
-        "seconds": 1.5,
-        "checks": {"passed": 1, "failed": 0},
-        "runs": {d: {"success": 1, "failed": 0} for d in bf.PIPELINE_DAGS},
-        "lines": dict.fromkeys(demo.LINE_COUNTERS, 0),
-        "songplays_matched": 0,
-        "tables": dict.fromkeys(demo.TABLES, 0),
-        "executor": "CeleryExecutor",
-        "workers": {"worker-1@h": 3, "worker-2@h": 2},
-    }
-    demo.write_json(tmp_path / "summary.json", summary)
-    written = json.loads((tmp_path / "summary.json").read_text())
-    assert list(written)[-3:] == ["executor", "workers", "seconds"]
-    assert written["workers"] == {"worker-1@h": 3, "worker-2@h": 2}
-
-
-class PagedTaskInstances:
-    """``POST /dags/~/dagRuns/~/taskInstances/list``, two task instances a page."""
-
-    def __init__(self, tis: list[dict]):
-        self.tis = tis
-        self.bodies: list[dict] = []
-
-    def post(self, path: str, json: Any = None):
-        assert path == "/dags/~/dagRuns/~/taskInstances/list"
-        self.bodies.append(json)
-        wanted = [
-            ti for ti in self.tis
-            if ti["dag_id"] in json["dag_ids"] and ti["dag_run_id"] in json["dag_run_ids"]
-        ]  # fmt: skip
-        offset = json["page_offset"]
-        return {"task_instances": wanted[offset : offset + 2], "total_entries": len(wanted)}
-
-
-def test_task_instances_per_host_counts_the_runs_given_across_pages():
-    def ti(dag_id: str, run_id: str, host: str) -> dict:
-        return {"dag_id": dag_id, "dag_run_id": run_id, "hostname": host}
-
-    api = PagedTaskInstances(
-        [
-            ti("stage_events", "r1", "w1"), ti("stage_events", "r1", "w2"),
-            ti("stage_events", "r2", "w1"), ti("model", "m1", "w2"),
-            ti("model", "r1", "w1"),  # another DAG's run of the same id: not asked for
-            ti("stage_events", "old", "w1"),  # not the latest run of its key
-            ti("model", "m1", ""),  # never started: no host
-        ]
-    )  # fmt: skip
-    latest = {
-        "stage_events": {"k1": {"dag_run_id": "r1"}, "k2": {"dag_run_id": "r2"}},
-        "model": {"k1": {"dag_run_id": "m1"}},
-    }
-    assert demo.task_instances_per_host(api, latest) == {"w1": 2, "w2": 2}
-    assert len(api.bodies) > 1  # paged
-    assert demo.task_instances_per_host(api, {}) == {}
-
-
 def test_demo_data_is_generated_once_per_options(tmp_path):
     messages = []
     options = demo.DemoOptions(days=1, events_per_hour=2.0, seed=3)
@@ -581,34 +490,3 @@ def test_demo_data_is_generated_once_per_options(tmp_path):
     options.days = 2
     demo.prepare_data(tmp_path / "demo-data", options, messages.append)
     assert demo.data_span(out) == (date(2018, 11, 1), date(2018, 11, 1) + timedelta(days=1))
-
-
-def test_the_demo_says_when_the_warehouse_holds_rows_outside_the_range(tmp_path):
-    from rich.console import Console
-
-    summary = {
-        "seconds": 1.5,
-        "checks": {"passed": 1, "failed": 0},
-        "runs": {d: {"success": 1, "failed": 0} for d in bf.PIPELINE_DAGS},
-        "lines": dict.fromkeys(demo.LINE_COUNTERS, 0),
-        "songplays_matched": 0,
-        "tables": dict.fromkeys(demo.TABLES, 5),
-        "outside_range": {"staging_events": 0, "staging_songs": 2, "songplays": 0},
-        "steps_s": {"stack up": 1.0},
-    }
-    demo.write_json(tmp_path / "summary.json", summary)
-    written = json.loads((tmp_path / "summary.json").read_text())
-    assert written["outside_range"]["staging_songs"] == 2
-    assert written["steps_s"] == {"stack up": 1.0}
-
-    def printed(summary) -> str:
-        console = Console(record=True, width=120)
-        result = demo.DemoResult(summary=summary, keys=["k"], timings={"total": 1.0})
-        demo.render_summary(result, console, 1)
-        return console.export_text()
-
-    text = printed(summary)
-    assert "of them outside the range" in text
-    assert "held rows outside the range too" in text
-    clean = printed({**summary, "outside_range": dict.fromkeys(demo.PARTITIONED_TABLES, 0)})
-    assert "outside the range" not in clean

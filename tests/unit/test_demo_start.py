@@ -11,13 +11,10 @@ from __future__ import annotations
 import threading
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sparkify.local import demo
-from sparkify.local.stack import stack as stack_module
-from sparkify.local.stack.stack import Stack
 
 SOURCE_DAY = date(2018, 11, 1)
 
@@ -153,31 +150,3 @@ def test_a_stack_that_ran_before_lands_after_the_clock_has_settled(run) -> None:
     assert landing[3] == threading.current_thread().name
     assert ("unpause", demo.ENTRY_DAGS) not in events
     assert "down" not in names
-
-
-def test_airflow_parts_started_paused_at_creation_get_the_setting(
-    monkeypatch, tmp_path: Path
-) -> None:
-    spawned: dict[str, dict[str, str]] = {}
-
-    class Child:
-        pid = 4242
-
-    def spawn(part, _cmd, *, env, **_kwargs) -> Any:
-        spawned[part] = env
-        return Child()
-
-    monkeypatch.setattr(stack_module.proc, "spawn", spawn)
-    monkeypatch.setattr(stack_module.proc, "write_pid", lambda *_a: None)
-    stack = Stack(tmp_path / "state")
-    cfg = stack.init_config()
-    assert stack.airflow_is_new()
-    for part in ("dag-processor", "scheduler", "s3"):
-        stack._ensure_process(part, cfg, lambda _msg: None, paused_at_creation=True)
-    setting = "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"
-    assert spawned["dag-processor"][setting] == "True"
-    assert spawned["scheduler"][setting] == "True"
-    assert setting not in spawned["s3"] or spawned["s3"][setting] != "True"
-    del stack._children["dag-processor"]
-    stack._ensure_process("dag-processor", cfg, lambda _msg: None)
-    assert spawned["dag-processor"].get(setting) != "True"

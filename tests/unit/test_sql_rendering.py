@@ -118,6 +118,13 @@ CONTEXT: dict[str, dict[str, object]] = {
     "staging/read_text_widths": {},
     **{f"health/{name}": {} for name in HEALTH_READS},
     "health/read_partition_failures": {},
+    # The demo's summary (sparkify.local.summary), read through PostgreSQL only.
+    "demo/find_table": {},
+    "demo/count_rows": {"table": "songplays"},
+    "demo/count_matched_plays": {},
+    "demo/sum_event_lines": {},
+    "demo/count_outside_range": {"table": "songplays"},
+    "demo/count_checks": {},
 }
 # The bound parameters each file may use: what its caller binds. SqlFileOperator binds
 # the run's window (window_start, window_end) and its first hour (partition_hour);
@@ -192,6 +199,15 @@ PARAMS: dict[tuple[str, str], set[str]] = {
         (f"health/{name}", dialect): {"first_hour", "last_hour"}
         for name in HEALTH_READS
         for dialect in DIALECTS
+    },
+}
+PARAMS |= {
+    ("demo/find_table", "postgres"): {"table"},
+    ("demo/count_rows", "postgres"): set(),
+    ("demo/count_matched_plays", "postgres"): set(),
+    **{
+        (f"demo/{name}", "postgres"): {"first_hour", "last_hour"}
+        for name in ("sum_event_lines", "count_outside_range", "count_checks")
     },
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")

@@ -6,18 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
-from sparkify.local.stack import stack as stack_module
+from sparkify.local.stack import parts as stack_parts
 from sparkify.local.stack.config import (
     ALL_PARTS,
     PARTS,
     REDSHIFT_PART,
-    STOP_PHASES,
-    StackError,
     render_env,
 )
-from tests.unit.test_stack import CFG
+from tests.unit.test_stack_config import CFG
 
 
 def test_the_default_warehouse_connection_is_postgres(tmp_path: Path) -> None:
@@ -44,10 +40,5 @@ def test_the_rehearsal_is_a_part_stopped_before_s3() -> None:
     # Not one of the default stack's parts: status lists it only where it is wanted.
     assert REDSHIFT_PART not in PARTS
     assert REDSHIFT_PART in ALL_PARTS
-    order = [part for phase in STOP_PHASES for part in phase]
+    order = [part for phase in stack_parts.stop_phases(ALL_PARTS) for part in phase]
     assert order.index(REDSHIFT_PART) < order.index("s3")
-
-
-def test_an_unknown_warehouse_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(StackError, match="Unknown warehouse"):
-        stack_module.Stack(tmp_path).up(["s3"], warehouse="bigquery")

@@ -9,7 +9,6 @@ import os
 import secrets
 import shlex
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -41,38 +40,11 @@ REHEARSAL_IAM_ROLE = "arn:aws:iam::000000000000:role/sparkify-redshift-rehearsal
 PARTS = ("postgres", "s3", *AIRFLOW_PARTS)
 # Every part a stack may run: status lists the rehearsal only where it is wanted.
 ALL_PARTS = (*PARTS, REDSHIFT_PART)
-# Stopped phase by phase, each waited for. Task processes report their final state through
-# the API server, so it goes after the scheduler: stopped first, it leaves running tasks
-# retrying against nothing and the scheduler waiting for them.
-STOP_PHASES = (
-    ("scheduler", "triggerer", "dag-processor"),
-    ("api-server",),
-    (REDSHIFT_PART,),
-    ("s3",),
-)
-# Signalled as whole sessions: the scheduler's running tasks get SIGTERM now rather than being
-# waited for (a re-run of a partition is safe), and the triggerer's leader would give its
-# trigger runner 10 s (hard-coded) to react to SIGINT. Triggers resume on the next start.
-_STOP_WHOLE_SESSION = {"scheduler", "triggerer"}
-_PARTS_OF = {"postgres": ("postgres",), "s3": ("s3",), "airflow-db": (), "airflow": AIRFLOW_PARTS}
 PORT_ENV = {"postgres": "SPARKIFY_PG_PORT", "s3": "SPARKIFY_S3_PORT", "api": "SPARKIFY_API_PORT"}
 PORT_ENV["redshift"] = "SPARKIFY_REDSHIFT_PORT"
 PORT_ENV["redis"] = "SPARKIFY_REDIS_PORT"  # the CeleryExecutor's broker; chosen even if unused
-_PORT_OF = {
-    "postgres": "postgres",
-    "s3": "s3",
-    "api-server": "api",
-    REDSHIFT_PART: "redshift",
-    "redis": "redis",
-}
-_HEALTH_KEY = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
-_AIRFLOW_ARGS = {
-    "api-server": ("api-server", "--host", HOST),  # --port added from the config
-    "scheduler": ("scheduler", "--skip-serve-logs"),
-    "dag-processor": ("dag-processor",),
-    "triggerer": ("triggerer", "--skip-serve-logs"),
-}
-_SECRETS = {
+# What each part runs, listens on, answers and when it stops: sparkify.local.stack.parts.
+SECRETS = {
     "warehouse_password": lambda: secrets.token_urlsafe(18),
     "warehouse_read_password": lambda: secrets.token_urlsafe(18),
     "airflow_db_password": lambda: secrets.token_urlsafe(18),
@@ -284,10 +256,3 @@ def queue_url(endpoint: str, queue: str = QUEUE_NAME) -> str:
 def export_lines(env: dict[str, str]) -> str:
     """``export K=V`` lines, shell-quoted, for ``eval "$(sparkify stack env)"``."""
     return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
-
-
-def _parse_time(value: str | None) -> float | None:
-    try:
-        return datetime.fromisoformat(value).timestamp() if value else None
-    except ValueError:
-        return None
