@@ -57,6 +57,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     seed = _shuffle_seed(config)
     if seed is None:
         return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # shown with -q too, where the header is not
+        reporter.write_line(f"shuffled: --shuffle={seed} repeats this order")
     rng = random.Random(seed)
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
