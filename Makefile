@@ -21,8 +21,9 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sparkify demo $(ARGS)
 
+# Every tier, in two lanes side by side (tests/lanes.py): end to end, and the rest.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m tests.lanes $(ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/dags $(ARGS)
