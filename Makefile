@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sparkify demo $(ARGS)
 
-# Every tier, in three lanes side by side (tests/lanes.py): Celery, the rest of end to end, the rest.
+# Every tier, in two lanes side by side (tests/lanes.py): end to end, and the rest.
 test: $(STAMP)
 	$(BIN)/python -m tests.lanes $(ARGS)
 

@@ -1,11 +1,9 @@
-"""``make test``: the test tiers in three lanes side by side, one pytest process each.
+"""``make test``: the test tiers in two lanes side by side, one pytest process each.
 
 The end-to-end tier mostly waits: on Airflow's scheduler, its workers and their polls.
-The other tiers mostly compute. So they run at once: the CeleryExecutor's module (its own
-stack, faults with their timeouts), the rest of the end-to-end tier, and every other tier,
-each lane with a session stack of its own (``tests/conftest.py`` keys the stack's folder by
-process), which also keeps a live scheduler away from the metadata database the other
-tiers' ``dag.test()`` runs use. Measured in the note of each change to ``LANES``.
+The other tiers mostly compute. So they run at once, each lane with a session stack of its
+own (``tests/conftest.py`` keys the stack's folder by process), which also keeps a live
+scheduler away from the metadata database the other tiers' ``dag.test()`` runs use.
 
 ``python -m tests.lanes [pytest options]``: every option goes to both lanes; a
 ``--junitxml=PATH`` becomes one report per lane, merged into ``PATH`` at the end. Given test
@@ -31,18 +29,14 @@ PROGRESS_S = 120
 NO_TESTS = 5
 
 
-CELERY = "tests/e2e/test_celery.py"
-
-
 def lanes() -> list[tuple[str, list[str]]]:
-    """(name, pytest's paths and options): the Celery module, the rest of the end-to-end
-    tier, and every other tier."""
+    """(name, test paths): the end-to-end tier, and every other tier."""
     others = sorted(
         f"tests/{d.name}"
         for d in (ROOT / "tests").iterdir()
         if d.is_dir() and d.name != "e2e" and any(d.glob("test_*.py"))
     )
-    return [("celery", [CELERY]), ("e2e", [E2E, f"--ignore={CELERY}"]), ("others", others)]
+    return [("e2e", [E2E]), ("others", others)]
 
 
 def _own_paths(args: list[str]) -> bool:
