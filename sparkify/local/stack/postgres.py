@@ -235,12 +235,7 @@ class PostgresCluster:
     def ensure_database(self, name: str, *, owner: str, password: str) -> None:
         """Create role ``owner`` (LOGIN, ``password``) and database ``name`` if missing;
         (re)sets the password so the state file stays the source of truth."""
-        for ident in (name, owner):
-            if not _IDENTIFIER.match(ident):
-                raise PostgresError(f"Not a plain identifier: {ident!r}")
-        if "'" in password or "\\" in password:
-            raise PostgresError("Generated passwords must not contain quotes or backslashes")
-        # Sent on stdin, never on a command line another user could read.
+        self._check_names(name, owner, password=password)
         sql = f"""
 SELECT 'CREATE ROLE {owner} LOGIN' WHERE NOT EXISTS
   (SELECT FROM pg_roles WHERE rolname = '{owner}')\\gexec
@@ -248,23 +243,14 @@ ALTER ROLE {owner} WITH LOGIN PASSWORD '{password}';
 SELECT 'CREATE DATABASE {name} OWNER {owner}' WHERE NOT EXISTS
   (SELECT FROM pg_database WHERE datname = '{name}')\\gexec
 """
-        self._run(
-            "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
-            "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", "postgres",
-            "--file", "-",
-            stdin=sql,
-        )  # fmt: skip
+        self._psql_script(sql)
 
     def ensure_reader(self, database: str, *, owner: str, reader: str, password: str) -> None:
         """Create role ``reader`` (LOGIN, ``password``) with ``SELECT`` on every table of
         ``database``'s ``public`` schema and on every table ``owner`` makes from now on
         (another schema needs ``GRANT USAGE`` too), and nothing else: no ``CREATE``, no
         temporary tables. The grants are the ones docs/security.md gives."""
-        for ident in (database, owner, reader):
-            if not _IDENTIFIER.match(ident):
-                raise PostgresError(f"Not a plain identifier: {ident!r}")
-        if "'" in password or "\\" in password:
-            raise PostgresError("Generated passwords must not contain quotes or backslashes")
+        self._check_names(database, owner, reader, password=password)
         sql = f"""
 SELECT 'CREATE ROLE {reader} LOGIN' WHERE NOT EXISTS
   (SELECT FROM pg_roles WHERE rolname = '{reader}')\\gexec
@@ -278,6 +264,21 @@ GRANT USAGE ON SCHEMA public TO {reader};
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
 ALTER DEFAULT PRIVILEGES FOR ROLE {owner} GRANT SELECT ON TABLES TO {reader};
 """
+        self._psql_script(sql)
+
+    @staticmethod
+    def _check_names(*idents: str, password: str) -> None:
+        """What ``ensure_*`` write into their SQL text: plain identifiers, a password
+        without quotes or backslashes."""
+        for ident in idents:
+            if not _IDENTIFIER.match(ident):
+                raise PostgresError(f"Not a plain identifier: {ident!r}")
+        if "'" in password or "\\" in password:
+            raise PostgresError("Generated passwords must not contain quotes or backslashes")
+
+    def _psql_script(self, sql: str) -> None:
+        """``sql`` through psql as the server's owner, on the Unix socket; sent on stdin,
+        never on a command line another user could read."""
         self._run(
             "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
             "--host", str(self.socket_dir), "--port", str(self.port), "--dbname", "postgres",
