@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install demo test test-unit check lint format bench lock clean stack-up stack-down
+.PHONY: install demo test test-unit check lint format bench lock clean stack-up stack-down docs docs-serve
 
 install: $(STAMP)
 
@@ -42,6 +42,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The manual (mkdocs.yml, docs/): strict, so a broken link or a page left out fails it
+# (not --quiet: it hides the warnings that strict mode counts).
+# The reference pages are generated from the code at build time (docs/hooks.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)
 
@@ -56,4 +65,4 @@ stack-down: $(STAMP)
 	$(BIN)/sparkify stack down
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

@@ -7,6 +7,7 @@ connection's type (``postgres`` or ``redshift``) decides the SQL dialect.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -15,6 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sparkify.pipeline.resources import resource_dir
 from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
@@ -45,47 +47,72 @@ class SettingsError(ValueError):
 DEFAULT_MANIFEST_PREFIX = "_manifests/"
 
 
+def _doc(text: str) -> Any:
+    """A field's documentation: the settings reference of the manual is built from it."""
+    return dataclasses.field(metadata={"doc": " ".join(text.split())})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The pipeline's settings for one environment (``config/<env>.toml`` tells each one).
-
-    ``iam_role`` (``SPARKIFY_IAM_ROLE``): the role Redshift's COPY assumes to read S3, an
-    IAM role ARN. Needed on AWS and by any COPY; may be empty elsewhere (PostgreSQL stages
-    without COPY). Whenever set, it must be an ARN: it is written into COPY's SQL text.
-
-    ``manifest_prefix`` (``SPARKIFY_MANIFEST_PREFIX``): where Redshift staging writes the
-    manifest that names the objects each COPY reads, as ``s3://<bucket>/<prefix>/``; empty
-    means ``s3://<bucket>/_manifests/`` in the source bucket, outside its data prefixes.
-    Whoever can write there between the upload and the COPY decides what Redshift loads (any
-    object its role can read). Keep every principal but the pipeline's own role (the one the
-    Airflow workers run as, which writes the manifests; not Redshift's, which only reads
-    them) from writing there, with a bucket policy statement such as::
-
-        {"Effect": "Deny", "Principal": "*",
-         "Action": ["s3:PutObject", "s3:DeleteObject"],
-         "Resource": "arn:aws:s3:::<bucket>/_manifests/*",
-         "Condition": {"ArnNotEquals":
-             {"aws:PrincipalArn": "arn:aws:iam::<account>:role/<pipeline-role>"}}}
-
-    or give the manifests a bucket of their own that only that role may write.
-    """
+    """The pipeline's settings for one environment: ``config/<env>.toml``, each field
+    overridable by ``SPARKIFY_<FIELD>``. Each field's ``doc`` is its entry in the manual's
+    settings reference (``sparkify.reference``)."""
 
     env: str
-    bucket: str
-    events_prefix: str
-    songs_prefix: str
-    jsonpaths_key: str
-    grace_minutes: int
-    late_lookback_hours: int
-    reject_text_limit: int
-    max_line_bytes: int
-    max_song_file_bytes: int
-    max_reject_rate: float
-    freshness_max_age_hours: int
-    iam_role: str
-    region: str
-    max_errors: int
-    manifest_prefix: str
+    bucket: str = _doc(
+        "The S3 bucket holding the events and the song catalogue. The local stack and "
+        "`sparkify land` read `SPARKIFY_BUCKET` too, as their bucket."
+    )
+    events_prefix: str = _doc(
+        "Where the event logs are in the bucket; each hour is under "
+        "`<events_prefix>/YYYY/MM/DD/HH/`."
+    )
+    songs_prefix: str = _doc("Where the song catalogue's JSON files are in the bucket.")
+    jsonpaths_key: str = _doc("Unused.")
+    grace_minutes: int = _doc(
+        "How long after an hour ends its prefix may still receive objects; past it, an "
+        "empty hour completes with zero rows instead of waiting on the sensor."
+    )
+    late_lookback_hours: int = _doc(
+        "How many hours back `restage_late` looks for objects that landed in hours already "
+        "staged; such an hour is staged again and its chain re-runs."
+    )
+    reject_text_limit: int = _doc(
+        "Characters of raw text kept per rejected line (1 to 4096, the width of "
+        "`staging_rejects.raw_text` on Redshift)."
+    )
+    max_line_bytes: int = _doc(
+        "The longest line staged, in bytes (line ending excluded); a longer one is rejected "
+        "as `line_too_long` with its first bytes kept. At most 65535: Redshift's COPY reads "
+        "each line into a VARCHAR(65535)."
+    )
+    max_song_file_bytes: int = _doc(
+        "The largest song file read, in bytes; a larger one is rejected as `file_too_large` "
+        "without being read. At most 65535, for the same reason."
+    )
+    max_reject_rate: float = _doc(
+        "Quality: the largest share (0 to 1) of a partition's lines that may be rejected."
+    )
+    freshness_max_age_hours: int = _doc(
+        "Quality: a partition fails when the newest hour holding staged events, at or before "
+        "it, is more than this many hours older (the source has gone quiet)."
+    )
+    iam_role: str = _doc(
+        "The IAM role ARN Redshift's COPY assumes to read S3 (`[redshift]` table). Needed on "
+        "AWS and by any COPY; may be empty where PostgreSQL stages without COPY. Whenever "
+        "set it must be an ARN: it is written into COPY's SQL text."
+    )
+    region: str = _doc("The bucket's AWS region, for COPY (`[redshift]` table).")
+    max_errors: int = _doc(
+        "COPY's MAXERROR on Redshift (`[redshift]` table): how many lines one COPY may "
+        "refuse (each kept as a reject) before the COPY itself fails."
+    )
+    manifest_prefix: str = _doc(
+        "Where Redshift staging writes the manifest naming the objects each COPY reads, "
+        "`s3://<bucket>/<prefix>/` (`[redshift]` table); empty means `_manifests/` in the "
+        "source bucket. Whoever can write there decides what Redshift loads: see "
+        "[Security](../security.md#copy-manifests) for the bucket policy."
+    )
 
     @property
     def manifests(self) -> tuple[str, str]:

@@ -1,0 +1,1 @@
+"""The manual's reference, generated from the code (``docs/hooks.py``)."""
