@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -264,7 +265,11 @@ def test_the_health_data_agrees_with_airflow_and_the_warehouse(dirty: DirtyRun, 
             ), key
 
 
-def test_the_health_page_in_a_browser(dirty: DirtyRun, live, tmp_path) -> None:
+# The README shows the page as this test sees it: the test writes the screenshot there.
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "health-page.png"
+
+
+def test_the_health_page_in_a_browser(dirty: DirtyRun, live) -> None:
     from selenium.webdriver.common.by import By
 
     from sparkify.local.stack.config import ADMIN_USER
@@ -275,7 +280,8 @@ def test_the_health_page_in_a_browser(dirty: DirtyRun, live, tmp_path) -> None:
     with chromium() as driver:
         log_in(driver, stack.api_url, ADMIN_USER, stack.admin_password, next_path="/")
         driver.get(stack.api_url + page)
-        shot = tmp_path / "health.png"
+        shot = SCREENSHOT
+        shot.parent.mkdir(exist_ok=True)
         driver.save_screenshot(str(shot))
         print(f"screenshot: {shot}")
         assert shot.stat().st_size > 10_000
