@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.deploy.documented import required_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "deploy" / "helm" / "values.yaml"
 CHECKED = ROOT / "deploy" / "helm" / "checked-settings.txt"
@@ -55,3 +57,13 @@ def test_no_secret_value_only_names_of_secrets():
         assert not SECRETISH.search(item["name"].replace("IAM_ROLE", "")), item
     backend = _values()["config"]["secrets"]["backend"]
     assert backend.endswith("SecretsManagerBackend")
+
+
+def test_the_chart_sets_every_variable_the_deployment_page_requires_for_its_mode():
+    env = {e["name"]: e["value"] for e in _values()["env"]}
+    mode = env.get("SPARKIFY_INGEST", "both")
+    # Connections come from the secrets backend the chart configures, not the environment.
+    wanted = [n for n in required_settings(mode) if n.startswith("SPARKIFY_")]
+    assert wanted
+    assert [n for n in wanted if n not in env] == []
+    assert _values()["config"]["secrets"]["backend"]

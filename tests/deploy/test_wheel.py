@@ -22,8 +22,36 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.documented import EXAMPLES, MODES, required_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).with_name("uv")
+# Parses the DAG files as a deployment's dag-processor would, and loads the settings and
+# connections as its tasks would, in the environment the deployment page asks for.
+MODE_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.connection import Connection
+
+    out = {}
+    bag = DagBag(dag_folder=sys.argv[1])
+    out["import_errors"] = {k: v[-800:] for k, v in bag.import_errors.items()}
+    out["dags"] = sorted(bag.dags)
+    from sparkify.pipeline import settings
+    try:
+        loaded = settings.load()
+        out["settings"] = {"env": loaded.env, "bucket": loaded.bucket, "region": loaded.region}
+        out["ingest"] = settings.ingest_mode()
+    except settings.SettingsError as exc:
+        out["settings_error"] = str(exc)
+    out["connections"] = {
+        c: Connection.get_connection_from_secrets(c).conn_type
+        for c in ("warehouse", "aws_default")
+    }
+    print(json.dumps(out))
+    """
+)
 PROBE = textwrap.dedent(
     """
     import importlib.util, json, os, sys
@@ -77,11 +105,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         if not k.startswith(("SPARKIFY_", "AIRFLOW", "PYTHON", "VIRTUAL_ENV"))
     }
     env |= {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    # As a deployment with the default SPARKIFY_INGEST=both sets it: route_notifications
-    # then builds its watcher (the common messaging provider's trigger) from the wheel's deps.
-    env["SPARKIFY_NOTIFICATIONS_QUEUE"] = (
-        "https://sqs.us-west-2.amazonaws.com/123456789012/sparkify-landing"
-    )
+    # As a deployment in the default mode (both) sets it, from the deployment page:
+    # route_notifications then builds its watcher (the common messaging provider's trigger)
+    # from the wheel's deps.
+    env |= required_settings("both")
     # The image's own install step (deploy/Dockerfile runs the same script), with uv for pip.
     installed = run(
         "sh", str(ROOT / "deploy" / "install.sh"), str(wheel), str(ROOT / "requirements.lock"),
@@ -91,10 +118,43 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     shutil.copytree(ROOT / "dags", dags)  # a deployment's DAG folder: the files, no checkout
     (work / "probe.py").write_text(PROBE)
     result = run(str(python), str(work / "probe.py"), str(dags), cwd=work, env=env)
+    (work / "mode_probe.py").write_text(MODE_PROBE)
+    base = {k: v for k, v in env.items() if k not in EXAMPLES and k != "SPARKIFY_INGEST"}
     return json.loads(result.stdout.strip().splitlines()[-1]) | {
         "venv": str(venv),
         "install_output": installed.stdout,
+        "probe_mode": lambda extra: _probe_mode(python, work, dags, base | extra),
     }
+
+
+def _probe_mode(python: Path, work: Path, dags: Path, env: dict[str, str]) -> dict:
+    done = subprocess.run(
+        [str(python), str(work / "mode_probe.py"), str(dags)],
+        capture_output=True, text=True, timeout=300, cwd=work, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_deployment_with_exactly_the_documented_settings_parses_and_loads(deployed, mode):
+    documented = required_settings(mode)
+    assert "SPARKIFY_ENV" in documented
+    probed = deployed["probe_mode"](documented)
+    assert probed["import_errors"] == {}
+    assert len(probed["dags"]) == 8
+    assert "settings_error" not in probed, probed.get("settings_error")
+    assert probed["settings"]["env"] == "aws"
+    assert probed["ingest"] == mode
+    assert probed["connections"] == {"warehouse": "redshift", "aws_default": "aws"}
+
+
+def test_leaving_out_the_queue_fails_to_parse_and_says_what_is_missing(deployed):
+    documented = required_settings("both")
+    del documented["SPARKIFY_NOTIFICATIONS_QUEUE"]
+    probed = deployed["probe_mode"](documented)
+    (error,) = [e for k, e in probed["import_errors"].items() if "route_notifications" in k]
+    assert "SPARKIFY_NOTIFICATIONS_QUEUE is not set" in error
 
 
 def test_every_dag_parses_from_the_installed_wheel(deployed):
