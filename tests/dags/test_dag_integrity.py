@@ -1,6 +1,6 @@
 """DAG integrity: every DAG parses as the dag-processor parses it, with the agreed wiring.
 
-Schedules, retries, tags and docs as DESIGN.md agrees them; no cycles; and no work at import
+Schedules, retries, tags and docs as the pipeline agrees them; no cycles; and no work at import
 time: parsing the DAG files opens no connection and reads no file but Python modules.
 """
 

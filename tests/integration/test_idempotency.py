@@ -1,6 +1,6 @@
 """The partition contract through ``dag.test()``: re-runs, run order, late songs, redelivery.
 
-DESIGN.md: running any DAG for partition H any number of times, in any order relative to
+The contract: running any DAG for partition H any number of times, in any order relative to
 other partitions, leaves the warehouse exactly as one run would; unmatched plays are
 matched again when their songs arrive; the same events delivered twice are loaded once.
 Three consecutive hours of generated data are landed as ``sparkify land`` lands them.

@@ -1,7 +1,7 @@
-"""The generator writes what DATA.md describes, byte quirks included, and counts honestly.
+"""The generator writes the original export's format, byte quirks included, and counts honestly.
 
-The checks restate the source format from DATA.md rather than importing the
-generator's own tables, so a drift in the generator fails here.
+The checks restate the source format here rather than importing the generator's own
+tables, so a drift in the generator fails here.
 """
 
 from __future__ import annotations
