@@ -102,8 +102,6 @@ class StackState:
         self._save_config(cfg)
         return cfg
 
-    _init_config = init_config  # the name tests/conftest.py used first
-
     def _save_config(self, cfg: dict[str, Any]) -> None:
         proc.private_dir(self.state_dir)
         tmp = self.config_path.with_suffix(".tmp")
