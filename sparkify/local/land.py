@@ -7,7 +7,7 @@ unchanged and in their original order, each ending in ``\\n``. A line whose time
 cannot be read (not JSON, not an object, no usable ``ts``) is not dropped: it
 goes, unchanged, to hour 00 of the file's day, where staging rejects it with a
 reason. Blank lines are not records and are left out; an empty file lands
-nothing. Song files and ``log_json_path.json`` keep their relative keys.
+nothing. Song files keep their relative keys.
 
 Landing is idempotent: an object whose MD5 matches what is already in the
 bucket is not uploaded again. Each daily file is split through per-hour temp
@@ -33,7 +33,6 @@ import msgspec
 from sparkify.pipeline.timeparse import coerce_int, hour_of_ms
 
 BOM = b"\xef\xbb\xbf"
-JSONPATHS_KEY = "log_json_path.json"
 DAY_FILE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-events.*\.json")
 # Single PUTs below this size, so an object's ETag is the MD5 of its bytes (S3's limit).
 SINGLE_PUT_LIMIT = 5 * 1024**3
@@ -287,7 +286,7 @@ def land(
 ) -> dict:
     """Land the data set at ``source`` in ``bucket``; returns counts.
 
-    :param source: a directory with ``log_data/``, ``song_data/`` and ``log_json_path.json``
+    :param source: a directory with ``log_data/`` and ``song_data/``
     :param s3_client: a boto3 S3 client
     :param date_from: first day of log files to land (inclusive; songs always all)
     :param date_to: last day of log files to land (inclusive)
@@ -330,10 +329,6 @@ def land(
             for size in pool.map(put_song, songs):
                 bars.advance(songs_bar, size)
         report["objects"] += len(songs)
-        jsonpaths = source / JSONPATHS_KEY
-        if jsonpaths.is_file():
-            uploader.put_bytes(jsonpaths.read_bytes(), JSONPATHS_KEY)
-            report["objects"] += 1
     report |= {
         "uploaded": uploader.uploaded,
         "unchanged": uploader.unchanged,

@@ -19,8 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sparkify.local.generate.dataset import JSONPATHS_FILE, generate
-from sparkify.local.land import JSONPATHS_KEY, event_key, split_by_hour
+from sparkify.local.generate.dataset import generate
+from sparkify.local.land import event_key, split_by_hour
 from sparkify.pipeline import partitions
 from sparkify.pipeline.sql import render, statements
 from tests.integration.dagrun import dagbag, run_for_partition
@@ -74,12 +74,9 @@ def land_songs(s3, bucket: str, dataset: dict) -> int:
 
 @pytest.fixture
 def landed(s3, bucket, dataset) -> dict:
-    """The three hours' events and the JSONPaths file; songs are up to each test."""
+    """The three hours' events; songs are up to each test."""
     for key in dataset["hours"]:
         land_events(s3, bucket, dataset, key)
-    s3.put_object(
-        Bucket=bucket, Key=JSONPATHS_KEY, Body=(dataset["out"] / JSONPATHS_FILE).read_bytes()
-    )
     return dataset
 
 
