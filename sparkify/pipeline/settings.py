@@ -68,7 +68,6 @@ class Settings:
         "`<events_prefix>/YYYY/MM/DD/HH/`."
     )
     songs_prefix: str = _doc("Where the song catalogue's JSON files are in the bucket.")
-    jsonpaths_key: str = _doc("Unused.")
     grace_minutes: int = _doc(
         "How long after an hour ends its prefix may still receive objects; past it, an "
         "empty hour completes with zero rows instead of waiting on the sensor."
@@ -131,7 +130,7 @@ class Settings:
             raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
         if not _BUCKET.fullmatch(self.bucket):
             raise SettingsError(f"bucket {self.bucket!r} is not a valid S3 bucket name")
-        for name in ("events_prefix", "songs_prefix", "jsonpaths_key"):
+        for name in ("events_prefix", "songs_prefix"):
             value = getattr(self, name)
             if not _PREFIX.fullmatch(value) or ".." in value:
                 raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
