@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sparkify.pipeline import partitions
 from sparkify.pipeline.resources import resource_dir
 from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
 
@@ -114,6 +115,17 @@ class Settings:
     )
 
     @property
+    def events_hour_pattern(self) -> str:
+        """Where an hour's events land, as a strftime pattern of the hour:
+        ``<events_prefix>/%Y/%m/%d/%H/`` (``partitions.events_hour_pattern``)."""
+        return partitions.events_hour_pattern(self.events_prefix)
+
+    @property
+    def songs_root(self) -> str:
+        """Where song files land: ``<songs_prefix>/``, any folders below it."""
+        return partitions.data_root(self.songs_prefix)
+
+    @property
     def manifests(self) -> tuple[str, str]:
         """The bucket and the key prefix (ending in ``/``) of the COPY manifests."""
         if not self.manifest_prefix:
@@ -183,7 +195,7 @@ class Settings:
         if bucket != self.bucket:
             return
         for name in ("events_prefix", "songs_prefix"):  # manifests are no data
-            data = getattr(self, name).strip("/") + "/"
+            data = partitions.data_root(getattr(self, name))
             for written in (f"{prefix}events/", f"{prefix}songs/"):
                 if written.startswith(data) or data.startswith(written):
                     raise SettingsError(f"{where} overlaps the data prefix {name} {data!r}")
