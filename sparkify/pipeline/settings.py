@@ -66,9 +66,14 @@ class Settings:
     )
     events_prefix: str = _doc(
         "Where the event logs are in the bucket; each hour is under "
-        "`<events_prefix>/YYYY/MM/DD/HH/`."
+        "`<events_prefix>/YYYY/MM/DD/HH/`. The one source of that prefix: staging, its "
+        "sensor, late detection and the routing of bucket notifications all read it here "
+        "when they run."
     )
-    songs_prefix: str = _doc("Where the song catalogue's JSON files are in the bucket.")
+    songs_prefix: str = _doc(
+        "Where the song catalogue's JSON files are in the bucket (in any folders below it); "
+        "read by the same as `events_prefix`."
+    )
     grace_minutes: int = _doc(
         "How long after an hour ends its prefix may still receive objects; past it, an "
         "empty hour completes with zero rows instead of waiting on the sensor."
