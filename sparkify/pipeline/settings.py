@@ -67,8 +67,8 @@ class Settings:
     events_prefix: str = _doc(
         "Where the event logs are in the bucket; each hour is under "
         "`<events_prefix>/YYYY/MM/DD/HH/`. The one source of that prefix: staging, its "
-        "sensor, late detection and the routing of bucket notifications all read it here "
-        "when they run."
+        "sensor, late detection, the routing of bucket notifications and the local tooling "
+        "all read it here when they run."
     )
     songs_prefix: str = _doc(
         "Where the song catalogue's JSON files are in the bucket (in any folders below it); "

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from sparkify.local.generate.dataset import generate
-from sparkify.local.land import event_key, split_by_hour
-from sparkify.pipeline import partitions
+from sparkify.local.land import event_key, song_key, split_by_hour
+from sparkify.pipeline import partitions, settings
 from sparkify.pipeline.sql import render, statements
 from tests.integration.dagrun import dagbag, run_for_partition
 
@@ -59,7 +59,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def land_events(s3, bucket: str, dataset: dict, key: str) -> str:
     """Land one hour's lines under its hourly prefix; returns the object key."""
     part, name = dataset["parts"][key]
-    object_key = event_key(part.hour, name)
+    object_key = event_key(settings.current().events_prefix, part.hour, name)
     s3.put_object(Bucket=bucket, Key=object_key, Body=part.path.read_bytes())
     return object_key
 
@@ -68,7 +68,8 @@ def land_songs(s3, bucket: str, dataset: dict) -> int:
     out: Path = dataset["out"]
     songs = sorted((out / "song_data").rglob("*.json"))
     for path in songs:
-        s3.put_object(Bucket=bucket, Key=path.relative_to(out).as_posix(), Body=path.read_bytes())
+        key = song_key(settings.current().songs_prefix, out, path)
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
     return len(songs)
 
 
@@ -260,7 +261,7 @@ def test_events_delivered_twice_are_loaded_once(schema_ready, s3, bucket, landed
     assert read_once[1] == 0
 
     part, name = landed["parts"][key]
-    original = event_key(part.hour, name)
+    original = event_key(settings.current().events_prefix, part.hour, name)
     copy = original.rsplit("/", 1)[0] + "/redelivered-" + name
     s3.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": original})
     copied_lines = part.lines
@@ -308,10 +309,10 @@ def test_events_redelivered_under_another_hour_are_loaded_once(
 
     part, name = landed["parts"][first]
     later, _ = landed["parts"][second]
-    copy = event_key(later.hour, "redelivered-" + name)
-    s3.copy_object(
-        Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": event_key(part.hour, name)}
-    )
+    events_prefix = settings.current().events_prefix
+    original = event_key(events_prefix, part.hour, name)
+    copy = event_key(events_prefix, later.hour, "redelivered-" + name)
+    s3.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": original})
     chain(dags, second, ("stage_events", "model"))
 
     assert snapshot(conn, tables, exclude) == once

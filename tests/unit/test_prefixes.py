@@ -1,14 +1,16 @@
 """One source for where the data lands: the settings' ``events_prefix`` and ``songs_prefix``.
 
-Moved with ``SPARKIFY_EVENTS_PREFIX`` and ``SPARKIFY_SONGS_PREFIX``, every reader of the
-bucket follows: staging and its sensor, the routing of bucket notifications and late
-detection. An object under the old prefixes is neither staged nor routed. The DAGs are
-parsed before the variables are set: no prefix is fixed when a DAG file is parsed. S3 is
-moto's in-process mock; the warehouse is a mock.
+Moved with ``SPARKIFY_EVENTS_PREFIX`` and ``SPARKIFY_SONGS_PREFIX``, every reader and writer
+of the bucket follows: staging and its sensor, the routing of bucket notifications, late
+detection, and the local tooling (landing, the stack's bucket notifications). An object
+under the old prefixes is neither staged nor routed. The DAGs are parsed before the
+variables are set: no prefix is fixed when a DAG file is parsed. S3 is moto's in-process
+mock; the warehouse is a mock.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -181,3 +183,43 @@ def test_late_detection_lists_and_restages_the_prefixes_of_the_settings(dags, mo
         ("json_object", HOUR, "raw/songs/"),
     ]
     assert result["late_partitions"] == [KEY]
+
+
+def test_landing_and_the_stacks_notifications_follow_the_settings(moved, s3, tmp_path) -> None:
+    from sparkify.local.land import land
+    from sparkify.local.stack import notifications
+
+    source = tmp_path / "export"
+    (source / "log_data/2018/11").mkdir(parents=True)
+    (source / "song_data/A/B/C").mkdir(parents=True)
+    event = {"ts": int(datetime(2018, 11, 2, 13, 5, tzinfo=UTC).timestamp() * 1000)}
+    (source / "log_data/2018/11/2018-11-02-events.json").write_text(json.dumps(event))
+    (source / "song_data/A/B/C/TRLANDED.json").write_text('{"song_id": "S1"}')
+    land(source, bucket=BUCKET, s3_client=s3)
+    assert keys_under(s3, "raw/") == sorted(
+        [
+            NEW_EVENTS,
+            "raw/events/2018/11/02/13/2018-11-02-events.json",
+            NEW_SONG,
+            "raw/songs/A/B/C/TRLANDED.json",
+        ]
+    )
+    assert keys_under(s3, "log_data/") == [OLD_EVENTS]  # what the bucket held before
+    assert keys_under(s3, "song_data/") == [OLD_SONG]
+    assert notifications.data_prefixes() == ("raw/events/", "raw/songs/")
+    wanted = notifications.notification_configuration("arn", notifications.data_prefixes())
+    rules = [q["Filter"]["Key"]["FilterRules"][0] for q in wanted["QueueConfigurations"]]
+    assert [rule["Value"] for rule in rules] == ["raw/events/", "raw/songs/"]
+
+
+def test_the_stack_tooling_reads_the_settings_its_airflow_reads(clean_env, moved, tmp_path):
+    """The stack's processes run with its environment over this process's: the tooling
+    (landing in the demo, the live demo, the bucket's notifications) reads the same."""
+    from sparkify.local.stack.stack import Stack
+
+    stack = Stack(tmp_path / "state")
+    stack.init_config()
+    configured = stack.pipeline_settings()
+    assert configured.env == "local"
+    assert (configured.events_prefix, configured.songs_prefix) == ("raw/events", "raw/songs")
+    assert configured.bucket == stack.bucket
