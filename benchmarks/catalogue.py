@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.common import median, s3_client
+from sparkify.pipeline import settings as settings_module
 
 NEW_SONGS = 100
 CATALOGUES = (10_000, 1_000_000)
@@ -105,13 +106,14 @@ def run(stack, repeats: int = 3) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {}
     loaded = 0
     batch = 0
+    songs_root = settings_module.load().songs_root  # where stage_songs reads
     for size in CATALOGUES:
         grow_catalogue(conn, loaded + 1, size)
         loaded = size
         runs[str(size)] = []
         for _ in range(repeats):
             batch += 1
-            keys = [f"song_data/N/{batch}/TRNEW{batch}x{i}.json" for i in range(NEW_SONGS)]
+            keys = [f"{songs_root}N/{batch}/TRNEW{batch}x{i}.json" for i in range(NEW_SONGS)]
             for i, key in enumerate(keys):
                 s3.put_object(Bucket=stack.bucket, Key=key, Body=song_file(batch * 1000 + i))
             result = one_run(stack, keys, f"2018-11-02T{batch:02d}:00:00")

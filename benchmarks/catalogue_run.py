@@ -17,7 +17,7 @@ from benchmarks.common import s3_client
 from benchmarks.stage_one import peak_rss_kb
 from sparkify.pipeline import partitions
 from sparkify.pipeline import settings as settings_module
-from sparkify.pipeline.operators.stage import stage_window
+from sparkify.pipeline.operators.stage import source_pattern, stage_window
 from sparkify.pipeline.staging.objects import S3Objects
 
 
@@ -38,14 +38,15 @@ def main(dsn: str, bucket: str, keys_file: str, hour: str) -> None:
         keys = json.load(handle)
     source = S3Objects(s3_client(), bucket)
     window = partitions.parse_window(hour)
+    settings = settings_module.current()
     started = time.perf_counter()
     (stats,) = stage_window(
         "json_object",
         window,
-        "song_data/",
+        source_pattern("json_object", settings),
         source=source,
         db_hook=Hook(dsn),
-        settings=settings_module.current(),
+        settings=settings,
         log=logging.getLogger("benchmarks.catalogue"),
         song_keys=keys,
     )

@@ -2,9 +2,10 @@
 
 Owner: sparkify-data. Hourly (partition = the hour that just ended, `CronPartitionTimetable`,
 so `airflow backfill create --dag-id detect_landing` works for any past range). One task
-waits for the hour's prefix `log_data/YYYY/MM/DD/HH/`, or for the hour's grace period to
-pass when it is empty (an empty hour is legitimate), and on success emits the `landed`
-Asset for the hour's key; `stage_events` and `stage_songs` run for that key by themselves.
+waits for the hour's prefix `<events_prefix>/YYYY/MM/DD/HH/` (the setting `events_prefix`,
+`log_data` by default, the prefix staging reads), or for the hour's grace period to pass
+when it is empty (an empty hour is legitimate), and on success emits the `landed` Asset
+for the hour's key; `stage_events` and `stage_songs` run for that key by themselves.
 `landed` is the pipeline's one entry point: bucket notifications (`route_notifications`)
 and `sparkify backfill` start the same staging DAGs with an hour's key or a window's.
 With `SPARKIFY_INGEST=events` it is unscheduled (runs only by hand); `schedule` and `both`
@@ -19,13 +20,7 @@ from airflow.sdk import dag
 
 from sparkify.pipeline import ingest
 from sparkify.pipeline.assets import landed
-from sparkify.pipeline.dag_defaults import (
-    DEFAULT_ARGS,
-    EVENTS_PREFIX,
-    ON_FAILURE,
-    RUN_DEADLINE,
-    START_DATE,
-)
+from sparkify.pipeline.dag_defaults import DEFAULT_ARGS, ON_FAILURE, RUN_DEADLINE, START_DATE
 from sparkify.pipeline.operators.sensors import HourPrefixSensor
 
 
@@ -41,10 +36,9 @@ from sparkify.pipeline.operators.sensors import HourPrefixSensor
     doc_md=__doc__,
 )
 def detect_landing():
-    # The sensor itself carries the outlet: one task process an hour, not two.
-    HourPrefixSensor(
-        task_id="wait_for_events", prefix=EVENTS_PREFIX, poke_interval=60, outlets=[landed]
-    )
+    # The sensor itself carries the outlet: one task process an hour, not two. Its prefix
+    # comes from the settings when it pokes, as staging's does.
+    HourPrefixSensor(task_id="wait_for_events", poke_interval=60, outlets=[landed])
 
 
 detect_landing()

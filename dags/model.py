@@ -1,12 +1,14 @@
-"""Load the star schema for one hour: `songplays`, `users`, `songs`, `artists`, `time`.
+"""Load the star schema for a window of hours: `songplays`, `users`, `songs`, `artists`, `time`.
 
-Owner: sparkify-data. Runs once per partition when both `staged_events` and `staged_songs`
-have an event for it. One task, `load_star_schema`, runs the five loads (songs, artists,
-songplays, time, users) in that order in one transaction: `songplays` for the hour is
-deleted and inserted, dimensions are upserted (param `dimension_mode`: upsert,
-truncate_insert or append), and plays that matched no song are matched again when new
-songs arrive. One task rather than five: the hour is applied whole or not at all, and on a
-small machine each task process costs more than the SQL it runs.
+Owner: sparkify-data. Runs once per partition key when both `staged_events` and
+`staged_songs` have an event for it: one hour, or the window of hours a backfill staged in
+one run (`2018-11-13T00:00:00/2018-11-14T00:00:00`). One task, `load_star_schema`, runs the
+five loads (songs, artists, songplays, time, users) in that order in one transaction:
+`songplays` for the window is deleted and inserted (each row keeps its own hour), dimensions
+are upserted (param `dimension_mode`: upsert, truncate_insert or append), and plays that
+matched no song are matched again when new songs arrive. One task rather than five: the
+window is applied whole or not at all, and on a small machine each task process costs more
+than the SQL it runs.
 When it fails: the transaction is rolled back, so nothing partial is left; the log names
 the file and statement. Fix and clear the task, or re-run the partition with
 `sparkify backfill --dag model`.

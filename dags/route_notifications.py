@@ -5,10 +5,11 @@ Owner: sparkify-data. Scheduled by an `AssetWatcher` on the SQS queue the bucket
 deletes from the queue) is an event of the `bucket_notifications` Asset, and each run reads
 every message of the events it was triggered by, and of any later event no run consumed
 (Airflow 3.3.2 can leave a batch that arrives while a run is busy to no run). Events objects
-name their hour by their prefix `log_data/YYYY/MM/DD/HH/`; several objects of one hour make
-one key. Song files alone start staging for the hour S3 saw them. The keys are emitted on
-`landed` (`add_partitions`), so `stage_events` and `stage_songs` run for those hours within
-seconds, then `model` and `quality` by their Assets. S3's test event is ignored; a message
+name their hour by their prefix `<events_prefix>/YYYY/MM/DD/HH/` (the prefix staging reads,
+from the settings); several objects of one hour make one key. Song files alone start
+staging for the hour S3 saw them. The keys are emitted on `landed` (`add_partitions`), so
+`stage_events` and `stage_songs` run for those hours within seconds, then `model` and
+`quality` by their Assets. S3's test event is ignored; a message
 that is not understood is logged with its body and dropped; nothing to stage skips the task.
 Unscheduled with `SPARKIFY_INGEST=schedule`.
 When it fails: the task log lists every message and what became of it. The messages are off

@@ -4,10 +4,11 @@ Owner: sparkify-data. Runs for each partition key of `landed` (from `detect_land
 hour, or bucket notifications), or started by hand or by `sparkify backfill` with any key:
 an hour `2018-11-13T05:00:00` or a window `2018-11-13T00:00:00/2018-11-14T00:00:00`. Each
 hour of the key is staged on its own, in its own transaction, from its prefix
-`log_data/YYYY/MM/DD/HH/` (an empty hour stages zero rows), exactly as an hourly run would;
-then the `announce` task emits `staged_events` for the run's key, in the one-slot pool
-`sparkify_announce` (so that it and `staged_songs` never commit at once, which Airflow 3.3.2
-can turn into a `model` run that never starts: apache/airflow#71070).
+`<events_prefix>/YYYY/MM/DD/HH/` (the setting `events_prefix`, `log_data` by default; an
+empty hour stages zero rows), exactly as an hourly run would; then the `announce` task
+emits `staged_events` for the run's key, in the one-slot pool `sparkify_announce` (so that
+it and `staged_songs` never commit at once, which Airflow 3.3.2 can turn into a `model` run
+that never starts: apache/airflow#71070).
 Objects that land in an hour's prefix after it was staged are found by `restage_late`.
 When it fails: read the stage task's log (it names the object and line); rejected lines are
 in `staging_rejects` with their reason, counts in `staging_partitions`. Re-running a
@@ -22,7 +23,6 @@ from sparkify.pipeline.assets import landed, staged_events
 from sparkify.pipeline.dag_defaults import (
     ANNOUNCE_POOL,
     DEFAULT_ARGS,
-    EVENTS_PREFIX,
     ON_FAILURE,
     RUN_DEADLINE,
     START_DATE,
@@ -46,10 +46,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
 )
 def stage_events():
     StageJsonOperator(
-        task_id="stage_events",
-        source_prefix=EVENTS_PREFIX,
-        table="staging_events",
-        format="jsonl",
+        task_id="stage_events", table="staging_events", format="jsonl"
     ) >> AnnounceOperator(
         task_id="announce", staged_by="stage_events", outlets=[staged_events], pool=ANNOUNCE_POOL
     )

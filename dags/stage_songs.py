@@ -3,10 +3,11 @@
 Owner: sparkify-data. Runs for each partition key of `landed`, as `stage_events` does (an
 hour, or a window of hours when started by `sparkify backfill`), so that `model` for the key
 sees every song that had landed before it was staged. Song files carry no event time: each
-run loads whatever objects under `song_data/` the load ledger has not seen (or saw with
-another ETag), recorded under the key's first hour (its other hours record nothing new); then
-the `announce` task emits `staged_songs` for its key (zero rows when nothing is new), in the
-one-slot pool `sparkify_announce`, as `stage_events` does.
+run loads whatever objects under `<songs_prefix>/` (the setting `songs_prefix`, `song_data`
+by default) the load ledger has not seen (or saw with another ETag), recorded under the
+key's first hour (its other hours record nothing new); then the `announce` task emits
+`staged_songs` for its key (zero rows when nothing is new), in the one-slot pool
+`sparkify_announce`, as `stage_events` does.
 When it fails: the log names the object; rejected files are in `staging_rejects`.
 """
 
@@ -20,7 +21,6 @@ from sparkify.pipeline.dag_defaults import (
     DEFAULT_ARGS,
     ON_FAILURE,
     RUN_DEADLINE,
-    SONGS_PREFIX,
     START_DATE,
 )
 from sparkify.pipeline.operators.announce import AnnounceOperator
@@ -40,10 +40,7 @@ from sparkify.pipeline.operators.stage import StageJsonOperator
 )
 def stage_songs():
     StageJsonOperator(
-        task_id="stage_songs",
-        source_prefix=SONGS_PREFIX,
-        table="staging_songs",
-        format="json_object",
+        task_id="stage_songs", table="staging_songs", format="json_object"
     ) >> AnnounceOperator(
         task_id="announce", staged_by="stage_songs", outlets=[staged_songs], pool=ANNOUNCE_POOL
     )

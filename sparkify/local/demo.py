@@ -342,9 +342,17 @@ def land_data(
     # Every PUT carries Content-MD5, which the endpoint checks; no CRC32 besides it, to
     # compute here and to store and check there (a fifth of a small PUT's cost).
     s3 = stack.s3_client(Config(request_checksum_calculation="when_required"))
+    configured = stack.pipeline_settings()  # where the stack's staging reads
     with notifications.suspended(stack.s3_url, stack.bucket):
         return land(
-            source, bucket=stack.bucket, s3_client=s3, date_from=first, date_to=last, stop=stop
+            source,
+            bucket=stack.bucket,
+            s3_client=s3,
+            date_from=first,
+            date_to=last,
+            stop=stop,
+            events_prefix=configured.events_prefix,
+            songs_prefix=configured.songs_prefix,
         )
 
 

@@ -1,13 +1,16 @@
 """``sparkify land``: put a data set in the original export layout into S3, hour by hour.
 
-The export has one log file per UTC day; the pipeline reads hourly prefixes, the
-layout Kinesis Firehose writes. Landing splits each daily file by the UTC hour
-of every line's ``ts`` into ``log_data/YYYY/MM/DD/HH/<file name>``, lines
+The export has one log file per UTC day under ``log_data/``; the pipeline reads hourly
+prefixes, the layout Kinesis Firehose writes. Landing splits each daily file by the UTC
+hour of every line's ``ts`` into ``<events_prefix>/YYYY/MM/DD/HH/<file name>``, lines
 unchanged and in their original order, each ending in ``\\n``. A line whose time
 cannot be read (not JSON, not an object, no usable ``ts``) is not dropped: it
 goes, unchanged, to hour 00 of the file's day, where staging rejects it with a
 reason. Blank lines are not records and are left out; an empty file lands
-nothing. Song files and ``log_json_path.json`` keep their relative keys.
+nothing. Song files keep their path below the export's ``song_data/``, under
+``<songs_prefix>/``. Both prefixes are the pipeline's settings (``events_prefix``,
+``songs_prefix``: ``config/<env>.toml``, ``SPARKIFY_EVENTS_PREFIX``,
+``SPARKIFY_SONGS_PREFIX``), so what lands is where staging reads.
 
 Landing is idempotent: an object whose MD5 matches what is already in the
 bucket is not uploaded again. Each daily file is split through per-hour temp
@@ -30,10 +33,13 @@ from typing import Any
 
 import msgspec
 
+from sparkify.pipeline import partitions
 from sparkify.pipeline.timeparse import coerce_int, hour_of_ms
 
 BOM = b"\xef\xbb\xbf"
-JSONPATHS_KEY = "log_json_path.json"
+# The export's folders, whatever the bucket's prefixes.
+EXPORT_EVENTS = "log_data"
+EXPORT_SONGS = "song_data"
 DAY_FILE = re.compile(r"(\d{4})-(\d{2})-(\d{2})-events.*\.json")
 # Single PUTs below this size, so an object's ETag is the MD5 of its bytes (S3's limit).
 SINGLE_PUT_LIMIT = 5 * 1024**3
@@ -86,9 +92,9 @@ def file_day(path: Path) -> date | None:
         return None
 
 
-def event_key(hour: datetime, file_name: str) -> str:
-    """``log_data/YYYY/MM/DD/HH/<file name>``."""
-    return f"log_data/{hour:%Y/%m/%d/%H}/{file_name}"
+def event_key(events_prefix: str, hour: datetime, file_name: str) -> str:
+    """``<events_prefix>/YYYY/MM/DD/HH/<file name>``, in the prefix staging reads."""
+    return partitions.events_prefix(events_prefix, hour) + file_name
 
 
 @dataclass
@@ -266,7 +272,7 @@ def log_files(
 ) -> tuple[list[tuple[Path, date]], list[Path]]:
     """Daily log files under ``source/log_data`` within the dates, and files without a day."""
     selected, unnamed = [], []
-    for path in sorted((source / "log_data").rglob("*.json")):
+    for path in sorted((source / EXPORT_EVENTS).rglob("*.json")):
         day = file_day(path)
         if day is None:
             unnamed.append(path)
@@ -284,19 +290,31 @@ def land(
     date_to: date | None = None,
     progress: bool = False,
     stop: threading.Event | None = None,
+    events_prefix: str | None = None,
+    songs_prefix: str | None = None,
 ) -> dict:
     """Land the data set at ``source`` in ``bucket``; returns counts.
 
-    :param source: a directory with ``log_data/``, ``song_data/`` and ``log_json_path.json``
+    :param source: a directory with ``log_data/`` and ``song_data/``
     :param s3_client: a boto3 S3 client
     :param date_from: first day of log files to land (inclusive; songs always all)
     :param date_to: last day of log files to land (inclusive)
     :param progress: show progress bars on stderr
     :param stop: when set, the landing raises ``LandingStopped`` before its next object
+    :param events_prefix: the events' root in the bucket; default: the settings' (this
+        process's environment, as ``sparkify.pipeline.settings.load`` reads it)
+    :param songs_prefix: the songs' root in the bucket; default: the settings'
     """
+    if events_prefix is None or songs_prefix is None:
+        from sparkify.pipeline import settings
+
+        configured = settings.load()
+        events_prefix = configured.events_prefix if events_prefix is None else events_prefix
+        songs_prefix = configured.songs_prefix if songs_prefix is None else songs_prefix
+    songs_root = partitions.data_root(songs_prefix)
     source = Path(source)
     files, unnamed = log_files(source, date_from, date_to)
-    songs = sorted((source / "song_data").rglob("*.json"))
+    songs = sorted((source / EXPORT_SONGS).rglob("*.json"))
     started = time.monotonic()
     uploader = _Uploader(s3_client, bucket, stop)
     report: dict[str, Any] = {
@@ -312,15 +330,15 @@ def land(
         events_bar = bars.add("log files (bytes)", sum(p.stat().st_size for p, _ in files))
         songs_bar = bars.add(f"{len(songs)} song files", sum(p.stat().st_size for p in songs))
         for path, day in files:
-            _land_log_file(path, day, uploader, report, source)
+            _land_log_file(path, day, uploader, report, source, events_prefix)
             bars.advance(events_bar, path.stat().st_size)
         report["song_files"] = len(songs)
-        listing = uploader.listing("song_data/") if songs else {}
+        listing = uploader.listing(songs_root) if songs else {}
 
         def put_song(path: Path) -> int:
             uploader.check_stop()
             data = path.read_bytes()
-            uploader.put_bytes(data, path.relative_to(source).as_posix(), listing)
+            uploader.put_bytes(data, song_key(songs_root, source, path), listing)
             return len(data)
 
         # Thousands of small PUTs: overlap their round trips, one thread per connection of
@@ -330,10 +348,6 @@ def land(
             for size in pool.map(put_song, songs):
                 bars.advance(songs_bar, size)
         report["objects"] += len(songs)
-        jsonpaths = source / JSONPATHS_KEY
-        if jsonpaths.is_file():
-            uploader.put_bytes(jsonpaths.read_bytes(), JSONPATHS_KEY)
-            report["objects"] += 1
     report |= {
         "uploaded": uploader.uploaded,
         "unchanged": uploader.unchanged,
@@ -343,7 +357,16 @@ def land(
     return report
 
 
-def _land_log_file(path: Path, day: date, uploader: _Uploader, report: dict, source: Path) -> None:
+def song_key(songs_prefix: str, source: Path, path: Path) -> str:
+    """The key of the export's song file ``path``: its path below ``source/song_data``,
+    under ``<songs_prefix>/``."""
+    below = path.relative_to(Path(source) / EXPORT_SONGS).as_posix()
+    return partitions.data_root(songs_prefix) + below
+
+
+def _land_log_file(
+    path: Path, day: date, uploader: _Uploader, report: dict, source: Path, events_prefix: str
+) -> None:
     report["files"] += 1
     with tempfile.TemporaryDirectory(prefix="sparkify-land-") as workdir:
         split = split_by_hour(path, day, Path(workdir))
@@ -355,7 +378,7 @@ def _land_log_file(path: Path, day: date, uploader: _Uploader, report: dict, sou
 
         def put_part(part: HourPart) -> None:
             uploader.check_stop()
-            key = event_key(part.hour, path.name)
+            key = event_key(events_prefix, part.hour, path.name)
             uploader.put_file(part.path, key, part.md5.hexdigest(), part.size)
 
         # A day's 24 hour objects in parallel too (a HEAD and a PUT each).

@@ -5,7 +5,7 @@ how fresh the star schema is behind them.
    watches), runs ``setup`` and unpauses the DAGs.
 2. Generates a pool of events and song files (``sparkify generate``, one day) and, for
    ``--minutes``, lands an object every ``--interval`` seconds into the current hour's
-   prefix (``log_data/YYYY/MM/DD/HH/live-NNNN.json``): the next few events of the pool,
+   prefix (``<events_prefix>/YYYY/MM/DD/HH/live-NNNN.json``): the next few events of the pool,
    their ``ts`` set to the moment they are sent; and, now and then, a new song file. No
    command starts anything: the bucket's notifications do, through the chain.
 3. Shows the rows of ``staging_events`` as they arrive, then waits for the chain to check
@@ -146,7 +146,10 @@ def land_live(
     echo: Callable[[str], None],
 ) -> list[Landed]:
     """An object every ``interval`` seconds for ``minutes``; the staged rows shown meanwhile."""
+    from sparkify.local.land import song_key
+
     s3 = stack.s3_client()
+    configured = stack.pipeline_settings()  # where the stack's staging reads
     landed: list[Landed] = []
     stop = time.monotonic() + options.minutes * 60
     seq = 0
@@ -157,14 +160,14 @@ def land_live(
             seq += 1
             batch = events[(seq - 1) * EVENTS_PER_OBJECT : seq * EVENTS_PER_OBJECT]
             now = datetime.now(UTC)
-            key = f"{partitions.events_prefix('log_data', now)}live-{seq:04d}.json"
+            key = f"{partitions.events_prefix(configured.events_prefix, now)}live-{seq:04d}.json"
             s3.put_object(Bucket=stack.bucket, Key=key, Body=live_lines(batch, now))
             hour = now.replace(minute=0, second=0, microsecond=0)
             landed.append(Landed(key, partitions.format_key(hour), datetime.now(UTC), len(batch)))
             if seq % SONG_EVERY == 1 and seq // SONG_EVERY < len(songs):
                 path = songs[seq // SONG_EVERY]
-                song_key = path.relative_to(root).as_posix()
-                s3.put_object(Bucket=stack.bucket, Key=song_key, Body=path.read_bytes())
+                key_of_song = song_key(configured.songs_prefix, root, path)
+                s3.put_object(Bucket=stack.bucket, Key=key_of_song, Body=path.read_bytes())
                 landed[-1].song = True
             echo(f"{now:%H:%M:%S} landed {key} ({len(batch)} events)")
             next_at += options.interval

@@ -16,8 +16,8 @@ DEFAULT_ARGS = {
     "email_on_failure": False,
 }
 HOURLY = "0 * * * *"
-EVENTS_PREFIX = "log_data/%Y/%m/%d/%H/"
-SONGS_PREFIX = "song_data/"
+# No prefixes here: where the events and song files land is the settings' events_prefix and
+# songs_prefix, read by the tasks at run time (Settings.events_hour_pattern, songs_root).
 USER_DEFINED_FILTERS = JINJA_FILTERS
 # Every DAG's on_failure_callback: one alert per failed run (a partition and DAG), after
 # the retries; where it goes is configuration read when it is sent (sparkify.pipeline.alerts).

@@ -14,7 +14,8 @@ A message body is one of:
 
 Anything else cannot be understood: it is reported (with its body) and dropped, never
 raised, so one bad message never holds up the others. Events objects name their hour by
-their prefix (``log_data/YYYY/MM/DD/HH/``); several objects of one hour give one key. Song
+their prefix, the one staging reads (``<events_prefix>/YYYY/MM/DD/HH/``,
+``partitions.events_hour``); several objects of one hour give one key. Song
 files carry no event time: they need a key only when the batch has no events hour (every
 staging run loads all new song files), and then take the hour S3 saw the first of them.
 """
@@ -22,7 +23,6 @@ staging run loads all new song files), and then take the hour S3 saw the first o
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -223,17 +223,14 @@ class Router:
     """Turns messages into partition keys for one bucket and its two prefixes.
 
     :param bucket: the source bucket; notifications of other buckets are ignored
-    :param events_prefix: the events' root, ``log_data``
-    :param songs_prefix: the songs' root, ``song_data``
+    :param events_prefix: the events' root, the setting ``events_prefix`` (``log_data``)
+    :param songs_prefix: the songs' root, the setting ``songs_prefix`` (``song_data``)
     """
 
     def __init__(self, *, bucket: str, events_prefix: str, songs_prefix: str) -> None:
         self.bucket = bucket
-        self.events_root = events_prefix.strip("/") + "/"
-        self.songs_root = songs_prefix.strip("/") + "/"
-        self._hour = re.compile(
-            re.escape(self.events_root) + r"(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/].*"
-        )
+        self.events_root = partitions.data_root(events_prefix)
+        self.songs_root = partitions.data_root(songs_prefix)
 
     def route(self, messages: Iterable[Mapping[str, Any]], *, now: datetime) -> Routing:
         """The keys of the hours that ``messages`` announce objects in (``now``: the hour
@@ -282,7 +279,7 @@ class Router:
         elif not key.endswith(".json"):
             routing.ignored.append((key, "not a .json object (staging reads only those)"))
         elif key.startswith(self.events_root):
-            hour = self._events_hour(key)
+            hour = partitions.events_hour(self.events_root, key)
             if hour is None:
                 routing.ignored.append((key, f"not under {self.events_root}YYYY/MM/DD/HH/"))
             else:
@@ -292,15 +289,6 @@ class Router:
             song_times.append(notice.time or now)
         else:
             routing.ignored.append((key, "outside the events and songs prefixes"))
-
-    def _events_hour(self, key: str) -> datetime | None:
-        match = self._hour.fullmatch(key)
-        if match is None:
-            return None
-        try:
-            return datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
-        except ValueError:  # 2018/13/40/25
-            return None
 
 
 def _hour_of(moment: datetime) -> datetime:

@@ -147,9 +147,53 @@ def longest_windows(start: datetime, end: datetime) -> list[Window]:
     return windows
 
 
+# Under the events' root, each hour's objects land in a prefix of their own, the layout
+# Kinesis Firehose writes: <events_prefix>/YYYY/MM/DD/HH/.
+HOUR_LAYOUT = "%Y/%m/%d/%H/"
+
+
+def data_root(prefix: str) -> str:
+    """A data set's root (the setting ``events_prefix`` or ``songs_prefix``) as its object keys
+    begin: ``log_data`` and ``/log_data/`` are both ``log_data/``."""
+    return prefix.strip("/") + "/"
+
+
+def events_hour_pattern(root: str) -> str:
+    """Where the events of an hour land, as a strftime pattern of the hour:
+    ``<root>/%Y/%m/%d/%H/``, ``root`` being the setting ``events_prefix`` (``log_data``).
+
+    The one place the hour layout is derived: staging, its sensor, late detection, the
+    routing of bucket notifications and the local tooling all go through it.
+    """
+    return data_root(root).replace("%", "%%") + HOUR_LAYOUT
+
+
 def events_prefix(root: str, hour: datetime) -> str:
-    """The hourly prefix events of ``hour`` land under: ``log_data/YYYY/MM/DD/HH/``."""
-    return f"{root.rstrip('/')}/{hour:%Y/%m/%d/%H}/"
+    """The prefix the events of ``hour`` land under: ``log_data/YYYY/MM/DD/HH/``."""
+    return hour.strftime(events_hour_pattern(root))
+
+
+def events_hour(root: str, key: str) -> datetime | None:
+    """The hour whose prefix (``events_prefix(root, hour)``) holds the object ``key``, or
+    None when ``key`` lies outside every hour's prefix. An object may sit in a folder below
+    the hour's prefix (staging lists the prefix whole), not in one with an empty name."""
+    base = data_root(root)
+    if not key.startswith(base):
+        return None
+    depth = HOUR_LAYOUT.count("/")
+    parts = key[len(base) :].split("/", depth)
+    if len(parts) <= depth:
+        return None
+    try:
+        hour = datetime.strptime("/".join(parts[:depth]) + "/", HOUR_LAYOUT)
+    except ValueError:  # 2018/13/40/25, or not digits at all
+        return None
+    hour = hour.replace(tzinfo=UTC)
+    prefix = events_prefix(root, hour)
+    # The round trip refuses what strptime is lenient about (2018/1/3/5/, " 5").
+    if not key.startswith(prefix) or key[len(prefix) : len(prefix) + 1] in ("", "/"):
+        return None
+    return hour
 
 
 def sql_literal(hour: datetime) -> str:

@@ -71,7 +71,9 @@ ASCII_SPACE = " \t\n\v\f\r"
 
 log = logging.getLogger(__name__)
 
-# (JSON key, staging column, kind), in the order of config/log_json_path.json.
+# (JSON key, staging column, kind). A row's values come in this order (EVENT_COLUMNS), on
+# both warehouses; _CleanEvent declares its fields in the same order, since the fast path
+# returns its tuple as the row.
 EVENT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("artist", "artist", "text"),
     ("auth", "auth", "text"),
@@ -120,7 +122,8 @@ SONG_TEXT_WIDTHS = {
 EVENT_REQUIRED = frozenset({"ts", "sessionId", "itemInSession", "page"})
 EVENT_COLUMNS = tuple(column for _, column, _ in EVENT_FIELDS)
 
-# Song files load with JSON 'auto' on Redshift: columns are named as the keys.
+# Song files hold one JSON object each; every key goes to the column of its own name, by the
+# same rules as the events on both warehouses.
 SONG_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("song_id", "song_id", "text"),
     ("num_songs", "num_songs", "int32"),

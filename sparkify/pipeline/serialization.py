@@ -49,9 +49,14 @@ def is_serialization_failure(exc: BaseException) -> bool:
 
 
 def delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait before attempt ``attempt + 1``: exponential, with full jitter."""
+    """Seconds to wait before attempt ``attempt + 1``: exponential, with full jitter.
+
+    Anywhere from 0 to the ceiling, ``FIRST_DELAY_S`` doubled with each attempt up to
+    ``MAX_DELAY_S``: transactions aborted by one conflict spread their retries over the whole
+    interval rather than meeting again at its far half.
+    """
     ceiling = min(MAX_DELAY_S, FIRST_DELAY_S * 2 ** (attempt - 1))
-    return (rng or random).uniform(ceiling / 2, ceiling)
+    return (rng or random).uniform(0, ceiling)
 
 
 def retrying(

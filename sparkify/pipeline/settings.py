@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sparkify.pipeline import partitions
 from sparkify.pipeline.resources import resource_dir
 from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
 
@@ -65,10 +66,14 @@ class Settings:
     )
     events_prefix: str = _doc(
         "Where the event logs are in the bucket; each hour is under "
-        "`<events_prefix>/YYYY/MM/DD/HH/`."
+        "`<events_prefix>/YYYY/MM/DD/HH/`. The one source of that prefix: staging, its "
+        "sensor, late detection, the routing of bucket notifications and the local tooling "
+        "all read it here when they run."
     )
-    songs_prefix: str = _doc("Where the song catalogue's JSON files are in the bucket.")
-    jsonpaths_key: str = _doc("Unused.")
+    songs_prefix: str = _doc(
+        "Where the song catalogue's JSON files are in the bucket (in any folders below it); "
+        "read by the same as `events_prefix`."
+    )
     grace_minutes: int = _doc(
         "How long after an hour ends its prefix may still receive objects; past it, an "
         "empty hour completes with zero rows instead of waiting on the sensor."
@@ -115,6 +120,17 @@ class Settings:
     )
 
     @property
+    def events_hour_pattern(self) -> str:
+        """Where an hour's events land, as a strftime pattern of the hour:
+        ``<events_prefix>/%Y/%m/%d/%H/`` (``partitions.events_hour_pattern``)."""
+        return partitions.events_hour_pattern(self.events_prefix)
+
+    @property
+    def songs_root(self) -> str:
+        """Where song files land: ``<songs_prefix>/``, any folders below it."""
+        return partitions.data_root(self.songs_prefix)
+
+    @property
     def manifests(self) -> tuple[str, str]:
         """The bucket and the key prefix (ending in ``/``) of the COPY manifests."""
         if not self.manifest_prefix:
@@ -131,7 +147,7 @@ class Settings:
             raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
         if not _BUCKET.fullmatch(self.bucket):
             raise SettingsError(f"bucket {self.bucket!r} is not a valid S3 bucket name")
-        for name in ("events_prefix", "songs_prefix", "jsonpaths_key"):
+        for name in ("events_prefix", "songs_prefix"):
             value = getattr(self, name)
             if not _PREFIX.fullmatch(value) or ".." in value:
                 raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
@@ -184,7 +200,7 @@ class Settings:
         if bucket != self.bucket:
             return
         for name in ("events_prefix", "songs_prefix"):  # manifests are no data
-            data = getattr(self, name).strip("/") + "/"
+            data = partitions.data_root(getattr(self, name))
             for written in (f"{prefix}events/", f"{prefix}songs/"):
                 if written.startswith(data) or data.startswith(written):
                     raise SettingsError(f"{where} overlaps the data prefix {name} {data!r}")

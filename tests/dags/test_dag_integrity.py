@@ -1,6 +1,6 @@
 """DAG integrity: every DAG parses as the dag-processor parses it, with the agreed wiring.
 
-Schedules, retries, tags and docs as DESIGN.md agrees them; no cycles; and no work at import
+Schedules, retries, tags and docs as the pipeline agrees them; no cycles; and no work at import
 time: parsing the DAG files opens no connection and reads no file but Python modules.
 """
 
@@ -235,9 +235,18 @@ def test_detect_landing_is_one_sensor_that_emits_landed(dags) -> None:
     (sensor,) = dag.tasks
     assert isinstance(sensor, S3KeySensor)
     assert sensor.mode == "reschedule"
-    assert sensor.prefix == dags["stage_events"].get_task("stage_events").source_prefix
-    assert sensor.prefix == "log_data/%Y/%m/%d/%H/"
     assert sensor.outlets == [assets.landed]
+
+
+def test_no_dag_pins_a_prefix_of_the_bucket(dags) -> None:
+    """Where the data lands is the settings' events_prefix and songs_prefix, read by each
+    task at run time (tests/unit/test_prefixes.py): no task carries a prefix of its own."""
+    for dag in dags.values():
+        for task in dag.tasks:
+            for name in ("prefix", "source_prefix", "songs_prefix"):
+                assert not hasattr(task, name), f"{dag.dag_id}.{task.task_id}.{name}"
+    (sensor,) = dags["detect_landing"].tasks
+    assert sensor.bucket_key == ""  # the hour's prefix, set by each poke
 
 
 def test_staging_never_waits_on_a_sensor(dags) -> None:
@@ -256,7 +265,6 @@ def test_restage_late_runs_often_and_refires_both_staging_assets(dags) -> None:
     (task,) = dag.tasks
     assert isinstance(task, RestageLateHoursOperator)
     assert task.outlets == [assets.staged_events, assets.staged_songs]
-    assert task.source_prefix == "log_data/%Y/%m/%d/%H/"
 
 
 @pytest.mark.parametrize(

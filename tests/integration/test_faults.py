@@ -236,8 +236,7 @@ def postgres_target(stack, conn: psycopg.Connection) -> Target:
 
 
 def redshift_target(stack, port: int, database: str, s3, bucket: str) -> Target:
-    """A fresh database with the Redshift DDL applied through the rehearsal, and the
-    JSONPaths file COPY maps the events with in the bucket."""
+    """A fresh database with the Redshift DDL applied through the rehearsal."""
     conn = redshift_connect(stack, port, database)
     with conn.cursor() as cur:
         for sql in statements(render("schema/create_tables", "redshift")):

@@ -1,6 +1,6 @@
 """The partition contract through ``dag.test()``: re-runs, run order, late songs, redelivery.
 
-DESIGN.md: running any DAG for partition H any number of times, in any order relative to
+The contract: running any DAG for partition H any number of times, in any order relative to
 other partitions, leaves the warehouse exactly as one run would; unmatched plays are
 matched again when their songs arrive; the same events delivered twice are loaded once.
 Three consecutive hours of generated data are landed as ``sparkify land`` lands them.
@@ -19,9 +19,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sparkify.local.generate.dataset import JSONPATHS_FILE, generate
-from sparkify.local.land import JSONPATHS_KEY, event_key, split_by_hour
-from sparkify.pipeline import partitions
+from sparkify.local.generate.dataset import generate
+from sparkify.local.land import event_key, song_key, split_by_hour
+from sparkify.pipeline import partitions, settings
 from sparkify.pipeline.sql import render, statements
 from tests.integration.dagrun import dagbag, run_for_partition
 
@@ -59,7 +59,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def land_events(s3, bucket: str, dataset: dict, key: str) -> str:
     """Land one hour's lines under its hourly prefix; returns the object key."""
     part, name = dataset["parts"][key]
-    object_key = event_key(part.hour, name)
+    object_key = event_key(settings.current().events_prefix, part.hour, name)
     s3.put_object(Bucket=bucket, Key=object_key, Body=part.path.read_bytes())
     return object_key
 
@@ -68,18 +68,16 @@ def land_songs(s3, bucket: str, dataset: dict) -> int:
     out: Path = dataset["out"]
     songs = sorted((out / "song_data").rglob("*.json"))
     for path in songs:
-        s3.put_object(Bucket=bucket, Key=path.relative_to(out).as_posix(), Body=path.read_bytes())
+        key = song_key(settings.current().songs_prefix, out, path)
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
     return len(songs)
 
 
 @pytest.fixture
 def landed(s3, bucket, dataset) -> dict:
-    """The three hours' events and the JSONPaths file; songs are up to each test."""
+    """The three hours' events; songs are up to each test."""
     for key in dataset["hours"]:
         land_events(s3, bucket, dataset, key)
-    s3.put_object(
-        Bucket=bucket, Key=JSONPATHS_KEY, Body=(dataset["out"] / JSONPATHS_FILE).read_bytes()
-    )
     return dataset
 
 
@@ -263,7 +261,7 @@ def test_events_delivered_twice_are_loaded_once(schema_ready, s3, bucket, landed
     assert read_once[1] == 0
 
     part, name = landed["parts"][key]
-    original = event_key(part.hour, name)
+    original = event_key(settings.current().events_prefix, part.hour, name)
     copy = original.rsplit("/", 1)[0] + "/redelivered-" + name
     s3.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": original})
     copied_lines = part.lines
@@ -311,10 +309,10 @@ def test_events_redelivered_under_another_hour_are_loaded_once(
 
     part, name = landed["parts"][first]
     later, _ = landed["parts"][second]
-    copy = event_key(later.hour, "redelivered-" + name)
-    s3.copy_object(
-        Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": event_key(part.hour, name)}
-    )
+    events_prefix = settings.current().events_prefix
+    original = event_key(events_prefix, part.hour, name)
+    copy = event_key(events_prefix, later.hour, "redelivered-" + name)
+    s3.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": original})
     chain(dags, second, ("stage_events", "model"))
 
     assert snapshot(conn, tables, exclude) == once

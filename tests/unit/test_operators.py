@@ -230,7 +230,7 @@ def test_an_unknown_mode_from_params_is_refused_at_run_time(fresh_dags) -> None:
 )
 def test_stage_refuses_a_wrong_format_table_pair(fmt, table, message) -> None:
     with pytest.raises(ValueError, match=message):
-        StageJsonOperator(task_id="stage", source_prefix="x/", table=table, format=fmt)
+        StageJsonOperator(task_id="stage", table=table, format=fmt)
 
 
 LISTED = [
@@ -286,7 +286,6 @@ def stage_events_operator(**kwargs) -> StageJsonOperator:
 
     return StageJsonOperator(
         task_id="stage_events",
-        source_prefix="log_data/%Y/%m/%d/%H/",
         table="staging_events",
         format="jsonl",
         outlets=[staged_events],
@@ -326,7 +325,6 @@ def test_stage_songs_dispatches_to_redshift_with_the_songs_dataset() -> None:
 
     operator = StageJsonOperator(
         task_id="stage_songs",
-        source_prefix="song_data/",
         table="staging_songs",
         format="json_object",
         outlets=[staged_songs],
@@ -401,7 +399,7 @@ def poke(sensor: HourPrefixSensor, *, now: datetime, listed=(), grace_minutes="1
 
 
 def sensor(**kwargs) -> HourPrefixSensor:
-    return HourPrefixSensor(task_id="wait_for_events", prefix="log_data/%Y/%m/%d/%H/", **kwargs)
+    return HourPrefixSensor(task_id="wait_for_events", **kwargs)
 
 
 def test_sensor_succeeds_for_an_empty_past_hour_after_its_grace() -> None:
@@ -482,12 +480,15 @@ def test_quality_refuses_a_malicious_partition_key(fresh_dags, key, task_id) -> 
     assert "DROP" not in str(task.partition_clause)
 
 
-def test_stage_prefix_is_templated(fresh_dags) -> None:
-    task = fresh_dags["stage_events"].get_task("stage_events")
-    assert "source_prefix" in task.template_fields
-    task.render_template_fields(context())
-    # strftime of the partition hour happens at run time; Jinja leaves the pattern alone.
-    assert task.source_prefix == "log_data/%Y/%m/%d/%H/"
+def test_stage_prefixes_come_from_the_settings() -> None:
+    """Each data set's prefix, as a strftime pattern of the hour, from the settings alone."""
+    from sparkify.pipeline.operators.stage import source_pattern
+
+    assert source_pattern("jsonl", local_settings()) == "log_data/%Y/%m/%d/%H/"
+    assert source_pattern("json_object", local_settings()) == "song_data/"
+    moved = local_settings(SPARKIFY_EVENTS_PREFIX="raw/events/", SPARKIFY_SONGS_PREFIX="/raw/s")
+    assert source_pattern("jsonl", moved) == "raw/events/%Y/%m/%d/%H/"
+    assert source_pattern("json_object", moved) == "raw/s/"
 
 
 # -- reconciliation -----------------------------------------------------------------------
@@ -673,7 +674,6 @@ def test_the_staging_client_has_a_connection_for_each_fetching_thread(monkeypatc
     monkeypatch.setenv("AIRFLOW_CONN_AWS_POOLED", uri)
     op = StageJsonOperator(
         task_id="stage_songs",
-        source_prefix="song_data/",
         table="staging_songs",
         format="json_object",
         aws_conn_id="aws_pooled",

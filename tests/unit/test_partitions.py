@@ -4,6 +4,8 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sparkify.pipeline import partitions
 
@@ -89,3 +91,21 @@ def test_day_windows_cut_a_range_at_midnight() -> None:
         "2018-11-15T00:00:00/2018-11-15T03:00:00",
     ]
     assert sum(len(w) for w in windows) == 31
+
+
+@given(
+    hour=st.datetimes(
+        min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31, 23), timezones=st.just(UTC)
+    ).map(lambda moment: moment.replace(minute=0, second=0, microsecond=0)),
+    root=st.sampled_from(["log_data", "/log_data/", "raw/events", "a.b-c_d/e"]),
+)
+def test_an_hours_prefix_names_its_hour_back(hour: datetime, root: str) -> None:
+    """events_hour reads back what events_prefix writes: routing a key and staging its
+    hour agree on the one layout."""
+    prefix = partitions.events_prefix(root, hour)
+    assert prefix == hour.strftime(partitions.events_hour_pattern(root))
+    assert partitions.events_hour(root, prefix + "a.json") == hour
+    assert partitions.events_hour(root, prefix + "sub/a.json") == hour
+    assert partitions.events_hour(root, prefix) is None
+    assert partitions.events_hour(root, prefix + "/a.json") is None
+    assert partitions.events_hour("elsewhere", prefix + "a.json") is None

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from sparkify.pipeline import records
 from sparkify.pipeline.records import EVENT_COLUMNS, EventParser, Reject, SongParser, strip_line
 
 GOOD = {
@@ -163,3 +164,9 @@ def test_song_rules() -> None:
     no_id = {k: v for k, v in song.items() if k != "song_id"}
     assert parser.parse(json.dumps(no_id).encode()) == Reject("missing_field:song_id")
     assert parser.parse(b'[{"song_id": "x"}]') == Reject("not_object")
+
+
+def test_the_fast_path_declares_the_fields_in_the_rows_order() -> None:
+    """The fast path returns the decoded struct's tuple as the row: same order, same names."""
+    fields = tuple(key for key, _, _ in records.EVENT_FIELDS)
+    assert records._CleanEvent.__struct_fields__ == fields

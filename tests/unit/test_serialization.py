@@ -56,7 +56,7 @@ def test_the_work_is_retried_until_it_succeeds() -> None:
     assert retrying(work, sleep=waits.append) == "done"
     assert len(calls) == 3
     assert len(waits) == 2
-    assert all(w > 0 for w in waits)
+    assert all(w >= 0 for w in waits)
 
 
 def test_the_last_failure_is_raised() -> None:
@@ -87,7 +87,23 @@ def test_the_delay_grows_and_is_capped() -> None:
     import random
 
     rng = random.Random(1)
-    first = [serialization.delay(1, rng) for _ in range(50)]
-    late = [serialization.delay(12, rng) for _ in range(50)]
-    assert all(0.25 <= d <= 0.5 for d in first)
-    assert all(5.0 <= d <= serialization.MAX_DELAY_S for d in late)
+    first = [serialization.delay(1, rng) for _ in range(200)]
+    third = [serialization.delay(3, rng) for _ in range(200)]
+    late = [serialization.delay(12, rng) for _ in range(200)]
+    assert all(0 <= d <= serialization.FIRST_DELAY_S for d in first)
+    assert all(0 <= d <= 4 * serialization.FIRST_DELAY_S for d in third)
+    assert all(0 <= d <= serialization.MAX_DELAY_S for d in late)
+    assert max(late) > serialization.MAX_DELAY_S / 2 > max(first)
+
+
+def test_the_delay_is_full_jitter_anywhere_below_the_ceiling() -> None:
+    """Full jitter, not equal jitter: the waits cover the whole interval from 0 to the
+    ceiling, its lower half too, so retries aborted together do not meet again."""
+    import random
+
+    rng = random.Random(2)
+    late = [serialization.delay(12, rng) for _ in range(400)]
+    ceiling = serialization.MAX_DELAY_S
+    assert min(late) < ceiling * 0.1
+    assert sum(d < ceiling / 2 for d in late) > 100  # about half of them
+    assert max(late) > ceiling * 0.9

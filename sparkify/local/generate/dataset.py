@@ -7,7 +7,6 @@ Writes, under ``--out``:
   after the last line), from a simulation of listening sessions with a daily
   rhythm, so night hours are often empty;
 - ``song_data/A/B/C/TR….json``: the song catalogue, one object per file;
-- ``log_json_path.json``: Redshift's JSONPaths file for the logs;
 - ``generator_manifest.json``: options, totals, per-hour expected counts and,
   with ``--dirty``, every injected defect (see ``sparkify.local.generate.dirty``).
 
@@ -47,18 +46,6 @@ from sparkify.local.generate.sessions import (
 )
 
 MANIFEST = "generator_manifest.json"
-JSONPATHS_FILE = "log_json_path.json"
-LOG_FIELDS = (
-    "artist", "auth", "firstName", "gender", "itemInSession", "lastName", "length", "level",
-    "location", "method", "page", "registration", "sessionId", "song", "status", "ts",
-    "userAgent", "userId",
-)  # fmt: skip
-# The exporter's file: four-space indent, no newline at the end.
-JSONPATHS = (
-    '{\n    "jsonpaths": [\n'
-    + ",\n".join(f"        \"$['{name}']\"" for name in LOG_FIELDS)
-    + "\n    ]\n}"
-)
 
 
 def generate(
@@ -107,7 +94,6 @@ def generate(
         path = out / song.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(encode_json(song.as_export()), encoding="ascii")
-    (out / JSONPATHS_FILE).write_text(JSONPATHS, encoding="ascii")
     triples = {(s.title, s.artist_name, s.duration) for s in catalogue}
     off = build_off_catalogue(
         rng_songs, min(50_000, max(1_000, round(events_per_hour * 48))), catalogue
@@ -209,7 +195,7 @@ def _validate(*, days: int, events_per_hour: float, songs: int) -> None:
 
 def _prepare(out: Path, overwrite: bool) -> None:
     """Refuse to mix data sets; with ``overwrite`` remove only what a previous run wrote."""
-    ours = [out / "log_data", out / "song_data", out / JSONPATHS_FILE, out / MANIFEST]
+    ours = [out / "log_data", out / "song_data", out / MANIFEST]
     existing = [p for p in ours if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{out} already holds a data set ({existing[0].name}); use overwrite")

@@ -3,16 +3,18 @@
 moto delivers S3 event notifications to SQS itself (``moto/s3/notifications.py``) when the
 queue is in the bucket's region and account: both are moto's defaults here
 (``AWS_REGION``, ``MOTO_ACCOUNT``). The bucket notifies the queue of every ``.json`` object
-created under the events and songs prefixes, as the README's production setup does.
+created under the events and songs prefixes (the pipeline's settings ``events_prefix`` and
+``songs_prefix``), as the README's production setup does.
 Nothing here starts a process; ``Stack.up`` calls ``ensure`` once the endpoint answers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkify.local.stack.config import (
     AWS_REGION,
@@ -22,7 +24,9 @@ from sparkify.local.stack.config import (
     queue_url,
 )
 
-PREFIXES = ("log_data/", "song_data/")
+if TYPE_CHECKING:
+    from sparkify.pipeline.settings import Settings
+
 # Long enough for a routing run to be created from a batch; messages are deleted when
 # received, so this only matters to a consumer that fails between receiving and deleting.
 VISIBILITY_TIMEOUT_S = 60
@@ -32,12 +36,21 @@ def queue_arn(queue: str = QUEUE_NAME) -> str:
     return f"arn:aws:sqs:{AWS_REGION}:{MOTO_ACCOUNT}:{queue}"
 
 
-def notification_configuration(arn: str, prefixes: tuple[str, ...] = PREFIXES) -> dict[str, Any]:
+def data_prefixes(configured: Settings | None = None) -> tuple[str, str]:
+    """The roots the pipeline reads, ``("log_data/", "song_data/")`` by default: the settings'
+    ``events_prefix`` and ``songs_prefix`` (default: as this process's environment says)."""
+    from sparkify.pipeline import partitions, settings
+
+    configured = configured or settings.load()
+    return partitions.data_root(configured.events_prefix), configured.songs_root
+
+
+def notification_configuration(arn: str, prefixes: Sequence[str]) -> dict[str, Any]:
     """One queue configuration per prefix: object-created events of its ``.json`` objects."""
     return {
         "QueueConfigurations": [
             {
-                "Id": f"sparkify-{prefix.strip('/').replace('_', '-')}",
+                "Id": "sparkify-" + re.sub(r"[^A-Za-z0-9]+", "-", prefix.strip("/")),
                 "QueueArn": arn,
                 "Events": ["s3:ObjectCreated:*"],
                 "Filter": {
@@ -85,10 +98,20 @@ def clients(endpoint: str) -> tuple[Any, Any]:
     return boto3.client("s3", **common), boto3.client("sqs", **common)
 
 
-def ensure(endpoint: str, bucket: str, queue: str = QUEUE_NAME) -> tuple[str, bool]:
+def ensure(
+    endpoint: str,
+    bucket: str,
+    queue: str = QUEUE_NAME,
+    *,
+    prefixes: Sequence[str] | None = None,
+) -> tuple[str, bool]:
     """Create the queue if missing and point the bucket's notifications at it if they do not
     already; ``(queue URL, whether the bucket's configuration was written)``. Writing it
-    makes S3 send its test event, so an unchanged configuration is left alone."""
+    makes S3 send its test event, so an unchanged configuration is left alone.
+
+    :param prefixes: the prefixes whose objects are notified; default ``data_prefixes()``
+    """
+    prefixes = data_prefixes() if prefixes is None else prefixes
     s3, sqs = clients(endpoint)
     url = sqs.create_queue(
         QueueName=queue,
@@ -100,7 +123,7 @@ def ensure(endpoint: str, bucket: str, queue: str = QUEUE_NAME) -> tuple[str, bo
     expected = queue_url(endpoint, queue)
     if url != expected:
         raise RuntimeError(f"moto named the queue {url}, not {expected}")
-    wanted = notification_configuration(queue_arn(queue))
+    wanted = notification_configuration(queue_arn(queue), prefixes)
     current = s3.get_bucket_notification_configuration(Bucket=bucket)
     if _queue_rules(current) == _queue_rules(wanted):
         return url, False

@@ -53,6 +53,7 @@ from sparkify.local.stack.postgres import SERVER_USER, PostgresCluster
 
 if TYPE_CHECKING:
     from sparkify.control.api import ApiClient
+    from sparkify.pipeline.settings import Settings
 
 # What the stack (and the demo) keep in the state directory besides logs, run and airflow.
 OWN_FILES = ("stack.json", "stack.tmp", "stack.lock", "report.html")
@@ -101,8 +102,6 @@ class StackState:
             cfg["secrets"].setdefault(name, make())
         self._save_config(cfg)
         return cfg
-
-    _init_config = init_config  # the name tests/conftest.py used first
 
     def _save_config(self, cfg: dict[str, Any]) -> None:
         proc.private_dir(self.state_dir)
@@ -160,6 +159,14 @@ class StackState:
 
     def _process_env(self) -> dict[str, str]:
         return {**os.environ, **self.env(), **self.extra_env, "PYTHONUNBUFFERED": "1"}
+
+    def pipeline_settings(self) -> Settings:
+        """The pipeline's settings as the stack's Airflow processes read them (their
+        environment: the stack's over this process's), so that what the local tooling lands
+        and the bucket notifies is where staging reads (``events_prefix``, ``songs_prefix``)."""
+        from sparkify.pipeline import settings
+
+        return settings.load(environ=self._process_env())
 
     @property
     def api_url(self) -> str:

@@ -263,7 +263,8 @@ class BringUp(MetadataDatabase):
             s3, _sqs = notifications.clients(endpoint)
             s3.create_bucket(Bucket=cfg["bucket"])
             echo(f"s3: created bucket {cfg['bucket']}")
-        url, configured = notifications.ensure(endpoint, cfg["bucket"])
+        prefixes = notifications.data_prefixes(self.pipeline_settings())
+        url, configured = notifications.ensure(endpoint, cfg["bucket"], prefixes=prefixes)
         if configured:
             echo(f"s3: bucket {cfg['bucket']} notifies the SQS queue {url}")
 

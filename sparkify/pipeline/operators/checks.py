@@ -23,11 +23,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def hour_literal(key: str) -> str:
-    """Jinja filter: the partition key, one hour, as a SQL timestamp literal (strict)."""
-    return partitions.sql_literal(partitions.parse_key(key))
-
-
 def in_window(key: str, column: str) -> str:
     """Jinja filter: ``column`` within the run's window (an hour or a range), as SQL text.
 
@@ -42,10 +37,7 @@ def in_window(key: str, column: str) -> str:
     )
 
 
-hour_window = in_window  # the earlier name, for one hour
-
-
-JINJA_FILTERS = {"hour_literal": hour_literal, "hour_window": hour_window, "in_window": in_window}
+JINJA_FILTERS = {"in_window": in_window}
 
 
 def window_columns(window: partitions.Window | None) -> dict[str, Any]:

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowSkipException
 
 from sparkify.pipeline import partitions
-from sparkify.pipeline.operators.stage import StageJsonOperator, log_stats, stage_partition
+from sparkify.pipeline.operators.stage import (
+    StageJsonOperator,
+    log_stats,
+    source_pattern,
+    stage_partition,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -35,28 +40,26 @@ class RestageLateHoursOperator(StageJsonOperator):
     ledger recorded. Each late hour is staged again (events, and
     any new songs), then this task emits ``staged_events`` and ``staged_songs`` for exactly
     those partition keys, so ``model`` and ``quality`` run again for them by themselves.
-    With nothing late the task is skipped and emits nothing.
+    With nothing late the task is skipped and emits nothing. The hours' prefixes and the
+    songs' root come from the settings, as for staging (``source_pattern``).
 
-    :param songs_prefix: where song files land, staged along with each late hour
     :param lookback_hours: how far back to look; templated
     """
 
     template_fields: Sequence[str] = (*StageJsonOperator.template_fields, "lookback_hours")
 
-    def __init__(
-        self, *, songs_prefix: str, lookback_hours: int | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, lookback_hours: int | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("table", "staging_events")
         kwargs.setdefault("format", "jsonl")
         super().__init__(**kwargs)
-        self.songs_prefix = songs_prefix
         self.lookback_hours = lookback_hours
 
     def execute(self, context: Context) -> dict[str, Any]:
         settings, source, db_hook = self._clients()
+        events_pattern = source_pattern("jsonl", settings)
         hour = reference_hour(context)
         lookback = int(self.lookback_hours or settings.late_lookback_hours)
-        late = self.find_late_hours(hour, lookback, source, db_hook)
+        late = self.find_late_hours(hour, lookback, source, db_hook, events_pattern)
         if not late:
             raise AirflowSkipException(
                 f"no late objects in {partitions.format_key(hour)} "
@@ -78,8 +81,8 @@ class RestageLateHoursOperator(StageJsonOperator):
                     log=self.log,
                 )
                 for fmt, prefix in (
-                    ("jsonl", self.source_prefix),
-                    ("json_object", self.songs_prefix),
+                    ("jsonl", events_pattern),
+                    ("json_object", source_pattern("json_object", settings)),
                 )
             )
             log_stats(self.log, stats)
@@ -94,10 +97,10 @@ class RestageLateHoursOperator(StageJsonOperator):
         return {"late_partitions": keys, "stats": {k: v[0] for k, v in extras.items()}}
 
     def find_late_hours(
-        self, hour: datetime, lookback: int, source: Any, db_hook: Any
+        self, hour: datetime, lookback: int, source: Any, db_hook: Any, pattern: str
     ) -> list[datetime]:
         """``hour`` and the ``lookback`` hours before it that were staged with other objects
-        than their prefixes hold now."""
+        than their prefixes (``pattern``, a strftime pattern of the hour) hold now."""
         from sparkify.pipeline.staging.ledger import ledger_matches, run
 
         candidates = [hour - partitions.HOUR * n for n in range(lookback, -1, -1)]
@@ -115,7 +118,7 @@ class RestageLateHoursOperator(StageJsonOperator):
                 for candidate in candidates:
                     if partitions.naive_utc(candidate) not in staged:
                         continue  # never staged: its own run will take it, not late
-                    objects = source.list(candidate.strftime(self.source_prefix))
+                    objects = source.list(candidate.strftime(pattern))
                     if not ledger_matches(cur, "events", objects, partitions.naive_utc(candidate)):
                         late.append(candidate)
             conn.rollback()

@@ -19,16 +19,16 @@ class HourPrefixSensor(S3KeySensor):
 
     Succeeds as soon as an object exists under the hour's prefix, or once the hour has ended
     and ``grace`` has passed with none: an empty hour is legitimate and must not hold up its
-    partition (a backfill over past empty hours never waits).
+    partition (a backfill over past empty hours never waits). The hour's prefix is the one
+    staging reads, from the settings at run time: ``<events_prefix>/YYYY/MM/DD/HH/``
+    (``Settings.events_hour_pattern``).
 
-    :param prefix: strftime pattern of the hour, e.g. ``log_data/%Y/%m/%d/%H/``
     :param grace: how long after the hour ends objects may still land; defaults to settings
     """
 
     def __init__(
         self,
         *,
-        prefix: str,
         grace: timedelta | None = None,
         aws_conn_id: str = AWS_CONN_ID,
         **kwargs: Any,
@@ -36,8 +36,8 @@ class HourPrefixSensor(S3KeySensor):
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 60)
         kwargs.setdefault("timeout", 6 * 3600)
-        super().__init__(bucket_key=prefix, wildcard_match=True, aws_conn_id=aws_conn_id, **kwargs)
-        self.prefix = prefix
+        # The key is the hour's prefix, known only when a poke has the settings and the hour.
+        super().__init__(bucket_key="", wildcard_match=True, aws_conn_id=aws_conn_id, **kwargs)
         self.grace = grace
 
     def poke(self, context: Context) -> bool:
@@ -46,7 +46,7 @@ class HourPrefixSensor(S3KeySensor):
         settings = settings_module.current()
         hour = partitions.parse_key(context["dag_run"].partition_key)
         self.bucket_name = self.bucket_name or settings.bucket
-        self.bucket_key = hour.strftime(self.prefix) + "*"
+        self.bucket_key = hour.strftime(settings.events_hour_pattern) + "*"
         if super().poke(context):
             return True
         grace = self.grace if self.grace is not None else timedelta(minutes=settings.grace_minutes)

@@ -26,6 +26,15 @@ FORMATS = {
 }
 
 
+def source_pattern(fmt: str, settings: Settings) -> str:
+    """Where the objects of the data set of format ``fmt`` land, as a strftime pattern of the
+    partition hour, from the settings: an hour's events under
+    ``<events_prefix>/%Y/%m/%d/%H/``, song files anywhere under ``<songs_prefix>/``."""
+    if FORMATS[fmt][1] == "events":
+        return settings.events_hour_pattern
+    return settings.songs_root.replace("%", "%%")
+
+
 def stage_partition(
     fmt: str,
     hour: datetime,
@@ -87,7 +96,7 @@ def stage_window(
     event time: their new or changed files are loaded under the window's first hour (as the
     first of a series of hourly runs would), and every later hour is recorded with nothing
     new. Which files: ``song_keys`` when bucket notifications announced them (no listing),
-    else whatever a listing of ``song_data/`` finds that the ledger has not loaded. A
+    else whatever a listing of the songs' root finds that the ledger has not loaded. A
     failure stops at the hour it hit: the hours before it are staged and recorded, and a
     re-run finds them unchanged in the ledger.
     """
@@ -165,27 +174,26 @@ class StageJsonOperator(BaseOperator):
 
     ``jsonl`` objects (event logs) replace the partition's rows with every line under the
     hour's prefix; ``json_object`` objects (song files) are loaded when new or changed since
-    the load ledger last saw them, wherever they landed. Rejected records go to
+    the load ledger last saw them, wherever they landed under the songs' root. Where both
+    are comes from the settings at run time (``events_prefix``, ``songs_prefix``:
+    ``source_pattern``), as for every reader of the bucket. Rejected records go to
     ``staging_rejects`` with their reason. The counts become the outlet Asset event's ``extra``.
 
     On PostgreSQL the objects are streamed through msgspec into ``COPY ... FROM STDIN``; on
     Redshift, Redshift's own ``COPY`` reads their lines with the configured IAM role, and SQL
     judges them with the same rules.
 
-    :param source_prefix: key prefix, as a strftime pattern of the partition hour
-        (``log_data/%Y/%m/%d/%H/``); templated
     :param table: target staging table (``staging_events`` or ``staging_songs``)
     :param format: ``jsonl`` (one record a line) or ``json_object`` (one record a file)
     :param bucket: source bucket; defaults to the environment's settings
     """
 
-    template_fields: Sequence[str] = ("source_prefix", "table", "bucket")
+    template_fields: Sequence[str] = ("table", "bucket")
     ui_color = "#e8f4fa"
 
     def __init__(
         self,
         *,
-        source_prefix: str,
         table: str,
         format: str,  # shadows the builtin: the parameter's documented name
         bucket: str | None = None,
@@ -198,7 +206,6 @@ class StageJsonOperator(BaseOperator):
             raise ValueError(f"format must be one of {sorted(FORMATS)}, not {format!r}")
         if FORMATS[format][0] != table:
             raise ValueError(f"format {format!r} stages into {FORMATS[format][0]}, not {table!r}")
-        self.source_prefix = source_prefix
         self.table = table
         self.format = format
         self.bucket = bucket
@@ -228,7 +235,7 @@ class StageJsonOperator(BaseOperator):
         per_hour = stage_window(
             self.format,
             window,
-            self.source_prefix,
+            source_pattern(self.format, settings),
             source=source,
             db_hook=db_hook,
             settings=settings,

@@ -262,12 +262,6 @@ def _write_ledger(
     bookkeeping.write_objects(cur, rows)
 
 
-def loaded_etags(conn: psycopg.Connection, dataset: str) -> dict[str, str]:
-    """The ledger's ETag of every object of ``dataset`` loaded so far."""
-    with conn.cursor() as cur:
-        return bookkeeping.loaded_objects(cur, dataset)
-
-
 def stage_songs(
     conn: psycopg.Connection,
     source: ObjectSource,
