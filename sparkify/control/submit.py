@@ -42,8 +42,9 @@ from sparkify.control.dags import ASSET_DAGS, STAGING_DAGS, BackfillError, dag_i
 from sparkify.control.ranges import bounds, expand_dags, hour_range, spell
 
 GRAINS = ("hour", "day", "range")
-# README, "Backfill": the fewest runs, the fastest by far; staging still commits hour by hour,
-# so a failure costs the re-run of model and quality for the window, not of its staging.
+# The fewest runs, the fastest by far (docs/operations/backfill.md, grains); staging still
+# commits hour by hour, so a failure costs the re-run of model and quality for the window,
+# not of its staging.
 DEFAULT_GRAIN = "range"
 MAX_DAYS_ENV = "SPARKIFY_BACKFILL_MAX_DAYS"
 # A year, a leap day included: a backfill of a whole year goes through, a typo in a year

@@ -1,5 +1,5 @@
 """The Airflow pools the DAGs use, and why: what `sparkify stack up` creates and a
-deployment creates once (README, Deployment). No Airflow import: the REST side reads it."""
+deployment creates once (docs/deployment.md). No Airflow import: the REST side reads it."""
 
 from __future__ import annotations
 

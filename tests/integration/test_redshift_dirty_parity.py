@@ -5,7 +5,7 @@ objects are then staged by ``sparkify.pipeline.staging.redshift`` through the Re
 rehearsal into a fresh database, hour by hour, and each partition's line accounting (read,
 staged, rejected, duplicate, coerced), its reject reasons and its schema drift are compared
 with PostgreSQL's. Where Redshift cannot know what PostgreSQL knows (the object and line a
-row or reject came from), the README's staging rules table says so; that is not compared.
+row or reject came from), the manual's staging rules say so (docs/staging.md); that is not compared.
 """
 
 # The fixtures imported from test_dirty_data are named as parameters, as pytest wants.

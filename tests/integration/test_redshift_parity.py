@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 
 CHAIN = ("stage_events", "stage_songs", "model", "quality")
 # What each path records per partition. Redshift's COPY does not say which object or line a
-# row came from (README, staging rules): staging_events' source_key and line_no differ.
+# row came from (docs/staging.md): staging_events' source_key and line_no differ.
 PARTITION_COUNTS = "dataset, partition_hour, objects, rows_read, rows_staged, rows_rejected"
 
 

@@ -376,7 +376,7 @@ def test_dialect_variants_override_the_shared_file() -> None:
 def test_the_schema_creates_every_table_idempotently(dialect: str) -> None:
     trees = [parse(sql, dialect)[0] for sql in rendered("schema/create_tables", dialect)]
     # Columns added since the first release: ADD COLUMN IF NOT EXISTS (PostgreSQL only;
-    # Redshift has no IF NOT EXISTS there, README: upgrading).
+    # Redshift has no IF NOT EXISTS there: docs/redshift.md, upgrading).
     alters = [tree for tree in trees if isinstance(tree, exp.Alter)]
     for tree in alters:
         assert all(action.args.get("exists") for action in tree.actions), tree.sql(dialect)

@@ -226,7 +226,7 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         # New DAG files are noticed within seconds; a file is re-parsed at most once a
         # minute. Each parse is a fresh process importing Airflow: every 10 s it took a
         # fifth of this two-core machine, and a 12-hour backfill ran 27 % faster at 60 s
-        # (README, Benchmarks).
+        # (docs/benchmarks.md).
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "3",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "bundles"),

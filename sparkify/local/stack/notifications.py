@@ -4,7 +4,7 @@ moto delivers S3 event notifications to SQS itself (``moto/s3/notifications.py``
 queue is in the bucket's region and account: both are moto's defaults here
 (``AWS_REGION``, ``MOTO_ACCOUNT``). The bucket notifies the queue of every ``.json`` object
 created under the events and songs prefixes (the pipeline's settings ``events_prefix`` and
-``songs_prefix``), as the README's production setup does.
+``songs_prefix``), as the production setup does (docs/ingestion.md).
 Nothing here starts a process; ``Stack.up`` calls ``ensure`` once the endpoint answers.
 """
 

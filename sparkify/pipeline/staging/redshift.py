@@ -13,7 +13,7 @@ aborts it as a serializable isolation violation. An hour without objects is reco
 zero rows without a COPY. No access key is ever part of the SQL: Redshift assumes the
 configured role.
 
-What this path cannot know, and so does not record (README, staging rules): which object
+What this path cannot know, and so does not record (docs/staging.md): which object
 and line a staged row or a SQL-rejected row came from (Redshift's COPY does not say), and
 so per-object counts in the ledger. A song partition's counts add up over its runs
 (PostgreSQL sums its per-object ledger rows, which Redshift cannot fill).
