@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install bytecode demo test test-unit check lint format bench lock clean stack-up stack-down docs docs-serve
+.PHONY: install bytecode demo test test-unit check lint format bench lock clean stack-up stack-down docs docs-serve screenshots
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ install: $(STAMP)
 # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine,
 # and in many container images) no process writes it, and each Airflow process would compile
 # Airflow from source as it starts (`import airflow`: 5.0 s without, 2.8 s with).
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
@@ -23,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 # This checkout's own modules, compiled when they changed (seconds; nothing when none did).
 bytecode: $(STAMP)
-	$(BIN)/python -m compileall -q -j 0 sparkify dags benchmarks >/dev/null
+	$(BIN)/python -m compileall -q -j 0 sparkify dags benchmarks
 
 demo: bytecode
 	$(BIN)/sparkify demo $(ARGS)
@@ -48,6 +48,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The README's screenshot of the health page, as the browser test sees it.
+screenshots: bytecode
+	SPARKIFY_SCREENSHOTS=docs/images $(BIN)/python -m pytest -q tests/e2e/test_dirty_end_to_end.py -k test_the_health_page_in_a_browser
 
 # The manual (mkdocs.yml, docs/): strict, so a broken link or a page left out fails it
 # (not --quiet: it hides the warnings that strict mode counts).

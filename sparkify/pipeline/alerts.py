@@ -69,8 +69,14 @@ def channels(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def ui_base(environ: Mapping[str, str] | None = None) -> str:
+    """The base of the links to Airflow's UI: ``SPARKIFY_UI_URL``, else Airflow's
+    ``[api] base_url`` (its environment variable, else its configuration)."""
     environ = os.environ if environ is None else environ
     base = environ.get("SPARKIFY_UI_URL") or environ.get("AIRFLOW__API__BASE_URL", "")
+    if not base and environ is os.environ:
+        from airflow.configuration import conf
+
+        base = conf.get("api", "base_url", fallback="") or ""
     return base.rstrip("/")
 
 

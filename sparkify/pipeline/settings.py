@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sparkify.errors import CliError
 from sparkify.pipeline import partitions
 from sparkify.pipeline.resources import resource_dir
 from sparkify.pipeline.staging.lines import MAX_LINE_BYTES
@@ -39,8 +40,8 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _CRON = re.compile(r"[0-9*/,\-]+( [0-9*/,\-]+){4}")
 
 
-class SettingsError(ValueError):
-    """A setting is missing or malformed."""
+class SettingsError(ValueError, CliError):
+    """A setting is missing or malformed (the command line prints it without a traceback)."""
 
 
 # Where the COPY manifests go when manifest_prefix is empty: in the source bucket, outside
@@ -146,11 +147,21 @@ class Settings:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(f"SPARKIFY_ENV must be one of {ENVIRONMENTS}, not {self.env!r}")
         if not _BUCKET.fullmatch(self.bucket):
-            raise SettingsError(f"bucket {self.bucket!r} is not a valid S3 bucket name")
+            raise SettingsError(
+                f"bucket {self.bucket!r} is not a valid S3 bucket name; set SPARKIFY_BUCKET"
+            )
         for name in ("events_prefix", "songs_prefix"):
             value = getattr(self, name)
             if not _PREFIX.fullmatch(value) or ".." in value:
                 raise SettingsError(f"{name} {value!r} may hold only letters, digits, _-./")
+            if partitions.data_root(value).strip("/.") == "":
+                raise SettingsError(f"{name} {value!r} names no folder: the whole bucket")
+        events, songs = (partitions.data_root(self.events_prefix), self.songs_root)
+        if events.startswith(songs) or songs.startswith(events):
+            raise SettingsError(
+                f"events_prefix {events!r} and songs_prefix {songs!r} overlap: staging would "
+                "read one data set's objects as the other's"
+            )
         if (self.iam_role or self.env == "aws") and not _IAM_ROLE.fullmatch(self.iam_role):
             raise SettingsError(
                 f"redshift.iam_role {self.iam_role!r} is not an IAM role ARN "
@@ -158,7 +169,9 @@ class Settings:
             )
         self._validate_manifests()
         if not _REGION.fullmatch(self.region):
-            raise SettingsError(f"region {self.region!r} is not an AWS region name (us-west-2)")
+            raise SettingsError(
+                f"region {self.region!r} is not an AWS region name (us-west-2); set SPARKIFY_REGION"
+            )
         if not 1 <= self.max_line_bytes <= MAX_LINE_BYTES:
             raise SettingsError(
                 f"max_line_bytes {self.max_line_bytes} must lie between 1 and {MAX_LINE_BYTES} "

@@ -207,7 +207,7 @@ VARIABLES: tuple[Variable, ...] = (
         "SPARKIFY_PG_BINDIR",
         LOCAL,
         "folder",
-        "the newest `/usr/lib/postgresql/*/bin`",
+        "`/usr/lib/postgresql/15/bin`, else the newest installed, else `initdb` on the PATH",
         "Where `initdb`, `pg_ctl` and `postgres` are.",
     ),
     Variable(
@@ -283,6 +283,14 @@ VARIABLES: tuple[Variable, ...] = (
         "JSON object: user to DAG ids",
         "none",
         "The test auth manager's grants: which DAGs each test user may read.",
+    ),
+    Variable(
+        "SPARKIFY_SCREENSHOTS",
+        TESTS,
+        "folder",
+        "none",
+        "Where the browser test copies its screenshot of the health page (`make screenshots`: "
+        "`docs/images`, which the README shows).",
     ),
     Variable(
         "SPARKIFY_CHROMIUM",

@@ -133,3 +133,14 @@ def test_a_hostile_run_id_and_dag_id_are_encoded_in_links(monkeypatch):
 def test_one_line_bounds_and_flattens():
     assert alerts.one_line("a\nb\tc\x00d\x85e") == "a b c d e"
     assert len(alerts.one_line("x" * 10_000)) == alerts.ONE_LINE_MAX
+
+
+def test_links_fall_back_to_airflows_configured_base_url(monkeypatch):
+    from airflow.configuration import conf
+
+    monkeypatch.delenv("SPARKIFY_UI_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW__API__BASE_URL", raising=False)
+    monkeypatch.setattr(conf, "get", lambda *a, **k: "https://airflow.example.com/ui/")
+    assert alerts.ui_base() == "https://airflow.example.com/ui"
+    assert alerts.ui_base({"SPARKIFY_UI_URL": "http://mine/"}) == "http://mine"
+    assert alerts.ui_base({}) == ""  # a mapping given: only it is read

@@ -223,3 +223,19 @@ def test_the_stack_tooling_reads_the_settings_its_airflow_reads(clean_env, moved
     assert configured.env == "local"
     assert (configured.events_prefix, configured.songs_prefix) == ("raw/events", "raw/songs")
     assert configured.bucket == stack.bucket
+
+
+@pytest.mark.parametrize(
+    ("events", "songs"),
+    [("data", "data/songs"), ("data/events", "data"), ("raw", "/raw/"), ("/", "song_data")],
+)
+def test_prefixes_that_overlap_or_name_the_whole_bucket_are_refused(events, songs) -> None:
+    environ = {"SPARKIFY_EVENTS_PREFIX": events, "SPARKIFY_SONGS_PREFIX": songs}
+    with pytest.raises(settings.SettingsError, match=r"overlap|whole bucket"):
+        settings.load("local", environ=environ)
+
+
+def test_sibling_prefixes_that_share_a_beginning_are_accepted() -> None:
+    environ = {"SPARKIFY_EVENTS_PREFIX": "log", "SPARKIFY_SONGS_PREFIX": "log_data"}
+    loaded = settings.load("local", environ=environ)
+    assert (loaded.events_hour_pattern, loaded.songs_root) == ("log/%Y/%m/%d/%H/", "log_data/")

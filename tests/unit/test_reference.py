@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # A whole variable name: not the head of a pattern such as SPARKIFY_API_* or an f-string's
 # SPARKIFY_{...}, not the tail of another name (AIRFLOW_CONN_SPARKIFY_...).
 NAME = re.compile(r"(?<![A-Z0-9_])SPARKIFY_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*{])")
-SCANNED = ("sparkify", "dags", "benchmarks", "tests", "deploy", "config")
-SUFFIXES = {".py", ".toml", ".sh", ".yaml", ".txt", ""}
+SCANNED = ("sparkify", "dags", "benchmarks", "tests", "deploy", "config", "docs")
+SUFFIXES = {".py", ".toml", ".sh", ".yaml", ".txt", ".md", ""}
 
 
 def _sources(exclude: tuple[str, ...] = ()) -> dict[Path, str]:
@@ -33,7 +33,8 @@ def _sources(exclude: tuple[str, ...] = ()) -> dict[Path, str]:
             if rel.startswith(exclude):
                 continue
             found[path] = path.read_text(errors="replace")
-    found[ROOT / "Makefile"] = (ROOT / "Makefile").read_text()
+    for top in ("Makefile", "README.md"):
+        found[ROOT / top] = (ROOT / top).read_text()
     found[ROOT / ".ci" / "run"] = (ROOT / ".ci" / "run").read_text()
     return found
 

@@ -234,8 +234,12 @@ def dialects_of(name: str) -> list[str]:
     return list(DIALECTS) if None in variants else sorted(v for v in variants if v)
 
 
+# What a deployment must set on AWS (config/aws.toml leaves them empty).
+AWS_ENV = {"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_IAM_ROLE": ROLE, "SPARKIFY_REGION": "us-west-2"}
+
+
 def aws_settings(**changes: object) -> Settings:
-    base = settings_module.load("aws", environ={})
+    base = settings_module.load("aws", environ=AWS_ENV)
     return replace(base, **{"bucket": BUCKET, "iam_role": ROLE, **changes}).validate()
 
 
@@ -694,8 +698,8 @@ def test_no_credentials_in_copy(which: str) -> None:
 
 
 def test_shipped_settings_are_valid() -> None:
-    for env in ("local", "aws"):
-        assert settings_module.load(env, environ={}).env == env
+    assert settings_module.load("local", environ={}).env == "local"
+    assert settings_module.load("aws", environ=AWS_ENV).env == "aws"
 
 
 @pytest.mark.parametrize(
@@ -713,12 +717,15 @@ def test_shipped_settings_are_valid() -> None:
 )
 def test_a_bad_iam_role_is_refused(role: str) -> None:
     with pytest.raises(SettingsError, match="IAM role"):
-        settings_module.load("aws", environ={"SPARKIFY_IAM_ROLE": role})
+        settings_module.load("aws", environ={**AWS_ENV, "SPARKIFY_IAM_ROLE": role})
 
 
 def test_a_good_iam_role_is_accepted() -> None:
     for role in (ROLE, "arn:aws-cn:iam::123456789012:role/path/to/role_name+x=y,z.w@v-1"):
-        assert settings_module.load("aws", environ={"SPARKIFY_IAM_ROLE": role}).iam_role == role
+        assert (
+            settings_module.load("aws", environ={**AWS_ENV, "SPARKIFY_IAM_ROLE": role}).iam_role
+            == role
+        )
 
 
 @pytest.mark.parametrize(
@@ -777,9 +784,7 @@ def test_manifests_go_to_the_source_buckets_manifests_prefix_by_default() -> Non
     ],
 )
 def test_manifests_may_go_elsewhere(value: str, where: tuple[str, str]) -> None:
-    settings = settings_module.load(
-        "aws", environ={"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_MANIFEST_PREFIX": value}
-    )
+    settings = settings_module.load("aws", environ={**AWS_ENV, "SPARKIFY_MANIFEST_PREFIX": value})
     assert settings.manifests == where
     (copy,) = [s for s in copy_lines_sql(settings, "events", HOUR) if s.startswith("COPY")]
     assert f"FROM 's3://{where[0]}/{where[1]}events/2018/11/02/13.manifest'" in copy
@@ -805,7 +810,7 @@ def test_manifests_may_go_elsewhere(value: str, where: tuple[str, str]) -> None:
 def test_a_bad_manifest_prefix_is_refused_quoting_it(value: str, why: str) -> None:
     environ = {"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_MANIFEST_PREFIX": value}
     with pytest.raises(SettingsError, match=re.escape(why)) as info:
-        settings_module.load("aws", environ=environ)
+        settings_module.load("aws", environ={**AWS_ENV, **environ})
     assert f"manifest_prefix {value!r}" in str(info.value)
 
 
@@ -822,14 +827,14 @@ def test_a_bad_bucket_is_refused(bucket: str) -> None:
 @pytest.mark.parametrize("value", ["log data", "../secrets", "x'; --", "a\\b", "", "k\n"])
 def test_a_bad_prefix_is_refused(field: str, value: str) -> None:
     with pytest.raises(SettingsError, match=field.lower()):
-        settings_module.load("aws", environ={f"SPARKIFY_{field}": value})
+        settings_module.load("aws", environ={**AWS_ENV, f"SPARKIFY_{field}": value})
 
 
 @pytest.mark.parametrize("region", ["us-west-2' CREDENTIALS 'x", "US-WEST-2", "", "us west 2"])
 def test_a_bad_region_is_refused(region: str) -> None:
     # The region is written into the COPY statement like the role and the URIs.
     with pytest.raises(SettingsError, match="region"):
-        settings_module.load("aws", environ={"SPARKIFY_REGION": region})
+        settings_module.load("aws", environ={**AWS_ENV, "SPARKIFY_REGION": region})
 
 
 def test_copy_sql_only_takes_validated_settings() -> None:
@@ -862,3 +867,11 @@ def test_the_retry_delay_comes_from_the_environment() -> None:
     for bad in ("-1", "five", "5m"):
         with pytest.raises(SettingsError, match="SPARKIFY_RETRY_DELAY_SECONDS"):
             settings_module.retry_delay({"SPARKIFY_RETRY_DELAY_SECONDS": bad})
+
+
+@pytest.mark.parametrize("missing", ["SPARKIFY_BUCKET", "SPARKIFY_IAM_ROLE", "SPARKIFY_REGION"])
+def test_on_aws_the_bucket_role_and_region_must_be_set(missing: str) -> None:
+    environ = {k: v for k, v in AWS_ENV.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        settings_module.load("aws", environ=environ)
+    assert settings_module.load("aws", environ=AWS_ENV).bucket == BUCKET

@@ -34,9 +34,8 @@ from sparkify.local.generate.dirty import (
     FILE_KINDS,
     DayFileWriter,
     Defects,
-    write_empty_file,
-    write_song_defects,
 )
+from sparkify.local.generate.file_defects import write_empty_file, write_song_defects
 from sparkify.local.generate.sessions import (
     HOURLY_WEIGHT,
     MEAN_SESSION_EVENTS,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sparkify.local.generate.catalogue import IdMaker, Song, encode_json, random_song
+from sparkify.local.generate.catalogue import encode_json
 
 LINE_KINDS = (
     "not_json",
@@ -65,7 +65,6 @@ _TOO_LONG = 70_000  # past the default max_line_bytes (65,535)
 # Text that does not compress: each character another CJK ideograph.
 _WIDE = "".join(chr(0x4E00 + (n * 7919) % 20000) for n in range(3000))
 FILE_KINDS = ("bom", "crlf", "truncated")
-SONG_KINDS = ("not_json", "not_object", "missing_field", "bad_value", "number_for_string")
 # Per-partition counters. The first three describe the events that happened in the
 # hour (song plays, plays of catalogue songs); the others the lines that land in it
 # and what staging must make of them.
@@ -99,7 +98,7 @@ _JUNK = (
     "}{",
     "\x1b[0m",
 )
-_NUMERIC_TITLES = (1999, 1979, 22, 311, 7, 2112, 1984, 99)
+NUMERIC_TITLES = (1999, 1979, 22, 311, 7, 2112, 1984, 99)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +335,7 @@ class DayFileWriter:
         if name == "userId":
             obj[name] = int(obj[name])
         else:
-            obj[name] = d.rng.choice(_NUMERIC_TITLES)
+            obj[name] = d.rng.choice(NUMERIC_TITLES)
         matched = event.nextsong and d.matches(str(obj["song"]), str(obj["artist"]), obj["length"])
         changed = Event(event.line, event.ts, event.nextsong, matched, event.logged_in)
         self._mutated(changed, obj, "number_for_string", "coerced", hour, field=name)
@@ -423,51 +422,3 @@ class DayFileWriter:
 
 def _loads(line: str) -> dict:
     return json.loads(line)
-
-
-def write_empty_file(out: Path, day: date, defects: Defects) -> str:
-    """An empty file beside a day's log, as a producer that crashed before writing leaves."""
-    rel = f"log_data/{day:%Y/%m}/{day:%Y-%m-%d}-events-empty.json"
-    (out / rel).parent.mkdir(parents=True, exist_ok=True)
-    (out / rel).write_bytes(b"")
-    defects.record(rel, None, "empty_file", "blank")
-    return rel
-
-
-def write_song_defects(out: Path, ids: IdMaker, defects: Defects, count: int) -> dict[str, int]:
-    """``count`` extra, damaged song files (never ones the plays refer to); returns counts."""
-    rng = defects.rng
-    totals = {"files": 0, "staged": 0, "coerced": 0, "rejected": 0}
-    for index in range(count):
-        kind = SONG_KINDS[index % len(SONG_KINDS)]
-        song: Song = random_song(rng, ids)
-        obj: dict[str, object] = song.as_export()
-        extra: dict[str, object] = {}
-        if kind == "not_json":
-            text = encode_json(obj)
-            text = text[: rng.randint(1, len(text) - 1)]
-            extra = {"reason": "not_json"}
-        elif kind == "not_object":
-            text = encode_json([obj])
-            extra = {"reason": "not_object"}
-        elif kind == "missing_field":
-            del obj["song_id"]
-            text = encode_json(obj)
-            extra = {"field": "song_id", "reason": "missing_field:song_id"}
-        elif kind == "bad_value":
-            obj["duration"] = "abc"
-            text = encode_json(obj)
-            extra = {"field": "duration", "reason": "bad_type:duration"}
-        else:
-            name = rng.choice(("title", "artist_name", "artist_location"))
-            obj[name] = rng.choice(_NUMERIC_TITLES)
-            text = encode_json(obj)
-            extra = {"field": name}
-        outcome = "coerced" if kind == "number_for_string" else "rejected"
-        path = out / song.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="ascii")
-        defects.record(song.path, 1, kind, outcome, **extra)
-        totals["files"] += 1
-        totals[outcome] += 1
-    return totals
