@@ -29,25 +29,14 @@ PROGRESS_S = 120
 NO_TESTS = 5
 
 
-# The Redshift end to end (a stack of its own, marked ``redshift``) runs in the other lane,
-# after its tiers: the end-to-end lane is the longer by far, and the Celery module, with a
-# stack of its own too, runs early in it, so three stacks are never busy at once.
-MOVED = "redshift"
-MOVED_PATHS = ["tests/e2e/test_end_to_end.py"]
-
-
 def lanes() -> list[tuple[str, list[str]]]:
-    """(name, pytest arguments): the end-to-end tier but its Redshift tests, and every other
-    tier with them."""
+    """(name, test paths): the end-to-end tier, and every other tier."""
     others = sorted(
         f"tests/{d.name}"
         for d in (ROOT / "tests").iterdir()
         if d.is_dir() and d.name != "e2e" and any(d.glob("test_*.py"))
     )
-    return [
-        ("e2e", [E2E, "-m", f"not {MOVED}"]),
-        ("others", [*others, *MOVED_PATHS, "-m", f"not e2e or {MOVED}"]),
-    ]
+    return [("e2e", [E2E]), ("others", others)]
 
 
 def _own_paths(args: list[str]) -> bool:
