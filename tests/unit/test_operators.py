@@ -85,7 +85,12 @@ def local_settings(**environ: str) -> settings_module.Settings:
 
 def aws_settings() -> settings_module.Settings:
     return settings_module.load(
-        "aws", environ={"SPARKIFY_BUCKET": BUCKET, "SPARKIFY_IAM_ROLE": ROLE}
+        "aws",
+        environ={
+            "SPARKIFY_BUCKET": BUCKET,
+            "SPARKIFY_IAM_ROLE": ROLE,
+            "SPARKIFY_REGION": "us-west-2",
+        },
     )
 
 

@@ -22,7 +22,12 @@ def command(extra: str = "", json_arg: str = "auto"):
 
 def test_the_pipelines_own_copy_statement_parses() -> None:
     settings = settings_module.load(
-        "aws", environ={"SPARKIFY_BUCKET": "sparkify-bk", "SPARKIFY_IAM_ROLE": ROLE}
+        "aws",
+        environ={
+            "SPARKIFY_BUCKET": "sparkify-bk",
+            "SPARKIFY_IAM_ROLE": ROLE,
+            "SPARKIFY_REGION": "us-west-2",
+        },
     )
     hour = datetime(2018, 11, 2, 13, tzinfo=UTC)
     (sql,) = [s for s in copy_lines_sql(settings, "events", hour) if s.startswith("COPY")]
