@@ -140,6 +140,11 @@ def owned_session(path: Path) -> int | None:
     return None
 
 
+def log_header(name: str) -> str:
+    """The line a part's log gets before each start (``tail`` reads from the last one)."""
+    return f"\n{_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n"
+
+
 def spawn(
     name: str,
     cmd: Sequence[str],
@@ -152,7 +157,7 @@ def spawn(
     stderr appended to ``log_path`` (mode 0600)."""
     private_dir(log_path.parent)
     with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
-        log.write(f"\n{_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
+        log.write(log_header(name).encode())
         log.flush()
         return subprocess.Popen(
             list(cmd),

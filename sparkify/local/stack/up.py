@@ -48,6 +48,7 @@ from sparkify.local.stack.probes import (
     redshift_answers,
     s3_answer,
 )
+from sparkify.local.stack.zygote_part import Zygote
 
 Echo = Callable[[str], None]
 
@@ -98,20 +99,32 @@ class BringUp(MetadataDatabase):
             self._save_config(cfg)
             self._check_ports(wanted, cfg)
             if "s3" in wanted:
-                self._ensure_process("s3", cfg, echo)
-            if "postgres" in wanted:
-                self._up_postgres(cfg, deadline, echo)
+                self.pipeline_settings()  # a malformed SPARKIFY_* fails before anything starts
             if "s3" in wanted:
-                self._up_bucket(cfg, deadline, echo)
-            if cfg.get("warehouse") == "redshift" and "postgres" in wanted:
-                self._up_redshift(cfg, deadline, echo)
-            if "airflow-db" in wanted:
-                self._migrate(cfg, deadline, echo)
+                self._ensure_process("s3", cfg, echo)
+            zygote = None
             if "airflow" in wanted:
-                self._write_passwords_file(cfg)
-                if REDIS_PART in executor_parts(cfg):
+                # Airflow imports itself while PostgreSQL and the metadata database are made.
+                zygote = self._start_zygote(cfg, timeout, echo, paused_at_creation)
+            try:
+                if "postgres" in wanted:
+                    self._up_postgres(cfg, deadline, echo)
+                if "s3" in wanted:
+                    self._up_bucket(cfg, deadline, echo)
+                if cfg.get("warehouse") == "redshift" and "postgres" in wanted:
+                    self._up_redshift(cfg, deadline, echo)
+                if "airflow-db" in wanted:
+                    self._migrate(cfg, deadline, echo)
+                if "airflow" in wanted and REDIS_PART in executor_parts(cfg):
                     self._up_redis(cfg, deadline, echo)
-                for part in (*AIRFLOW_PARTS, *self.worker_parts()):
+            except BaseException:
+                if zygote is not None:
+                    zygote.stop()
+                raise
+            if "airflow" in wanted:
+                if zygote is not None:
+                    zygote.release(deadline, echo)
+                for part in self.worker_parts():
                     self._ensure_process(part, cfg, echo, paused_at_creation=paused_at_creation)
                 self._wait_airflow(deadline, timeout, echo)
                 self._wait_workers(cfg, deadline, timeout, echo)
@@ -279,6 +292,27 @@ class BringUp(MetadataDatabase):
         self._ensure_process(REDIS_PART, cfg, echo)
         healthy = lambda: celery_parts.redis_healthy(cfg)[0]  # noqa: E731
         self._wait_for(REDIS_PART, healthy, deadline, "does not answer PING", 0.1)
+
+    def _start_zygote(
+        self, cfg: dict[str, Any], timeout: float, echo: Echo, paused_at_creation: bool
+    ) -> Zygote | None:
+        """Start the zygote for the Airflow parts not running (None if all run); they are
+        forked when ``release`` says the metadata database is ready."""
+        names = []
+        for name in AIRFLOW_PARTS:
+            if (pid := self.pid(name)) is not None:
+                echo(f"{name}: already running (pid {pid})")
+            else:
+                names.append(name)
+        if not names:
+            return None
+        self._write_passwords_file(cfg)
+        for name in names:
+            self._reap_leftovers(name)
+        env = self._process_env()
+        if paused_at_creation:
+            env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "True"
+        return Zygote.start(self, cfg, names, env=env, timeout=timeout)
 
     def _write_passwords_file(self, cfg: dict[str, Any]) -> None:
         """The SimpleAuthManager's passwords file, so it uses our password, not its own."""
