@@ -11,13 +11,12 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from sparkify.cli.land import _run
 from sparkify.local.generate.dataset import generate
 from sparkify.local.land import file_day, land, line_hour, split_by_hour
+from tests.unit.moto_s3 import mocked_bucket
 
 BUCKET = "sparkify-unit"
 BOM = b"\xef\xbb\xbf"
@@ -27,13 +26,7 @@ H14 = H13 + 3_600_000
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch):
-    # The test session may point boto3 at the local stack's endpoint; moto must intercept.
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with mocked_bucket(monkeypatch, BUCKET) as client:
         yield client
 
 

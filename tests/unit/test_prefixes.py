@@ -16,16 +16,15 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from unittest import mock
 
-import boto3
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from moto import mock_aws
 
 from sparkify.pipeline import partitions, settings
 from sparkify.pipeline.notifications import Router
 from sparkify.pipeline.operators.sensors import HourPrefixSensor
 from sparkify.pipeline.staging.stats import StageStats
+from tests.unit.moto_s3 import mocked_bucket
 from tests.unit.test_notifications import message, run_operator, s3_event
 from tests.unit.test_operators import DAGS, db_hook
 
@@ -60,13 +59,7 @@ def moved(monkeypatch: pytest.MonkeyPatch) -> settings.Settings:
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch):
     """A bucket holding one events object and one song file under each pair of prefixes."""
-    # The test session may point boto3 at the local stack's endpoint; moto must intercept.
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
+    with mocked_bucket(monkeypatch, BUCKET) as client:
         for key in (NEW_EVENTS, OLD_EVENTS, NEW_SONG, OLD_SONG):
             client.put_object(Bucket=BUCKET, Key=key, Body=b"{}\n")
         yield client
