@@ -20,7 +20,12 @@ from sparkify.pipeline import settings, sql
 for name in sql.MODEL_LOADS + ("schema/create_tables",):
     for dialect in ("postgres", "redshift"):
         assert sql.statements(sql.render(name, dialect, mode="upsert")), (name, dialect)
-settings.load("aws", environ={"SPARKIFY_IAM_ROLE": "arn:aws:iam::123456789012:role/check"})
+# aws.toml as a deployment completes it (its bucket, role and region come from there).
+settings.load("aws", environ={
+    "SPARKIFY_BUCKET": "install-check",
+    "SPARKIFY_IAM_ROLE": "arn:aws:iam::123456789012:role/check",
+    "SPARKIFY_REGION": "us-east-1",
+})
 for stand_in in ("moto",):
     if importlib.util.find_spec(stand_in) is not None:
         sys.exit(f"install.sh: {stand_in} is installed: a worker image never installs a mock")
