@@ -23,8 +23,9 @@ def gather(
     dags: tuple[str, ...] = GRID_DAGS,
 ) -> Health:
     """The health of ``first`` .. ``last`` (texts as the range picker takes them; missing,
-    the seven days that end at the newest hour staged), as a reader who may see ``dags``
-    sees it: their runs and the figures they produced, nothing else.
+    the seven days that end at the newest hour with staged events, so that the page opens
+    on the data and not on the empty hours the live clock stages after it), as a reader who
+    may see ``dags`` sees it: their runs and the figures they produced, nothing else.
 
     :param runs: where run states come from (``runs.runs_from_metadata`` or a REST client's)
     :param db_hook: the warehouse's DB-API hook (default: ``warehouse.reader_hook()``)
@@ -42,7 +43,7 @@ def gather(
         newest = None
         if (first is None or last is None) and DATASET_DAGS["events"] in dags:
             floor = now.replace(minute=0, second=0, microsecond=0)
-            _, newest = newest_hours(records, dialect, floor)
+            newest, _staged = newest_hours(records, dialect, floor)
         start, end = parse_range(first, last, newest, now=now)
         health = Health(start, end, dags=dags, generated_at=now)
         # Airflow's run states and the warehouse's figures are two databases: read both at

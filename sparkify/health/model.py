@@ -137,7 +137,7 @@ def parse_range(
 
     ``first`` and ``last`` are ``YYYY-MM-DD`` (a whole day) or ``YYYY-MM-DDTHH[:MM:SS]``;
     missing, the range is the ``DEFAULT_DAYS`` days that end at ``newest`` (the newest
-    hour staged), else at the hour before ``now``.
+    hour with staged events), else at the hour before ``now``.
 
     :raises ValueError: for text that is neither, a reversed range, or one over a year
     """

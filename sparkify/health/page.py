@@ -145,7 +145,12 @@ def _freshness(health: Health) -> str:
     if DATASET_DAGS["events"] not in health.dags:
         return '<p id="freshness">Freshness: hidden (it is stage_events\' figure).</p>'
     if age is None:
-        return '<p id="freshness">Freshness: no hour with staged events yet.</p>'
+        return (
+            '<p id="freshness">Freshness: no hour with staged events at or before the end '
+            "of this range. To load some, land event logs under the bucket's events prefix "
+            "and run <code>sparkify backfill --from YYYY-MM-DD --to YYYY-MM-DD</code> (on a "
+            "laptop, <code>make demo</code> does it all with generated data).</p>"
+        )
     return (
         f'<p id="freshness">Freshness: the newest hour with staged events is '
         f"<b>{_key(health.newest_with_events)}</b>, {age:.1f} hours before this page.</p>"

@@ -54,6 +54,44 @@ def test_the_reader_reads_what_the_page_shows(reader, schema_ready) -> None:
     assert 'data-partition="2018-11-03T10:00:00"' in render(health, run_link=ui_run_link(""))
 
 
+def test_without_a_range_the_page_opens_on_the_newest_hour_with_events(
+    reader, schema_ready
+) -> None:
+    """The live clock stages the current, empty hour long after the data's last one: the
+    default range ends at the data, not at those empty hours."""
+    dsn, _conn = reader
+    _fill(schema_ready)
+    schema_ready.execute(
+        "INSERT INTO staging_partitions (dataset, partition_hour, objects, rows_read, "
+        "rows_staged, rows_rejected, rows_duplicate, rows_coerced, drift) "
+        "VALUES ('events', %s, 0, 0, 0, 0, 0, 0, '{}')",
+        (datetime(2026, 12, 1, 9),),
+    )
+    health = gather(
+        None,
+        None,
+        runs=lambda first, last, dags: {d: {} for d in dags},
+        db_hook=DsnRecords(dsn),
+        now=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+    )
+    assert health.last == HOUR
+    assert (health.last - health.first).days == 6
+    assert health.hours[HOUR].staged == 9
+
+
+def test_with_no_data_at_all_the_page_says_how_to_load_some(reader) -> None:
+    dsn, _conn = reader
+    now = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    health = gather(
+        None, None, runs=lambda first, last, dags: {d: {} for d in dags},
+        db_hook=DsnRecords(dsn), now=now,
+    )  # fmt: skip
+    assert health.last == datetime(2026, 12, 1, 8, tzinfo=UTC)
+    page = render(health, run_link=ui_run_link(""))
+    assert "no hour with staged events" in page
+    assert "sparkify backfill --from" in page
+
+
 @pytest.mark.parametrize(
     "statement",
     [
