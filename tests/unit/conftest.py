@@ -12,7 +12,10 @@ from sparkify.local.stack.config import PORT_ENV
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No stack settings from the test session's environment."""
-    for var in (*PORT_ENV.values(), "SPARKIFY_BUCKET", "SPARKIFY_HOME", "SPARKIFY_DAGS_FOLDER"):
+    for var in (
+        *PORT_ENV.values(), "SPARKIFY_BUCKET", "SPARKIFY_HOME", "SPARKIFY_DAGS_FOLDER",
+        "SPARKIFY_EVENTS_PREFIX", "SPARKIFY_SONGS_PREFIX",
+    ):  # fmt: skip
         monkeypatch.delenv(var, raising=False)
 
 

@@ -60,6 +60,24 @@ def test_environment_overrides_ports_and_bucket(clean_env, monkeypatch, tmp_path
     assert stack.env()["SPARKIFY_BUCKET"] == "other-bucket"
 
 
+def test_the_stack_keeps_the_data_prefixes_it_was_brought_up_with(
+    clean_env, monkeypatch, tmp_path: Path
+):
+    """A later shell, or a part restarted from one, reads the data where the first `up` put
+    it, though its own environment does not say (`sparkify stack env` passes them on)."""
+    plain = Stack(tmp_path / "plain")
+    plain.init_config()
+    assert "SPARKIFY_EVENTS_PREFIX" not in plain.env()
+    monkeypatch.setenv("SPARKIFY_EVENTS_PREFIX", "raw/events")
+    Stack(tmp_path / "moved").init_config()
+    monkeypatch.delenv("SPARKIFY_EVENTS_PREFIX")
+    later = Stack(tmp_path / "moved")
+    later.init_config()
+    assert later.env()["SPARKIFY_EVENTS_PREFIX"] == "raw/events"
+    assert "SPARKIFY_SONGS_PREFIX" not in later.env()
+    assert later.pipeline_settings().events_prefix == "raw/events"
+
+
 def test_state_dir_defaults_to_sparkify_home_then_cwd(clean_env, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert Stack().state_dir == tmp_path / ".sparkify"

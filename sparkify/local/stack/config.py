@@ -69,6 +69,11 @@ WORKER_CONCURRENCY = 4
 WORKER_HOSTNAME_ENV = "SPARKIFY_WORKER_HOSTNAME"
 
 
+# Settings the stack keeps from the environment of its first `up` (or a later one that sets
+# them), like the bucket: where the pipeline's data is in it.
+DATA_PLACES = ("events_prefix", "songs_prefix")
+
+
 class StackError(CliError):
     """The stack could not be brought up, checked or down; says which log to read."""
 
@@ -196,6 +201,9 @@ def render_env(cfg: dict[str, Any], *, state_dir: Path, dags: Path) -> dict[str,
         "SPARKIFY_HOME": str(state_dir),
         "SPARKIFY_ENV": "local",
         "SPARKIFY_BUCKET": cfg["bucket"],
+        # Where the data is, when the stack was brought up with it moved: every process and
+        # shell that uses the stack reads the same places (`sparkify stack env`).
+        **{f"SPARKIFY_{k.upper()}": cfg[k] for k in DATA_PLACES if cfg.get(k)},
         "AIRFLOW_HOME": str(home),
         "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),

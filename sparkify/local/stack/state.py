@@ -33,6 +33,7 @@ from sparkify.local.stack import process as proc
 from sparkify.local.stack import workers as celery_parts
 from sparkify.local.stack.config import (
     ADMIN_USER,
+    DATA_PLACES,
     DEFAULT_BUCKET,
     DEFAULT_EXECUTOR,
     HOST,
@@ -98,6 +99,9 @@ class StackState:
         cfg = self._read_config() or {"version": 1, "ports": {}, "secrets": {}, "components": []}
         cfg["ports"] = choose_ports(cfg["ports"], dict(os.environ))
         cfg["bucket"] = os.environ.get("SPARKIFY_BUCKET") or cfg.get("bucket") or DEFAULT_BUCKET
+        for name in DATA_PLACES:
+            if value := os.environ.get(f"SPARKIFY_{name.upper()}") or cfg.get(name):
+                cfg[name] = value
         for name, make in SECRETS.items():
             cfg["secrets"].setdefault(name, make())
         self._save_config(cfg)
