@@ -207,15 +207,20 @@ def dags_page(dags_dir: Path, operators_dir: Path) -> str:
     return "\n".join(out)
 
 
-def _scalar(value: object) -> bool:
-    return isinstance(value, (int, float, str, bool)) and not isinstance(value, dict)
+def _figure(value: object) -> object:
+    """A number with thousands separators; any other scalar as it is."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{value:,}" if is_number else value
 
 
 def benchmark_figures(results: Mapping[str, object]) -> str:
     """The current figures: one row per scalar result, with the machine they were taken on."""
     machine = results.get("machine") or {}
-    rows = [(f"`{k}`", f"{v:,}" if isinstance(v, (int, float)) and not isinstance(v, bool)
-             else v) for k, v in sorted(results.items()) if _scalar(v)]  # fmt: skip
+    rows = [
+        (f"`{key}`", _figure(value))
+        for key, value in sorted(results.items())
+        if isinstance(value, (int, float, str, bool))
+    ]
     out = []
     if isinstance(machine, Mapping) and machine:
         out += [

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkify.local.stack import notifications
 from sparkify.local.stack import parts as stack_parts
@@ -49,6 +49,9 @@ from sparkify.local.stack.probes import (
     s3_answer,
 )
 from sparkify.local.stack.zygote_part import Zygote
+
+if TYPE_CHECKING:
+    from sparkify.pipeline.settings import Settings
 
 Echo = Callable[[str], None]
 
@@ -98,9 +101,10 @@ class BringUp(MetadataDatabase):
             self._choose_executor(cfg, executor, workers)
             self._save_config(cfg)
             self._check_ports(wanted, cfg)
+            configured = None
             if "s3" in wanted:
-                self.pipeline_settings()  # a malformed SPARKIFY_* fails before anything starts
-            if "s3" in wanted:
+                # Where the bucket's data is; a malformed SPARKIFY_* fails before anything starts.
+                configured = self.pipeline_settings()
                 self._ensure_process("s3", cfg, echo)
             zygote = None
             if "airflow" in wanted:
@@ -109,8 +113,8 @@ class BringUp(MetadataDatabase):
             try:
                 if "postgres" in wanted:
                     self._up_postgres(cfg, deadline, echo)
-                if "s3" in wanted:
-                    self._up_bucket(cfg, deadline, echo)
+                if configured is not None:
+                    self._up_bucket(cfg, deadline, echo, configured)
                 if cfg.get("warehouse") == "redshift" and "postgres" in wanted:
                     self._up_redshift(cfg, deadline, echo)
                 if "airflow-db" in wanted:
@@ -269,14 +273,16 @@ class BringUp(MetadataDatabase):
             time.sleep(0.2)
         return pid
 
-    def _up_bucket(self, cfg: dict[str, Any], deadline: float, echo: Echo) -> None:
+    def _up_bucket(
+        self, cfg: dict[str, Any], deadline: float, echo: Echo, configured: Settings
+    ) -> None:
         self._wait_for("s3", lambda: s3_answer(cfg) is not None, deadline, "does not answer", 0.1)
         endpoint = f"http://{HOST}:{cfg['ports']['s3']}"
         if s3_answer(cfg, cfg["bucket"]) != 200:
             s3, _sqs = notifications.clients(endpoint)
             s3.create_bucket(Bucket=cfg["bucket"])
             echo(f"s3: created bucket {cfg['bucket']}")
-        prefixes = notifications.data_prefixes(self.pipeline_settings())
+        prefixes = notifications.data_prefixes(configured)
         url, configured = notifications.ensure(endpoint, cfg["bucket"], prefixes=prefixes)
         if configured:
             echo(f"s3: bucket {cfg['bucket']} notifies the SQS queue {url}")

@@ -24,7 +24,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from sparkify.local.stack import process as proc
 
@@ -145,10 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"zygote: started {pids}", flush=True)
     reap(pids)
     return 0
-
-
-def spec_for(go: Path, timeout: float, parts: list[PartSpec]) -> dict[str, Any]:
-    return {"go": str(go), "timeout": timeout, "parts": parts}
 
 
 if __name__ == "__main__":

@@ -24,10 +24,15 @@ NAME = "zygote"
 AIRFLOW_MODULE = [sys.executable, "-m", "airflow"]
 
 
+def _spec_path(go: Path) -> Path:
+    """Where the zygote's ``Spec`` is written, beside its go file."""
+    return go.with_name(go.name + ".json")
+
+
 class Zygote:
     def __init__(self, stack: StackState, names: list[str], popen: subprocess.Popen, go: Path):
         self.stack, self.names, self.popen, self.go = stack, names, popen, go
-        self.spec = go.with_name(go.name + ".json")
+        self.spec = _spec_path(go)
 
     @classmethod
     def start(
@@ -42,8 +47,7 @@ class Zygote:
         """Start the zygote for the Airflow parts ``names`` (each started by
         ``python -m airflow ...``, its ``Part.command``)."""
         names = list(names)
-        run = proc.private_dir(stack.state_dir / "run")
-        go = run / f"airflow-go.{os.getpid()}"
+        go = proc.private_dir(stack.run_dir) / f"airflow-go.{os.getpid()}"
         go.unlink(missing_ok=True)
         parts = []
         for name in names:
@@ -62,7 +66,7 @@ class Zygote:
                     "cwd": str(stack.state_dir),
                 }
             )
-        spec = go.with_name(go.name + ".json")
+        spec = _spec_path(go)
         with os.fdopen(proc.open_private(spec), "w") as fh:
             json.dump({"go": str(go), "timeout": timeout, "parts": parts}, fh)
         popen = proc.spawn(
